@@ -1,0 +1,67 @@
+"""OmniQ core: models, the backend contract, workers, and the ``AsyncOmniQ`` / ``OmniQ`` facades."""
+
+from omniq.core.app import AsyncOmniQ
+from omniq.core.errors import (
+    BackendNotFoundError,
+    ConfigurationError,
+    OmniQError,
+    PayloadError,
+    SerializationError,
+    TaskTimeoutError,
+    UnknownFunctionError,
+    ValidationError,
+)
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.models import (
+    ErrorInfo,
+    EventType,
+    ResultStatus,
+    RetryPolicy,
+    Schedule,
+    ScheduleStatus,
+    Task,
+    TaskEvent,
+    TaskResult,
+    TaskStatus,
+)
+from omniq.core.registry import installed_schemes, register_backend
+from omniq.core.serialization import SerializationManager
+from omniq.core.settings import Settings
+from omniq.core.sync import OmniQ
+from omniq.core.task_function import AsyncTaskFunction, TaskFunction
+from omniq.core.worker import AsyncWorker, BaseWorker, ThreadPoolWorker
+
+__all__ = [
+    "AsyncOmniQ",
+    "AsyncTaskFunction",
+    "AsyncWorker",
+    "BackendNotFoundError",
+    "BaseEventStorage",
+    "BaseResultStorage",
+    "BaseTaskQueue",
+    "BaseWorker",
+    "ConfigurationError",
+    "ErrorInfo",
+    "EventType",
+    "OmniQ",
+    "OmniQError",
+    "PayloadError",
+    "ResultStatus",
+    "RetryPolicy",
+    "Schedule",
+    "ScheduleStatus",
+    "SerializationError",
+    "SerializationManager",
+    "Settings",
+    "Task",
+    "TaskEvent",
+    "TaskFunction",
+    "TaskResult",
+    "TaskStatus",
+    "TaskTimeoutError",
+    "ThreadPoolWorker",
+    "UnknownFunctionError",
+    "ValidationError",
+    "installed_schemes",
+    "register_backend",
+]

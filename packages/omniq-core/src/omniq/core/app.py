@@ -1,0 +1,502 @@
+"""``AsyncOmniQ``: the application object. Everything OmniQ does is implemented here, async.
+
+The sync :class:`~omniq.core.OmniQ` wraps this class method for method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
+
+from omniq.core.codec import (
+    event_from_record,
+    result_from_record,
+    result_record,
+    task_from_record,
+)
+from omniq.core.errors import ConfigurationError
+from omniq.core.events import EventRecorder
+from omniq.core.functions import FunctionRegistry, function_name
+from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.models import (
+    ErrorInfo,
+    EventType,
+    ResultStatus,
+    Task,
+    TaskEvent,
+    TaskResult,
+    TaskStatus,
+)
+from omniq.core.options import RecordFactory, Seconds, TaskOptions
+from omniq.core.records import TaskRecord
+from omniq.core.registry import open_url
+from omniq.core.serialization import SerializationManager
+from omniq.core.settings import EVENTS_OFF, Settings
+from omniq.core.task_function import AsyncTaskFunction
+from omniq.core.urls import mask_url
+from omniq.core.worker import BaseWorker, worker_class
+from omniq.core.worker._outcomes import task_event
+
+__all__ = ["AsyncOmniQ"]
+
+logger = logging.getLogger("omniq")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Q = ParamSpec("Q")
+T = TypeVar("T")
+
+
+class _AsyncTaskDecorator(Protocol):
+    def __call__(self, func: Callable[Q, T], /) -> AsyncTaskFunction[Q, T]: ...
+
+
+TaskRef = Callable[..., Any] | str
+
+
+class AsyncOmniQ:
+    """A task queue application: enqueue tasks, read results and events, run workers.
+
+    Args:
+        url: one backend URI for the task queue, results and events (``"sqlite:///omniq.db"``).
+        task_queue: the task queue, as a URI or a component (default: ``url`` or the settings).
+        result_store: where results go (default: the task queue's backend).
+        event_store: where events go (default: the task queue's backend); ``False`` turns event
+            logging off.
+        settings: settings to use as they are (otherwise they are loaded from the environment).
+        **overrides: settings given as arguments; they win over the environment.
+
+    Components are opened on first use (or by ``async with``) and closed by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        task_queue: str | BaseTaskQueue | None = None,
+        result_store: str | BaseResultStorage | None = None,
+        event_store: str | BaseEventStorage | Literal[False] | None = None,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings = settings or Settings.load(**overrides)
+        self.serializer = SerializationManager(
+            allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
+        )
+        self.functions = FunctionRegistry()
+        self._owned: dict[str, BaseComponent] = {}
+        queue_url = url or self.settings.queue_url
+        self.task_queue: BaseTaskQueue = self._component(task_queue or queue_url, BaseTaskQueue, "task queue")
+        self.result_store: BaseResultStorage = self._component(
+            result_store or url or self.settings.result_storage_url or queue_url,
+            BaseResultStorage,
+            "result storage",
+        )
+        events = self._event_store_ref(url, event_store, queue_url)
+        self.event_store: BaseEventStorage | None = (
+            None if events is None else self._component(events, BaseEventStorage, "event storage")
+        )
+        self.recorder = EventRecorder(self.event_store)
+        self._open_lock: asyncio.Lock | None = None
+        self._opened = False
+        self._worker: BaseWorker | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncOmniQ(task_queue={self.task_queue!r})"
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect every component (idempotent; every other method calls it on first use)."""
+        if self._opened:
+            return
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if not self._opened:  # another caller may have opened it while this one waited
+                for component in self._components():
+                    await component.open()
+                await self.recorder.start()
+                self._opened = True
+
+    async def close(self) -> None:
+        """Stop the background worker (gracefully), flush events and close what this app opened."""
+        if self._worker is not None:
+            await self.stop_worker()
+        if not self._opened:
+            return
+        await self.recorder.close()
+        for component in self._owned.values():
+            await component.close()
+        self._opened = False
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    @overload
+    def task(self, func: Callable[P, R], /) -> AsyncTaskFunction[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+        timeout: Seconds | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+    ) -> _AsyncTaskDecorator: ...
+
+    def task(
+        self,
+        func: Callable[P, R] | None = None,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+        timeout: Seconds | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+    ) -> AsyncTaskFunction[P, R] | _AsyncTaskDecorator:
+        """Make ``func`` a task with default enqueue options; usable with or without arguments."""
+        options = TaskOptions(
+            queue_name=queue,
+            priority=priority,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_on=retry_on,
+            timeout=timeout,
+            ttl=ttl,
+            result_ttl=result_ttl,
+        )
+
+        def decorate(function: Callable[Q, T]) -> AsyncTaskFunction[Q, T]:
+            wrapped = AsyncTaskFunction(self, function, name, options)
+            self.functions.register(wrapped.task_name, function)
+            return wrapped
+
+        return decorate if func is None else decorate(func)
+
+    async def enqueue(
+        self,
+        func: TaskRef,
+        func_args: Mapping[str, Any] | None = None,
+        *,
+        args: Sequence[Any] = (),
+        queue_name: str | None = None,
+        priority: int | None = None,
+        run_in: Seconds | None = None,
+        run_at: datetime | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+        timeout: Seconds | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+        dedup_key: str | None = None,
+    ) -> str:
+        """Queue one call of ``func`` (a function, a ``@task`` or a registered name); returns its id.
+
+        With ``dedup_key``, if a task holding that key is still pending or running, its id is
+        returned and nothing new is queued.
+        """
+        options = TaskOptions(
+            queue_name=queue_name,
+            priority=priority,
+            run_in=run_in,
+            run_at=run_at,
+            ttl=ttl,
+            result_ttl=result_ttl,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_on=retry_on,
+            dedup_key=dedup_key,
+        )
+        factory = self._factory(func, options)
+        record = factory.record(*self.serializer.dumps([list(args), dict(func_args or {})]))
+        return (await self._store([record]))[0]
+
+    async def enqueue_many(
+        self,
+        func: TaskRef,
+        func_args: Iterable[Mapping[str, Any]],
+        *,
+        queue_name: str | None = None,
+        priority: int | None = None,
+        run_in: Seconds | None = None,
+        run_at: datetime | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+        timeout: Seconds | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+    ) -> list[str]:
+        """Queue one call of ``func`` per mapping of keyword arguments, in one round trip."""
+        options = TaskOptions(
+            queue_name=queue_name,
+            priority=priority,
+            run_in=run_in,
+            run_at=run_at,
+            ttl=ttl,
+            result_ttl=result_ttl,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_on=retry_on,
+        )
+        factory = self._factory(func, options)
+        dumps = self.serializer.dumps
+        records = [factory.record(*dumps([[], dict(kwargs)])) for kwargs in func_args]
+        return await self._store(records) if records else []
+
+    async def get_task(self, task_id: str) -> Task | None:
+        """The task with this id, or ``None``."""
+        await self.open()
+        record = await self.task_queue.get_task(task_id)
+        return None if record is None else task_from_record(record)
+
+    async def list_tasks(
+        self, queue_name: str | None = None, status: TaskStatus | str | None = None, limit: int = 100
+    ) -> list[Task]:
+        """Tasks, oldest first, filtered by queue and status."""
+        await self.open()
+        records = await self.task_queue.list_tasks(
+            queue=queue_name, status=None if status is None else TaskStatus(status), limit=limit
+        )
+        return [task_from_record(record) for record in records]
+
+    async def dead_letters(self, queue_name: str | None = None, limit: int = 100) -> list[Task]:
+        """Tasks that ran out of attempts or could not run, oldest first, with their errors."""
+        return await self.list_tasks(queue_name, TaskStatus.DEAD, limit)
+
+    async def requeue(self, task_id: str) -> bool:
+        """Run a dead, cancelled or expired task again with fresh attempts."""
+        await self.open()
+        record = await self.task_queue.requeue(task_id, time.time())
+        if record is None or record.status is not TaskStatus.PENDING:
+            return False
+        self.recorder.record(task_event(record, EventType.ENQUEUED, time.time(), details={"requeued": True}))
+        return True
+
+    async def cancel(self, task_id: str) -> bool:
+        """Cancel a task that has not finished; ``False`` if it is unknown or already final.
+
+        A running task's worker stops it at its next heartbeat; it is not retried.
+        """
+        await self.open()
+        now = time.time()
+        record = await self.task_queue.cancel(task_id, now)
+        if record is None or record.status is not TaskStatus.CANCELLED or record.updated_at != now:
+            return False
+        self.recorder.record(task_event(record, EventType.CANCELLED, now))
+        error = ErrorInfo(type="omniq.Cancelled", message="cancelled")
+        await self.result_store.put_results(
+            [
+                result_record(
+                    task_id=task_id,
+                    status=ResultStatus.CANCELLED,
+                    finished_at=now,
+                    error=error,
+                    attempts=record.attempts,
+                    schedule_id=record.schedule_id,
+                    expires_at=None if self.settings.result_ttl is None else now + self.settings.result_ttl,
+                )
+            ]
+        )
+        return True
+
+    async def get_result(self, task_id: str, *, timeout: float | None = None) -> TaskResult | None:
+        """The task's result: ``None`` if there is none yet, or with ``timeout`` the result once it
+        arrives (raises :class:`TimeoutError` if none does in time)."""
+        await self.open()
+        if timeout is None:
+            record = await self.result_store.get_result(task_id)
+        else:
+            record = await self.result_store.wait_for_result(task_id, timeout)
+            if record is None:
+                raise TimeoutError(f"no result for task {task_id} within {timeout} s")
+        return None if record is None else result_from_record(record, self.serializer)
+
+    async def events(
+        self,
+        task_id: str | None = None,
+        *,
+        types: Sequence[EventType | str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[TaskEvent]:
+        """Stored events, oldest first (empty when event logging is off)."""
+        await self.open()
+        if self.event_store is None:
+            return []
+        await self.recorder.flush()
+        records = await self.event_store.query_events(
+            task_id=task_id,
+            types=None if types is None else [EventType(t).value for t in types],
+            since=None if since is None else since.timestamp(),
+            until=None if until is None else until.timestamp(),
+            limit=limit,
+        )
+        return [event_from_record(record) for record in records]
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """Task counts per queue and status."""
+        await self.open()
+        return await self.task_queue.count_tasks()
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def _new_worker(
+        self,
+        worker_type: str | None = None,
+        *,
+        max_workers: int | None = None,
+        queues: Sequence[str] | None = None,
+    ) -> BaseWorker:
+        """A new worker on this application's components (not started)."""
+        cls = worker_class(worker_type or self.settings.default_worker)
+        return cls(
+            self.task_queue,
+            self.result_store,
+            queues=queues,
+            max_workers=max_workers,
+            settings=self.settings,
+            functions=self.functions,
+            events=self.recorder,
+        )
+
+    async def start_worker(
+        self,
+        worker_type: str | None = None,
+        *,
+        max_workers: int | None = None,
+        queues: Sequence[str] | None = None,
+    ) -> None:
+        """Start a worker in the background of this event loop (one per application)."""
+        if self._worker is not None:
+            raise RuntimeError("this application already runs a worker; stop_worker() it first")
+        await self.open()
+        worker = self._new_worker(worker_type, max_workers=max_workers, queues=queues)
+        await worker.start()
+        self._worker = worker
+
+    async def stop_worker(self, grace: float | None = None) -> None:
+        """Stop the background worker: running tasks get ``grace`` seconds (``None``: all the time
+        they need); unfinished ones go back to the queue."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await worker.stop(grace)
+
+    async def run_worker(
+        self,
+        worker_type: str | None = None,
+        *,
+        max_workers: int | None = None,
+        queues: Sequence[str] | None = None,
+        install_signal_handlers: bool = True,
+    ) -> None:
+        """Run a worker until SIGINT/SIGTERM (graceful stop) or until :meth:`stop_worker`."""
+        await self.start_worker(worker_type, max_workers=max_workers, queues=queues)
+        worker = self._worker
+        assert worker is not None
+        handled: list[signal.Signals] = []
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, worker.request_stop)
+                handled.append(signum)
+        try:
+            await worker.run()
+        finally:
+            for signum in handled:
+                asyncio.get_running_loop().remove_signal_handler(signum)
+            if self._worker is worker:
+                self._worker = None
+
+    def request_worker_stop(self) -> None:
+        """Ask a running worker to stop gracefully (safe from signal handlers in the loop)."""
+        if self._worker is not None:
+            self._worker.request_stop()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _component(self, ref: str | BaseComponent, role: type[Any], label: str) -> Any:
+        if isinstance(ref, str):
+            component = self._owned.get(ref)
+            if component is None:
+                component = open_url(ref)
+                self._owned[ref] = component
+        else:
+            component = ref
+        if not isinstance(component, role):
+            shown = mask_url(ref) if isinstance(ref, str) else repr(ref)
+            raise ConfigurationError(f"{shown} cannot serve as {label}")
+        return component
+
+    def _event_store_ref(
+        self, url: str | None, event_store: str | BaseEventStorage | Literal[False] | None, queue_url: str
+    ) -> str | BaseEventStorage | None:
+        if event_store is False:
+            return None
+        if event_store is not None:
+            return event_store
+        if url is not None:
+            return url
+        configured = self.settings.event_storage_url
+        if configured is not None and configured.lower() == EVENTS_OFF:
+            return None
+        return configured or queue_url
+
+    def _components(self) -> list[BaseComponent]:
+        unique: dict[int, BaseComponent] = {}
+        for component in (self.task_queue, self.result_store, self.event_store):
+            if component is not None:
+                unique.setdefault(id(component), component)
+        return list(unique.values())
+
+    def _factory(self, func: TaskRef, options: TaskOptions) -> RecordFactory:
+        default_options = getattr(func, "default_options", None)
+        if isinstance(default_options, TaskOptions):
+            options = default_options.merged(options)
+        name = func if isinstance(func, str) else function_name(func)
+        return RecordFactory(name, options, self.settings, time.time())
+
+    async def _store(self, records: list[TaskRecord]) -> list[str]:
+        await self.open()
+        ids = await self.task_queue.enqueue(records)
+        if self.recorder.enabled:
+            now = time.time()
+            self.recorder.record_many(
+                task_event(record, EventType.ENQUEUED, now)
+                for record, task_id in zip(records, ids, strict=True)
+                if record.id == task_id
+            )
+        return ids

@@ -1,0 +1,63 @@
+"""Exceptions raised by OmniQ; each message names the bad value and what to do next."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendNotFoundError",
+    "ConfigurationError",
+    "LeaseLostError",
+    "OmniQError",
+    "PayloadError",
+    "SerializationError",
+    "TaskNotFoundError",
+    "TaskTimeoutError",
+    "UnknownFunctionError",
+    "ValidationError",
+]
+
+
+class OmniQError(Exception):
+    """Base class of every error OmniQ raises on purpose."""
+
+
+class ConfigurationError(OmniQError):
+    """A setting, URI or option is invalid."""
+
+
+class BackendNotFoundError(ConfigurationError):
+    """No backend serves a URI scheme (the message lists installed schemes or the package to install)."""
+
+
+class ValidationError(OmniQError, ValueError):
+    """An argument to enqueue or schedule is invalid; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class SerializationError(OmniQError, TypeError):
+    """A value cannot be encoded (the message names its type) or a stored value cannot be decoded."""
+
+
+class PayloadError(OmniQError):
+    """A stored task cannot be decoded; the task goes to ``dead`` with this message."""
+
+
+class UnknownFunctionError(OmniQError):
+    """A task's function cannot be imported or is not registered."""
+
+
+class TaskNotFoundError(OmniQError, KeyError):
+    """No task has the given id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "task not found"
+
+
+class TaskTimeoutError(OmniQError, TimeoutError):
+    """A task attempt ran longer than its timeout and was stopped."""
+
+
+class LeaseLostError(OmniQError):
+    """The worker no longer holds a task's lease; its outcome is discarded."""

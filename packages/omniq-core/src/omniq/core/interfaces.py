@@ -1,0 +1,218 @@
+"""The backend contract: what a task queue, a result store and an event store must do.
+
+The contract is small on purpose. Backends move :mod:`omniq.core.records` in and out and make each
+state change atomic; core owns serialization, retries, backoff, events, scheduling and workers. A
+backend class may implement one, two or all three interfaces; the method names do not overlap, so
+one object (one connection) can serve every role. ``tasks/interfaces.md`` shows how each operation
+maps onto SQLite, PostgreSQL, Redis, NATS JetStream and object stores.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from omniq.core.models import TaskStatus
+from omniq.core.records import EventRecord, Outcome, ReapReport, ResultRecord, TaskRecord
+
+__all__ = [
+    "BaseComponent",
+    "BaseEventStorage",
+    "BaseResultStorage",
+    "BaseTaskQueue",
+]
+
+
+class BaseComponent(abc.ABC):
+    """Lifecycle shared by every backend component.
+
+    ``open`` must be idempotent and cheap to call again; ``close`` releases connections and must
+    be safe to call twice. ``from_url`` builds a component from its URI (the registry's entry).
+    """
+
+    #: Whether several processes may use the same store at once (a file or a server: yes;
+    #: ``memory://``: no). The conformance suite runs its multi-process tests only where true.
+    shared_across_processes: ClassVar[bool] = True
+
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        """Build an unopened component from ``url`` and backend-specific options."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create the schema if needed."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class BaseTaskQueue(BaseComponent):
+    """Durable task state with leased, atomic claims."""
+
+    @abc.abstractmethod
+    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
+        """Store new tasks in one round trip where the engine allows.
+
+        Returns, per record and in order, the id of the task that now holds its place: the record's
+        own id, or, when ``dedup_key`` is set and a task in a live status holds the same key, that
+        task's id (and the record is not stored).
+        """
+
+    @abc.abstractmethod
+    async def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        limit: int,
+        worker_id: str,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+    ) -> list[TaskRecord]:
+        """Atomically take up to ``limit`` claimable tasks, in claim order, and lease them.
+
+        Each claimed task becomes ``running`` with ``attempts`` one higher and the lease fields set;
+        the returned records show that new state. No task may be returned to two claims while its
+        lease is current.
+        """
+
+    @abc.abstractmethod
+    async def heartbeat(
+        self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
+    ) -> list[str]:
+        """Extend the leases given as ``(task_id, lease_token)`` pairs in one round trip.
+
+        Returns the ids whose lease is no longer held (reclaimed, cancelled or settled): their
+        worker must stop them and discard their outcome.
+        """
+
+    @abc.abstractmethod
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+        """Settle attempts in one round trip; returns the ids whose lease token still matched.
+
+        An outcome whose token does not match the task's current lease changes nothing.
+        """
+
+    @abc.abstractmethod
+    async def reap(self, now: float) -> ReapReport:
+        """Recover tasks whose lease expired and expire tasks whose TTL passed.
+
+        Safe to run from any number of workers at once: each change is reported by one of them.
+        """
+
+    @abc.abstractmethod
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        """One task by id, in whatever status, or ``None``."""
+
+    @abc.abstractmethod
+    async def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: TaskStatus | None = None,
+        limit: int = 100,
+    ) -> list[TaskRecord]:
+        """Tasks filtered by queue and status, oldest first."""
+
+    @abc.abstractmethod
+    async def count_tasks(self) -> dict[str, dict[str, int]]:
+        """Task counts per queue and status: ``{queue: {status: n}}``."""
+
+    @abc.abstractmethod
+    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+        """Cancel a task that has not reached a final status; returns it as it now is.
+
+        A running task loses its lease (its worker learns it at the next heartbeat). Returns
+        ``None`` for an unknown id, and the unchanged record for a task already final.
+        """
+
+    @abc.abstractmethod
+    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+        """Make a ``dead``, ``cancelled`` or ``expired`` task pending again with fresh attempts."""
+
+    @abc.abstractmethod
+    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
+        """Delete tasks in a final ``status`` (last changed before ``before``); returns how many."""
+
+    async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when claimable work may have arrived, or after ``timeout`` seconds.
+
+        The default just sleeps; engines with a push channel (LISTEN/NOTIFY, blocking pops,
+        JetStream pull requests) override it so that idle workers wake without polling.
+        """
+        del queues
+        await asyncio.sleep(timeout)
+
+
+class BaseResultStorage(BaseComponent):
+    """Results by task id, deleted after their expiry."""
+
+    @abc.abstractmethod
+    async def put_results(self, records: Sequence[ResultRecord]) -> None:
+        """Store or replace results in one round trip."""
+
+    @abc.abstractmethod
+    async def get_result(self, task_id: str) -> ResultRecord | None:
+        """A task's unexpired result, or ``None``."""
+
+    @abc.abstractmethod
+    async def purge_results(self, now: float) -> int:
+        """Delete results whose expiry has passed; returns how many."""
+
+    async def wait_for_result(self, task_id: str, timeout: float) -> ResultRecord | None:
+        """The task's result once stored, or ``None`` after ``timeout`` seconds.
+
+        The default polls with a growing interval; engines with notifications override it.
+        """
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            record = await self.get_result(task_id)
+            remaining = deadline - time.monotonic()
+            if record is not None or remaining <= 0:
+                return record
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.25)
+
+
+class BaseEventStorage(BaseComponent):
+    """An append-only log of task and schedule events, kept for the retention period."""
+
+    @abc.abstractmethod
+    async def append_events(self, records: Sequence[EventRecord]) -> None:
+        """Store events in one round trip."""
+
+    @abc.abstractmethod
+    async def query_events(
+        self,
+        *,
+        task_id: str | None = None,
+        types: Sequence[str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """Events matching every given filter, oldest first (``since`` inclusive, ``until``
+        exclusive)."""
+
+    @abc.abstractmethod
+    async def purge_events(self, before: float) -> int:
+        """Delete events older than ``before``; returns how many."""

@@ -1,0 +1,413 @@
+"""The in-memory backend (``memory://name``): the reference implementation of the contract.
+
+Stores live in the process, one per name, so that an application and a worker in one process share
+``memory://jobs``. Nothing survives the process; use it for tests and for trying OmniQ out.
+Every operation runs under one lock, so stores are safe to share between event loops in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self
+
+import msgspec
+
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.models import TaskStatus
+from omniq.core.records import (
+    CLAIMABLE_STATUSES,
+    LEASE_EXPIRED_ERROR,
+    LIVE_STATUSES,
+    EventRecord,
+    Outcome,
+    ReapReport,
+    ResultRecord,
+    TaskRecord,
+)
+
+__all__ = ["MemoryBackend"]
+
+_replace = msgspec.structs.replace
+
+
+class _Store:
+    """One named store: tasks with their claim heaps, results and events."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tasks: dict[str, TaskRecord] = {}
+        self.sequence: dict[str, int] = {}
+        self.ready: dict[str, list[tuple[int, float, int, str]]] = {}
+        self.delayed: list[tuple[float, int, str]] = []
+        self.dedup: dict[str, str] = {}
+        self.results: dict[str, ResultRecord] = {}
+        self.events: list[EventRecord] = []
+        self.counter = itertools.count()
+        self.task_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self.result_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+
+    def schedule(self, record: TaskRecord, now: float) -> None:
+        """Put a claimable task where the next claim will find it."""
+        seq = self.sequence[record.id]
+        if record.due_at <= now:
+            heapq.heappush(
+                self.ready.setdefault(record.queue, []),
+                (-record.priority, record.due_at, seq, record.id),
+            )
+        else:
+            heapq.heappush(self.delayed, (record.due_at, seq, record.id))
+
+    def promote(self, now: float) -> None:
+        while self.delayed and self.delayed[0][0] <= now:
+            _, _, task_id = heapq.heappop(self.delayed)
+            record = self.tasks.get(task_id)
+            if record is not None and record.status in CLAIMABLE_STATUSES:
+                self.schedule(record, now)
+
+    def store(self, record: TaskRecord) -> None:
+        self.tasks[record.id] = record
+        key = record.dedup_key
+        if key is not None and record.status not in LIVE_STATUSES and self.dedup.get(key) == record.id:
+            del self.dedup[key]
+
+
+def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
+    for loop, future in waiters:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(_resolve, future)
+    waiters.clear()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+_stores: dict[str, _Store] = {}
+_stores_lock = threading.Lock()
+
+
+class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
+    """Task queue, result store and event store in this process's memory."""
+
+    shared_across_processes: ClassVar[bool] = False
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        with _stores_lock:
+            self._s = _stores.setdefault(name, _Store())
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        """``memory://name``: the store called ``name`` in this process."""
+        return cls(url.partition("://")[2].strip("/"), **options)
+
+    def __repr__(self) -> str:
+        return f"MemoryBackend({self.name!r})"
+
+    async def open(self) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        """Nothing to release; the store lives as long as the process."""
+
+    # -- task queue -------------------------------------------------------------------------
+
+    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
+        s = self._s
+        ids = []
+        with s.lock:
+            for record in records:
+                holder = s.dedup.get(record.dedup_key) if record.dedup_key else None
+                if holder is not None:
+                    ids.append(holder)
+                    continue
+                s.tasks[record.id] = record
+                s.sequence[record.id] = next(s.counter)
+                if record.dedup_key is not None:
+                    s.dedup[record.dedup_key] = record.id
+                if record.status in CLAIMABLE_STATUSES:
+                    s.schedule(record, record.created_at)
+                ids.append(record.id)
+            _wake(s.task_waiters)
+        return ids
+
+    async def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        limit: int,
+        worker_id: str,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+    ) -> list[TaskRecord]:
+        s = self._s
+        claimed: list[TaskRecord] = []
+        with s.lock:
+            s.promote(now)
+            for queue in queues:
+                heap = s.ready.get(queue)
+                while heap and len(claimed) < limit:
+                    _, due_at, seq, task_id = heapq.heappop(heap)
+                    record = s.tasks.get(task_id)
+                    if (
+                        record is None
+                        or record.status not in CLAIMABLE_STATUSES
+                        or record.due_at != due_at
+                        or s.sequence[task_id] != seq
+                    ):
+                        continue  # a stale heap entry: the task moved on since it was pushed
+                    if record.expires_at is not None and record.expires_at <= now:
+                        continue  # reap() reports it as expired
+                    record = _replace(
+                        record,
+                        status=TaskStatus.RUNNING,
+                        attempts=record.attempts + 1,
+                        lease_token=lease_token,
+                        lease_expires_at=lease_expires_at,
+                        worker_id=worker_id,
+                        updated_at=now,
+                    )
+                    s.tasks[task_id] = record
+                    claimed.append(record)
+        return claimed
+
+    async def heartbeat(
+        self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
+    ) -> list[str]:
+        s = self._s
+        lost = []
+        with s.lock:
+            for task_id, token in leases:
+                record = s.tasks.get(task_id)
+                if record is None or record.lease_token != token:
+                    lost.append(task_id)
+                else:
+                    s.tasks[task_id] = _replace(record, lease_expires_at=lease_expires_at, updated_at=now)
+        return lost
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+        s = self._s
+        accepted = []
+        with s.lock:
+            for outcome in outcomes:
+                record = s.tasks.get(outcome.task_id)
+                if record is None or record.lease_token != outcome.lease_token:
+                    continue
+                record = _replace(
+                    record,
+                    status=outcome.status,
+                    due_at=record.due_at if outcome.due_at is None else outcome.due_at,
+                    error=outcome.error,
+                    lease_token=None,
+                    lease_expires_at=None,
+                    updated_at=outcome.at,
+                )
+                s.store(record)
+                s.sequence[record.id] = next(s.counter)
+                if record.status in CLAIMABLE_STATUSES:
+                    s.schedule(record, outcome.at)
+                accepted.append(outcome.task_id)
+            _wake(s.task_waiters)
+        return accepted
+
+    async def reap(self, now: float) -> ReapReport:
+        s = self._s
+        report = ReapReport()
+        with s.lock:
+            for record in list(s.tasks.values()):
+                if record.status is TaskStatus.RUNNING:
+                    if record.lease_expires_at is not None and record.lease_expires_at < now:
+                        self._recover(record, now, report)
+                elif (record.status in CLAIMABLE_STATUSES or record.status is TaskStatus.WAITING) and (
+                    record.expires_at is not None and record.expires_at <= now
+                ):
+                    expired = _replace(record, status=TaskStatus.EXPIRED, updated_at=now)
+                    s.store(expired)
+                    report.expired.append(expired)
+            if report.requeued:
+                _wake(s.task_waiters)
+        return report
+
+    def _recover(self, record: TaskRecord, now: float, report: ReapReport) -> None:
+        s = self._s
+        cleared = {"lease_token": None, "lease_expires_at": None, "updated_at": now}
+        if record.attempts >= record.max_attempts:
+            dead = _replace(record, status=TaskStatus.DEAD, error=LEASE_EXPIRED_ERROR, **cleared)
+            s.store(dead)
+            report.dead.append(dead)
+        else:
+            requeued = _replace(record, status=TaskStatus.PENDING, due_at=now, **cleared)
+            s.store(requeued)
+            s.sequence[record.id] = next(s.counter)
+            s.schedule(requeued, now)
+            report.requeued.append(requeued)
+
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        return self._s.tasks.get(task_id)
+
+    async def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: TaskStatus | None = None,
+        limit: int = 100,
+    ) -> list[TaskRecord]:
+        with self._s.lock:
+            found = [
+                record
+                for record in self._s.tasks.values()
+                if (queue is None or record.queue == queue) and (status is None or record.status == status)
+            ]
+        found.sort(key=lambda record: (record.created_at, self._s.sequence[record.id]))
+        return found[:limit]
+
+    async def count_tasks(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        with self._s.lock:
+            for record in self._s.tasks.values():
+                per_status = counts.setdefault(record.queue, {})
+                per_status[record.status.value] = per_status.get(record.status.value, 0) + 1
+        return counts
+
+    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+        s = self._s
+        with s.lock:
+            record = s.tasks.get(task_id)
+            if record is None or record.status.is_final:
+                return record
+            cancelled = _replace(
+                record,
+                status=TaskStatus.CANCELLED,
+                lease_token=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+            s.store(cancelled)
+            return cancelled
+
+    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+        s = self._s
+        with s.lock:
+            record = s.tasks.get(task_id)
+            if record is None or record.status not in (
+                TaskStatus.DEAD,
+                TaskStatus.CANCELLED,
+                TaskStatus.EXPIRED,
+            ):
+                return record
+            requeued = _replace(
+                record,
+                status=TaskStatus.PENDING,
+                attempts=0,
+                due_at=now,
+                expires_at=None,
+                error=None,
+                updated_at=now,
+            )
+            s.store(requeued)
+            s.sequence[task_id] = next(s.counter)
+            s.schedule(requeued, now)
+            _wake(s.task_waiters)
+            return requeued
+
+    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
+        s = self._s
+        with s.lock:
+            doomed = [
+                record.id
+                for record in s.tasks.values()
+                if record.status == status and (before is None or record.updated_at < before)
+            ]
+            for task_id in doomed:
+                del s.tasks[task_id]
+                del s.sequence[task_id]
+        return len(doomed)
+
+    async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._s.lock:
+            self._s.task_waiters.append((loop, future))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(future, timeout)
+
+    # -- results ----------------------------------------------------------------------------
+
+    async def put_results(self, records: Sequence[ResultRecord]) -> None:
+        s = self._s
+        with s.lock:
+            for record in records:
+                s.results[record.task_id] = record
+                _wake(s.result_waiters.pop(record.task_id, []))
+
+    async def get_result(self, task_id: str) -> ResultRecord | None:
+        record = self._s.results.get(task_id)
+        if record is not None and record.expires_at is not None and record.expires_at <= time.time():
+            return None
+        return record
+
+    async def purge_results(self, now: float) -> int:
+        s = self._s
+        with s.lock:
+            doomed = [
+                task_id
+                for task_id, record in s.results.items()
+                if record.expires_at is not None and record.expires_at <= now
+            ]
+            for task_id in doomed:
+                del s.results[task_id]
+        return len(doomed)
+
+    async def wait_for_result(self, task_id: str, timeout: float) -> ResultRecord | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._s.lock:
+            record = self._s.results.get(task_id)
+            if record is None:
+                self._s.result_waiters.setdefault(task_id, []).append((loop, future))
+        if record is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, timeout)
+        return await self.get_result(task_id)
+
+    # -- events -----------------------------------------------------------------------------
+
+    async def append_events(self, records: Sequence[EventRecord]) -> None:
+        with self._s.lock:
+            self._s.events.extend(records)
+
+    async def query_events(
+        self,
+        *,
+        task_id: str | None = None,
+        types: Sequence[str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        with self._s.lock:
+            found = [
+                event
+                for event in self._s.events
+                if (task_id is None or event.task_id == task_id)
+                and (types is None or event.type in types)
+                and (since is None or event.at >= since)
+                and (until is None or event.at < until)
+            ]
+        found.sort(key=lambda event: event.at)
+        return found if limit is None else found[:limit]
+
+    async def purge_events(self, before: float) -> int:
+        with self._s.lock:
+            kept = [event for event in self._s.events if event.at >= before]
+            purged = len(self._s.events) - len(kept)
+            self._s.events = kept
+        return purged

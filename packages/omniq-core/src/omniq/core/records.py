@@ -1,0 +1,123 @@
+"""What backends store: plain indexed fields plus bytes that only core reads.
+
+These structs are the whole data contract between core and a backend. Times are float seconds since
+the epoch (cheap to compare and to index on every engine); ``data`` fields are encoded by core and
+must be stored and returned byte for byte; ``error`` and ``details`` are JSON text so that a human
+reading the database sees them plainly.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from omniq.core.models import ResultStatus, TaskStatus
+
+__all__ = [
+    "CLAIMABLE_STATUSES",
+    "LEASE_EXPIRED_ERROR",
+    "LIVE_STATUSES",
+    "EventRecord",
+    "Outcome",
+    "ReapReport",
+    "ResultRecord",
+    "TaskRecord",
+]
+
+#: Statuses a claim may take a task from (``failed`` means: waiting for its retry).
+CLAIMABLE_STATUSES: tuple[TaskStatus, ...] = (TaskStatus.PENDING, TaskStatus.FAILED)
+
+#: Statuses that hold a dedup key: the task may still run.
+LIVE_STATUSES: tuple[TaskStatus, ...] = (
+    TaskStatus.PENDING,
+    TaskStatus.WAITING,
+    TaskStatus.RUNNING,
+    TaskStatus.FAILED,
+)
+
+#: The error a backend records when ``reap`` sends a task whose lease expired to ``dead``.
+LEASE_EXPIRED_ERROR = (
+    '{"type":"omniq.LeaseExpired","message":"the worker running the task stopped renewing its lease'
+    ' (it crashed or was killed) and the task has no attempts left","traceback":null}'
+)
+
+
+class TaskRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One task as a backend stores it.
+
+    Claim order: ``queue`` in the order the worker lists them, then ``priority`` (higher first),
+    then ``due_at``, then insertion order (backends keep a sequence number of their own).
+    A task is claimable when its status is in :data:`CLAIMABLE_STATUSES`, ``due_at <= now`` and
+    ``expires_at`` is unset or later than now.
+    """
+
+    id: str
+    queue: str
+    func: str
+    priority: int
+    status: TaskStatus
+    due_at: float
+    created_at: float
+    updated_at: float
+    expires_at: float | None = None
+    attempts: int = 0
+    max_attempts: int = 1
+    data: bytes = b""
+    dedup_key: str | None = None
+    depends_on: tuple[str, ...] = ()
+    schedule_id: str | None = None
+    lease_token: str | None = None
+    lease_expires_at: float | None = None
+    worker_id: str | None = None
+    error: str | None = None
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """How a worker settles an attempt; accepted only while ``lease_token`` is the current lease.
+
+    ``status`` is ``completed``, ``failed`` (run again at ``due_at``), ``dead`` or ``cancelled``.
+    Settling clears the lease.
+    """
+
+    task_id: str
+    lease_token: str
+    status: TaskStatus
+    at: float
+    due_at: float | None = None
+    error: str | None = None
+
+
+class ReapReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What one ``reap`` changed, so that core can record events and results for it.
+
+    ``requeued``: running tasks whose lease expired with attempts left, made claimable now.
+    ``dead``: running tasks whose lease expired on their last attempt (error
+    :data:`LEASE_EXPIRED_ERROR`). ``expired``: tasks whose TTL passed before they started.
+    """
+
+    requeued: list[TaskRecord] = msgspec.field(default_factory=list)
+    dead: list[TaskRecord] = msgspec.field(default_factory=list)
+    expired: list[TaskRecord] = msgspec.field(default_factory=list)
+
+
+class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One task's result as a backend stores it; gone once ``expires_at`` has passed."""
+
+    task_id: str
+    status: ResultStatus
+    finished_at: float
+    data: bytes
+    expires_at: float | None = None
+    schedule_id: str | None = None
+
+
+class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One event as plain columns; ``error`` and ``details`` are JSON text."""
+
+    type: str
+    task_id: str
+    at: float
+    queue: str | None = None
+    worker_id: str | None = None
+    attempt: int | None = None
+    error: str | None = None
+    details: str = "{}"

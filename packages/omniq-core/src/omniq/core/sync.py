@@ -1,0 +1,307 @@
+"""``OmniQ``: the blocking twin of :class:`~omniq.core.AsyncOmniQ`.
+
+It holds one ``AsyncOmniQ`` and one loop thread for its whole life; each method hands the call to
+that loop and waits. Signatures match the async class (a test compares them); docstrings are the
+async class's.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from types import FrameType, TracebackType
+from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
+
+from omniq.core._portal import LoopThread
+from omniq.core.app import AsyncOmniQ, TaskRef
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.models import EventType, Task, TaskEvent, TaskResult, TaskStatus
+from omniq.core.options import Seconds, TaskOptions
+from omniq.core.settings import Settings
+from omniq.core.task_function import TaskFunction
+
+__all__ = ["OmniQ"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+Q = ParamSpec("Q")
+T = TypeVar("T")
+
+
+class _TaskDecorator(Protocol):
+    def __call__(self, func: Callable[Q, T], /) -> TaskFunction[Q, T]: ...
+
+
+def _twin(async_method: Callable[..., Any]) -> Callable[[F], F]:
+    def adopt(method: F) -> F:
+        method.__doc__ = async_method.__doc__
+        return method
+
+    return adopt
+
+
+class OmniQ:
+    """A task queue application with blocking methods; see :class:`~omniq.core.AsyncOmniQ`.
+
+    ``with OmniQ("sqlite:///omniq.db") as oq:`` opens it and, on exit, stops its worker and closes
+    its loop thread.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        task_queue: str | BaseTaskQueue | None = None,
+        result_store: str | BaseResultStorage | None = None,
+        event_store: str | BaseEventStorage | Literal[False] | None = None,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.aio = AsyncOmniQ(
+            url,
+            task_queue=task_queue,
+            result_store=result_store,
+            event_store=event_store,
+            settings=settings,
+            **overrides,
+        )
+        self.settings = self.aio.settings
+        self._portal = LoopThread()
+
+    def __repr__(self) -> str:
+        return f"OmniQ(task_queue={self.aio.task_queue!r})"
+
+    @_twin(AsyncOmniQ.open)
+    def open(self) -> None:
+        self._portal.call(self.aio.open)
+
+    def close(self) -> None:
+        """Stop the worker gracefully, close the components and the loop thread."""
+        if self._portal.started:
+            self._portal.call(self.aio.close)
+        self._portal.stop()
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @overload
+    def task(self, func: Callable[P, R], /) -> TaskFunction[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+        timeout: Seconds | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+    ) -> _TaskDecorator: ...
+
+    @_twin(AsyncOmniQ.task)
+    def task(
+        self,
+        func: Callable[P, R] | None = None,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+        timeout: Seconds | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+    ) -> TaskFunction[P, R] | _TaskDecorator:
+        options = TaskOptions(
+            queue_name=queue,
+            priority=priority,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_on=retry_on,
+            timeout=timeout,
+            ttl=ttl,
+            result_ttl=result_ttl,
+        )
+
+        def decorate(function: Callable[Q, T]) -> TaskFunction[Q, T]:
+            wrapped = TaskFunction(self, function, name, options)
+            self.aio.functions.register(wrapped.task_name, function)
+            return wrapped
+
+        return decorate if func is None else decorate(func)
+
+    @_twin(AsyncOmniQ.enqueue)
+    def enqueue(
+        self,
+        func: TaskRef,
+        func_args: Mapping[str, Any] | None = None,
+        *,
+        args: Sequence[Any] = (),
+        queue_name: str | None = None,
+        priority: int | None = None,
+        run_in: Seconds | None = None,
+        run_at: datetime | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+        timeout: Seconds | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+        dedup_key: str | None = None,
+    ) -> str:
+        return self._portal.call(
+            self.aio.enqueue,
+            func,
+            func_args,
+            args=args,
+            queue_name=queue_name,
+            priority=priority,
+            run_in=run_in,
+            run_at=run_at,
+            ttl=ttl,
+            result_ttl=result_ttl,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_on=retry_on,
+            dedup_key=dedup_key,
+        )
+
+    @_twin(AsyncOmniQ.enqueue_many)
+    def enqueue_many(
+        self,
+        func: TaskRef,
+        func_args: Iterable[Mapping[str, Any]],
+        *,
+        queue_name: str | None = None,
+        priority: int | None = None,
+        run_in: Seconds | None = None,
+        run_at: datetime | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+        timeout: Seconds | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+    ) -> list[str]:
+        return self._portal.call(
+            self.aio.enqueue_many,
+            func,
+            func_args,
+            queue_name=queue_name,
+            priority=priority,
+            run_in=run_in,
+            run_at=run_at,
+            ttl=ttl,
+            result_ttl=result_ttl,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_on=retry_on,
+        )
+
+    @_twin(AsyncOmniQ.get_task)
+    def get_task(self, task_id: str) -> Task | None:
+        return self._portal.call(self.aio.get_task, task_id)
+
+    @_twin(AsyncOmniQ.list_tasks)
+    def list_tasks(
+        self, queue_name: str | None = None, status: TaskStatus | str | None = None, limit: int = 100
+    ) -> list[Task]:
+        return self._portal.call(self.aio.list_tasks, queue_name, status, limit)
+
+    @_twin(AsyncOmniQ.dead_letters)
+    def dead_letters(self, queue_name: str | None = None, limit: int = 100) -> list[Task]:
+        return self._portal.call(self.aio.dead_letters, queue_name, limit)
+
+    @_twin(AsyncOmniQ.requeue)
+    def requeue(self, task_id: str) -> bool:
+        return self._portal.call(self.aio.requeue, task_id)
+
+    @_twin(AsyncOmniQ.cancel)
+    def cancel(self, task_id: str) -> bool:
+        return self._portal.call(self.aio.cancel, task_id)
+
+    @_twin(AsyncOmniQ.get_result)
+    def get_result(self, task_id: str, *, timeout: float | None = None) -> TaskResult | None:
+        return self._portal.call(self.aio.get_result, task_id, timeout=timeout)
+
+    @_twin(AsyncOmniQ.events)
+    def events(
+        self,
+        task_id: str | None = None,
+        *,
+        types: Sequence[EventType | str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[TaskEvent]:
+        return self._portal.call(self.aio.events, task_id, types=types, since=since, until=until, limit=limit)
+
+    @_twin(AsyncOmniQ.counts)
+    def counts(self) -> dict[str, dict[str, int]]:
+        return self._portal.call(self.aio.counts)
+
+    @_twin(AsyncOmniQ.start_worker)
+    def start_worker(
+        self,
+        worker_type: str | None = None,
+        *,
+        max_workers: int | None = None,
+        queues: Sequence[str] | None = None,
+    ) -> None:
+        self._portal.call(self.aio.start_worker, worker_type, max_workers=max_workers, queues=queues)
+
+    @_twin(AsyncOmniQ.stop_worker)
+    def stop_worker(self, grace: float | None = None) -> None:
+        self._portal.call(self.aio.stop_worker, grace)
+
+    @_twin(AsyncOmniQ.run_worker)
+    def run_worker(
+        self,
+        worker_type: str | None = None,
+        *,
+        max_workers: int | None = None,
+        queues: Sequence[str] | None = None,
+        install_signal_handlers: bool = True,
+    ) -> None:
+        previous: dict[signal.Signals, Any] = {}
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+
+            def request_stop(signum: int, frame: FrameType | None) -> None:
+                self._portal.call_soon(self.aio.request_worker_stop)
+
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, request_stop)
+        try:
+            self._portal.call(
+                self.aio.run_worker,
+                worker_type,
+                max_workers=max_workers,
+                queues=queues,
+                install_signal_handlers=False,
+            )
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    @_twin(AsyncOmniQ.request_worker_stop)
+    def request_worker_stop(self) -> None:
+        self._portal.call_soon(self.aio.request_worker_stop)

@@ -1,0 +1,110 @@
+"""Fixtures and helpers shared by the conformance test classes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from omniq.core.app import AsyncOmniQ
+from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.options import RecordFactory, TaskOptions
+from omniq.core.records import TaskRecord
+from omniq.core.registry import open_url
+from omniq.core.serialization import SerializationManager
+from omniq.core.settings import Settings
+
+__all__ = ["AppFactory", "ConformanceFixtures", "eventually", "make_record", "read_runs"]
+
+TASKS = "omniq.core.testing.tasks"
+
+#: Settings for fast tests: quick polling; leases long enough that only crash tests see them expire.
+TEST_SETTINGS: dict[str, Any] = {"poll_interval": 0.02, "lease_ttl": 10.0}
+
+AppFactory = Callable[..., Awaitable[AsyncOmniQ]]
+
+_serializer = SerializationManager()
+
+
+def make_record(func: str = f"{TASKS}:noop", *, now: float | None = None, **options: Any) -> TaskRecord:
+    """A new task record as ``enqueue`` would build it, for tests of the raw contract."""
+    args = options.pop("args", [])
+    kwargs = options.pop("kwargs", {})
+    factory = RecordFactory(func, TaskOptions(**options), Settings(), time.time() if now is None else now)
+    return factory.record(*_serializer.dumps([args, kwargs]))
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 60.0) -> None:
+    """Wait until ``check()`` is true; fail after ``within`` seconds (a hang guard, not a bound)."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.02)
+
+
+def read_runs(path: Path) -> list[str]:
+    """The keys recorded by :func:`omniq.core.testing.tasks.record_run`, one per execution."""
+    if not path.exists():
+        return []
+    return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+class ConformanceFixtures:
+    """The fixtures every conformance class uses; a backend's test class overrides ``backend_url``."""
+
+    @pytest.fixture
+    def backend_url(self) -> str:
+        """The URL of a fresh, empty store for one test. Override this in your subclass."""
+        raise NotImplementedError("override the backend_url fixture in the backend's test class")
+
+    @pytest_asyncio.fixture
+    async def make_app(self, backend_url: str) -> AsyncIterator[AppFactory]:
+        """Open applications on the test's store; all are closed after the test."""
+        apps: list[AsyncOmniQ] = []
+
+        async def factory(**overrides: Any) -> AsyncOmniQ:
+            app = AsyncOmniQ(backend_url, **{**TEST_SETTINGS, **overrides})
+            await app.open()
+            apps.append(app)
+            return app
+
+        yield factory
+        for app in reversed(apps):
+            await app.close()
+
+    @pytest_asyncio.fixture
+    async def app(self, make_app: AppFactory) -> AsyncOmniQ:
+        """One open application on the test's store."""
+        return await make_app()
+
+    @pytest_asyncio.fixture
+    async def component(self, backend_url: str) -> AsyncIterator[BaseComponent]:
+        """The raw backend component for the test's store, opened."""
+        component = open_url(backend_url)
+        await component.open()
+        yield component
+        await component.close()
+
+    @pytest.fixture
+    def queue(self, component: BaseComponent) -> BaseTaskQueue:
+        """The component as a task queue."""
+        assert isinstance(component, BaseTaskQueue)
+        return component
+
+    @pytest.fixture
+    def results(self, component: BaseComponent) -> BaseResultStorage:
+        """The component as a result store."""
+        assert isinstance(component, BaseResultStorage)
+        return component
+
+    @pytest.fixture
+    def event_storage(self, component: BaseComponent) -> BaseEventStorage:
+        """The component as an event store."""
+        assert isinstance(component, BaseEventStorage)
+        return component

@@ -1,0 +1,101 @@
+"""Conformance tests with real worker processes: concurrency and crash recovery (SIGKILL)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from omniq.core.app import AsyncOmniQ
+from omniq.core.models import ResultStatus, TaskStatus
+from omniq.core.testing import tasks
+from omniq.core.testing._support import ConformanceFixtures, eventually, read_runs
+
+__all__ = ["ProcessTests"]
+
+
+@contextlib.contextmanager
+def worker_processes(
+    url: str, count: int, *, lease_ttl: float = 10.0, max_workers: int = 4, worker_type: str = "async"
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start ``count`` worker processes on ``url``; they are stopped (SIGTERM, then SIGKILL) on exit."""
+    command = [
+        sys.executable,
+        "-m",
+        "omniq.core.testing.worker_process",
+        url,
+        "--lease-ttl",
+        str(lease_ttl),
+        "--max-workers",
+        str(max_workers),
+        "--worker-type",
+        worker_type,
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    processes = [subprocess.Popen(command, env=env) for _ in range(count)]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+class ProcessTests(ConformanceFixtures):
+    """Rules that only several processes can prove (skipped by nothing: in-process backends simply
+    do not include this class)."""
+
+    async def test_worker_processes_run_each_task_exactly_once(
+        self, app: AsyncOmniQ, backend_url: str, tmp_path: Path
+    ) -> None:
+        log = tmp_path / "runs.log"
+        count = 600
+        ids = await app.enqueue_many(
+            tasks.record_run, [{"path": str(log), "key": str(n)} for n in range(count)]
+        )
+        with worker_processes(backend_url, 3):
+            await eventually(lambda: _completed(app, count), within=120)
+        runs = read_runs(log)
+        assert sorted(runs, key=int) == [str(n) for n in range(count)], "a task ran twice or never"
+        for task_id in ids[:: count // 20]:
+            result = await app.get_result(task_id)
+            assert result is not None and result.status is ResultStatus.SUCCESS
+
+    async def test_task_of_a_killed_worker_is_finished_by_another(
+        self, app: AsyncOmniQ, backend_url: str, tmp_path: Path
+    ) -> None:
+        marker, log = tmp_path / "started", tmp_path / "runs.log"
+        task_id = await app.enqueue(
+            tasks.slow_with_marker, {"marker": str(marker), "seconds": 1.0, "log": str(log)}, max_retries=2
+        )
+        with worker_processes(backend_url, 1, lease_ttl=1.0, worker_type="thread") as [victim]:
+            await eventually(lambda: _exists(marker))
+            assert int(marker.read_text(encoding="utf-8")) == victim.pid
+            victim.kill()
+            victim.wait()
+        task = await app.get_task(task_id)
+        assert task is not None and task.status is TaskStatus.RUNNING
+        with worker_processes(backend_url, 1, lease_ttl=1.0, worker_type="thread"):
+            result = await app.get_result(task_id, timeout=120)
+        assert result is not None
+        assert (result.status, result.attempts) == (ResultStatus.SUCCESS, 2)
+        assert read_runs(log) == ["done"]
+
+
+async def _completed(app: AsyncOmniQ, count: int) -> bool:
+    counts = await app.counts()
+    return counts.get("default", {}).get(TaskStatus.COMPLETED.value, 0) >= count
+
+
+async def _exists(path: Path) -> bool:
+    return path.exists()

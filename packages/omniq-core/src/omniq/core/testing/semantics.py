@@ -1,0 +1,296 @@
+"""Conformance tests of the queue's semantics, end to end through the application and its workers."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from omniq.core.app import AsyncOmniQ
+from omniq.core.errors import ValidationError
+from omniq.core.models import EventType, ResultStatus, TaskStatus
+from omniq.core.testing import tasks
+from omniq.core.testing._support import AppFactory, ConformanceFixtures, eventually, make_record, read_runs
+
+__all__ = ["SemanticsTests"]
+
+WORKER_TYPES = ["async", "thread"]
+
+
+async def _status(app: AsyncOmniQ, task_id: str) -> TaskStatus | None:
+    task = await app.get_task(task_id)
+    return None if task is None else task.status
+
+
+async def _event_types(app: AsyncOmniQ, task_id: str) -> list[str]:
+    return [event.type.value for event in await app.events(task_id)]
+
+
+class SemanticsTests(ConformanceFixtures):
+    """SPEC §3 rules, observed through ``AsyncOmniQ`` with real workers."""
+
+    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    async def test_every_worker_kind_runs_sync_and_async_functions(
+        self, app: AsyncOmniQ, worker_type: str
+    ) -> None:
+        sync_id = await app.enqueue(tasks.add, {"a": 1, "b": 2})
+        async_id = await app.enqueue(tasks.async_add, args=[3, 4])
+        await app.start_worker(worker_type, max_workers=2)
+        sync_result = await app.get_result(sync_id, timeout=60)
+        async_result = await app.get_result(async_id, timeout=60)
+        assert sync_result is not None and async_result is not None
+        assert (sync_result.status, sync_result.value, sync_result.attempts) == (ResultStatus.SUCCESS, 3, 1)
+        assert async_result.value == 7
+        assert await _status(app, sync_id) is TaskStatus.COMPLETED
+
+    async def test_get_result_is_none_until_done_and_waiting_times_out(self, app: AsyncOmniQ) -> None:
+        task_id = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+        assert await app.get_result(task_id) is None
+        with pytest.raises(TimeoutError):
+            await app.get_result(task_id, timeout=0.05)
+
+    async def test_success_records_enqueued_executing_completed_events(self, app: AsyncOmniQ) -> None:
+        task_id = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+        await app.start_worker()
+        await app.get_result(task_id, timeout=60)
+        await eventually(lambda: _has_event(app, task_id, EventType.COMPLETED))
+        events = await app.events(task_id)
+        assert [e.type for e in events] == [EventType.ENQUEUED, EventType.EXECUTING, EventType.COMPLETED]
+        executing = events[1]
+        assert (executing.attempt, executing.queue) == (1, "default")
+        assert executing.worker_id
+        assert [e.task_id for e in await app.events(types=[EventType.COMPLETED])] == [task_id]
+
+    async def test_worker_serves_earlier_queues_first(self, app: AsyncOmniQ, tmp_path: Path) -> None:
+        log = tmp_path / "runs.log"
+        for queue in ("low", "medium", "high"):
+            for n in range(2):
+                await app.enqueue(
+                    tasks.record_run, {"path": str(log), "key": f"{queue}{n}"}, queue_name=queue
+                )
+        await app.start_worker(max_workers=1, queues=["high", "medium", "low"])
+        await eventually(lambda: _done(log, 6))
+        assert read_runs(log) == ["high0", "high1", "medium0", "medium1", "low0", "low1"]
+
+    async def test_delayed_task_runs_only_once_due(self, app: AsyncOmniQ) -> None:
+        task_id = await app.enqueue(tasks.add, {"a": 2, "b": 2}, run_in=0.3)
+        task = await app.get_task(task_id)
+        assert task is not None
+        await app.start_worker()
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.started_at is not None
+        assert result.started_at >= task.due_at
+
+    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    async def test_timeout_stops_the_attempt_and_counts_as_a_failure(
+        self, app: AsyncOmniQ, worker_type: str
+    ) -> None:
+        func = tasks.async_sleep if worker_type == "async" else tasks.sleep_in_steps
+        task_id = await app.enqueue(func, {"seconds": 60}, timeout=0.3, max_retries=1, retry_delay=0)
+        await app.start_worker(worker_type)
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None
+        assert result.status is ResultStatus.ERROR and result.error is not None
+        assert result.error.type == "omniq.core.errors.TaskTimeoutError"
+        assert result.attempts == 2
+        types = await _event_types(app, task_id)
+        assert types.count("timeout") == 2 and types[-1] == "dead"
+
+    async def test_failures_retry_with_backoff_then_go_dead(self, app: AsyncOmniQ) -> None:
+        task_id = await app.enqueue(tasks.fail, {"message": "nope"}, max_retries=2, retry_delay=0.01)
+        await app.start_worker()
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.error is not None
+        assert (result.status, result.attempts, result.error.type) == (ResultStatus.ERROR, 3, "ValueError")
+        assert "nope" in result.error.message and "Traceback" in (result.error.traceback or "")
+        await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
+        assert await _event_types(app, task_id) == [
+            "enqueued",
+            "executing",
+            "error",
+            "retry",
+            "executing",
+            "error",
+            "retry",
+            "executing",
+            "error",
+            "dead",
+        ]
+        dead = await app.dead_letters()
+        assert [t.id for t in dead] == [task_id]
+        assert dead[0].error is not None and dead[0].error.type == "ValueError"
+
+    async def test_retried_task_can_succeed(self, app: AsyncOmniQ, tmp_path: Path) -> None:
+        counter = tmp_path / "count"
+        task_id = await app.enqueue(
+            tasks.fail_until, {"path": str(counter), "succeed_on": 3}, max_retries=5, retry_delay=0.01
+        )
+        await app.start_worker()
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and (result.status, result.value, result.attempts) == (
+            ResultStatus.SUCCESS,
+            3,
+            3,
+        )
+
+    async def test_retry_on_limits_which_errors_retry(self, app: AsyncOmniQ) -> None:
+        skipped = await app.enqueue(tasks.fail, {"kind": "KeyError"}, max_retries=3, retry_on=[ValueError])
+        retried = await app.enqueue(
+            tasks.fail, {"kind": "ValueError"}, max_retries=1, retry_on=[ValueError], retry_delay=0
+        )
+        await app.start_worker()
+        skipped_result = await app.get_result(skipped, timeout=60)
+        retried_result = await app.get_result(retried, timeout=60)
+        assert skipped_result is not None and skipped_result.attempts == 1
+        assert retried_result is not None and retried_result.attempts == 2
+
+    async def test_dead_task_can_be_requeued(self, app: AsyncOmniQ, tmp_path: Path) -> None:
+        counter = tmp_path / "count"
+        task_id = await app.enqueue(tasks.fail_until, {"path": str(counter), "succeed_on": 2}, max_retries=0)
+        await app.start_worker()
+        first = await app.get_result(task_id, timeout=60)
+        assert first is not None and first.status is ResultStatus.ERROR
+        await eventually(lambda: _status_is(app, task_id, TaskStatus.DEAD))
+        assert await app.requeue(task_id)
+        await eventually(lambda: _status_is(app, task_id, TaskStatus.COMPLETED))
+        result = await app.get_result(task_id)
+        assert result is not None and (result.status, result.value) == (ResultStatus.SUCCESS, 2)
+
+    async def test_bad_payload_or_function_goes_dead_and_the_worker_goes_on(self, app: AsyncOmniQ) -> None:
+        corrupt = msgspec.structs.replace(make_record(f"{tasks.__name__}:add"), data=b"\xc1garbage")
+        await app.task_queue.enqueue([corrupt])
+        missing = await app.enqueue("no.such.module:func")
+        unencodable = await app.enqueue(tasks.unencodable_result, max_retries=3)
+        healthy = await app.enqueue(tasks.add, {"a": 5, "b": 5})
+        await app.start_worker(max_workers=1)
+        result = await app.get_result(healthy, timeout=60)
+        assert result is not None and result.value == 10
+        for task_id, reason in (
+            (corrupt.id, "cannot be decoded"),
+            (missing, "cannot be imported"),
+            (unencodable, "cannot encode"),
+        ):
+            await eventually(functools.partial(_status_is, app, task_id, TaskStatus.DEAD))
+            task = await app.get_task(task_id)
+            assert task is not None and task.error is not None and reason in task.error.message
+            assert task.attempts == 1
+
+    async def test_task_not_started_within_its_ttl_expires(self, make_app: AppFactory) -> None:
+        app = await make_app(lease_ttl=0.5)
+        task_id = await app.enqueue(tasks.add, {"a": 1, "b": 1}, ttl=0.2, queue_name="nobody-serves-this")
+        await app.start_worker(queues=["default"])
+        await eventually(lambda: _status_is(app, task_id, TaskStatus.EXPIRED))
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.status is ResultStatus.EXPIRED
+        await eventually(lambda: _has_event(app, task_id, EventType.EXPIRED))
+        assert EventType.EXECUTING.value not in await _event_types(app, task_id)
+
+    async def test_cancelled_pending_task_never_runs(self, app: AsyncOmniQ, tmp_path: Path) -> None:
+        log = tmp_path / "runs.log"
+        task_id = await app.enqueue(tasks.record_run, {"path": str(log), "key": "x"}, run_in=0.2)
+        assert await app.cancel(task_id)
+        assert not await app.cancel(task_id)
+        marker = await app.enqueue(tasks.add, {"a": 1, "b": 1}, run_in=0.3)
+        await app.start_worker()
+        await app.get_result(marker, timeout=60)
+        assert read_runs(log) == []
+        result = await app.get_result(task_id)
+        assert result is not None and result.status is ResultStatus.CANCELLED
+        assert await _status(app, task_id) is TaskStatus.CANCELLED
+
+    async def test_heartbeats_keep_a_long_task_leased(self, make_app: AppFactory, tmp_path: Path) -> None:
+        first = await make_app(lease_ttl=0.6)
+        second = await make_app(lease_ttl=0.6)
+        log = tmp_path / "runs.log"
+        task_id = await first.enqueue(
+            tasks.slow_with_marker, {"marker": str(tmp_path / "started"), "seconds": 2.0, "log": str(log)}
+        )
+        await first.start_worker("thread")
+        await eventually(lambda: _exists(tmp_path / "started"))
+        await second.start_worker("thread")
+        result = await first.get_result(task_id, timeout=60)
+        assert result is not None and (result.status, result.attempts) == (ResultStatus.SUCCESS, 1)
+        assert read_runs(log) == ["done"]
+
+    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    async def test_several_workers_run_each_task_exactly_once(
+        self, make_app: AppFactory, tmp_path: Path, worker_type: str
+    ) -> None:
+        apps = [await make_app() for _ in range(3)]
+        log = tmp_path / "runs.log"
+        ids = await apps[0].enqueue_many(
+            tasks.record_run, [{"path": str(log), "key": str(n)} for n in range(150)]
+        )
+        for app in apps:
+            await app.start_worker(worker_type, max_workers=4)
+        await eventually(lambda: _done(log, 150))
+        await eventually(lambda: _all_completed(apps[0], ids))
+        assert sorted(read_runs(log), key=int) == [str(n) for n in range(150)]
+
+    async def test_stop_worker_lets_running_tasks_finish_and_leaves_the_rest(
+        self, app: AsyncOmniQ, tmp_path: Path
+    ) -> None:
+        log = tmp_path / "runs.log"
+        running = await app.enqueue(
+            tasks.slow_with_marker, {"marker": str(tmp_path / "started"), "seconds": 0.5, "log": str(log)}
+        )
+        await app.start_worker("thread", max_workers=1)
+        await eventually(lambda: _exists(tmp_path / "started"))
+        waiting = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+        await app.stop_worker()
+        assert await _status(app, running) is TaskStatus.COMPLETED
+        assert await _status(app, waiting) is TaskStatus.PENDING
+
+    async def test_results_expire_after_their_ttl(self, app: AsyncOmniQ) -> None:
+        task_id = await app.enqueue(tasks.add, {"a": 1, "b": 1}, result_ttl=0.2)
+        await app.start_worker()
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.expires_at is not None
+        while time.time() <= result.expires_at.timestamp():
+            await asyncio.sleep(0.05)
+        assert await app.get_result(task_id) is None
+
+    async def test_dedup_key_returns_the_live_task(self, app: AsyncOmniQ) -> None:
+        first = await app.enqueue(tasks.add, {"a": 1, "b": 1}, dedup_key="nightly")
+        assert await app.enqueue(tasks.add, {"a": 9, "b": 9}, dedup_key="nightly") == first
+        await app.start_worker()
+        await app.get_result(first, timeout=60)
+        await eventually(lambda: _status_is(app, first, TaskStatus.COMPLETED))
+        assert await app.enqueue(tasks.add, {"a": 1, "b": 1}, dedup_key="nightly") != first
+
+    async def test_bad_enqueue_options_are_refused_with_the_field_named(self, app: AsyncOmniQ) -> None:
+        for options, field in (
+            ({"priority": 10**9}, "priority"),
+            ({"priority": "high"}, "priority"),
+            ({"ttl": -1}, "ttl"),
+            ({"queue_name": ""}, "queue_name"),
+            ({"timeout": 0}, "timeout"),
+        ):
+            with pytest.raises(ValidationError) as caught:
+                await app.enqueue(tasks.add, {"a": 1, "b": 1}, **options)
+            assert caught.value.field == field
+        assert await app.list_tasks() == []
+
+
+async def _has_event(app: AsyncOmniQ, task_id: str, kind: EventType) -> bool:
+    return kind.value in await _event_types(app, task_id)
+
+
+async def _status_is(app: AsyncOmniQ, task_id: str, status: TaskStatus) -> bool:
+    return await _status(app, task_id) is status
+
+
+async def _all_completed(app: AsyncOmniQ, ids: list[str]) -> bool:
+    return all([await _status(app, task_id) is TaskStatus.COMPLETED for task_id in ids])
+
+
+async def _done(log: Path, count: int) -> bool:
+    return len(read_runs(log)) >= count
+
+
+async def _exists(path: Path) -> bool:
+    return path.exists()

@@ -1,0 +1,94 @@
+"""Task functions for the conformance suite; importable by worker processes as ``module:name``.
+
+Side effects go to files (appends of one short line are atomic), so that tests can count runs
+across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "add",
+    "async_add",
+    "async_sleep",
+    "fail",
+    "fail_until",
+    "noop",
+    "record_run",
+    "sleep_in_steps",
+    "slow_with_marker",
+    "unencodable_result",
+]
+
+
+def noop() -> None:
+    """Do nothing (benchmarks and throughput tests)."""
+
+
+async def async_noop() -> None:
+    """Do nothing, as a coroutine."""
+
+
+def add(a: int, b: int) -> int:
+    """Return ``a + b`` from a plain function."""
+    return a + b
+
+
+async def async_add(a: int, b: int) -> int:
+    """Return ``a + b`` from a coroutine."""
+    await asyncio.sleep(0)
+    return a + b
+
+
+def record_run(path: str, key: str) -> str:
+    """Append ``key pid`` to ``path``: one line per execution."""
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(f"{key} {os.getpid()}\n")
+    return key
+
+
+def fail(message: str = "boom", kind: str = "ValueError") -> None:
+    """Raise a builtin exception named ``kind``."""
+    raise {"ValueError": ValueError, "KeyError": KeyError, "RuntimeError": RuntimeError}[kind](message)
+
+
+def fail_until(path: str, succeed_on: int) -> int:
+    """Fail until this is run for the ``succeed_on``-th time (counted in ``path``)."""
+    with open(path, "a+", encoding="utf-8") as log:
+        log.write("x")
+        log.seek(0)
+        runs = len(log.read())
+    if runs < succeed_on:
+        raise RuntimeError(f"run {runs} fails")
+    return runs
+
+
+async def async_sleep(seconds: float) -> float:
+    """Sleep without blocking the loop."""
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+def sleep_in_steps(seconds: float) -> float:
+    """Sleep in short steps, as Python code that a thread interrupt can stop."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    return seconds
+
+
+def slow_with_marker(marker: str, seconds: float, log: str) -> str:
+    """Write ``marker`` (this run has started), sleep, then log the completed run."""
+    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    sleep_in_steps(seconds)
+    return record_run(log, "done")
+
+
+def unencodable_result() -> Any:
+    """Return a value msgspec cannot encode."""
+    return object()

@@ -1,0 +1,32 @@
+"""``python -m omniq.core.testing.worker_process URL``: a worker process for multi-process tests."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from omniq.core.app import AsyncOmniQ
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one worker until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--queues", default="default")
+    parser.add_argument("--max-workers", type=int, default=4)
+    parser.add_argument("--worker-type", default="async")
+    parser.add_argument("--lease-ttl", type=float, default=10.0)
+    args = parser.parse_args(argv)
+
+    async def serve() -> None:
+        app = AsyncOmniQ(args.url, lease_ttl=args.lease_ttl, poll_interval=0.05)
+        async with app:
+            await app.run_worker(
+                args.worker_type, max_workers=args.max_workers, queues=args.queues.split(",")
+            )
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

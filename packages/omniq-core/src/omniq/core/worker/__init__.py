@@ -1,0 +1,23 @@
+"""Workers: claim tasks, run them, record outcomes."""
+
+from omniq.core.worker.async_worker import AsyncWorker
+from omniq.core.worker.base import BaseWorker, Runner
+from omniq.core.worker.thread_worker import ThreadPoolWorker
+
+__all__ = ["WORKER_TYPES", "AsyncWorker", "BaseWorker", "Runner", "ThreadPoolWorker", "worker_class"]
+
+WORKER_TYPES: dict[str, type[BaseWorker]] = {
+    "async": AsyncWorker,
+    "thread": ThreadPoolWorker,
+    "thread_pool": ThreadPoolWorker,
+}
+
+
+def worker_class(worker_type: str) -> type[BaseWorker]:
+    """The worker class for a type string (``async``, ``thread``/``thread_pool``)."""
+    try:
+        return WORKER_TYPES[worker_type]
+    except KeyError:
+        raise ValueError(
+            f"unknown worker type {worker_type!r}; known: {', '.join(sorted(WORKER_TYPES))}"
+        ) from None

@@ -1,0 +1,177 @@
+"""Turning the end of an attempt into an outcome, a result and events."""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+
+import msgspec
+
+from omniq.core.codec import TaskSpec, encode_error, result_record
+from omniq.core.errors import TaskTimeoutError
+from omniq.core.models import ErrorInfo, EventType, ResultStatus, RetryPolicy, TaskStatus
+from omniq.core.options import exception_name
+from omniq.core.records import EventRecord, Outcome, ResultRecord, TaskRecord
+
+__all__ = ["Settlement", "error_info", "retry_delay", "should_retry", "task_event"]
+
+
+def error_info(exc: BaseException, *, with_traceback: bool = True) -> ErrorInfo:
+    """An exception as data."""
+    return ErrorInfo(
+        type=exception_name(type(exc)),
+        message=str(exc),
+        traceback="".join(traceback.format_exception(exc)) if with_traceback else None,
+    )
+
+
+def retry_delay(policy: RetryPolicy, retry_number: int) -> float:
+    """Seconds before retry ``retry_number`` (1-based): exponential, capped, optionally jittered."""
+    delay = min(policy.delay * policy.backoff ** (retry_number - 1), policy.max_delay)
+    if policy.jitter and delay > 0:
+        delay = random.uniform(delay / 2, delay)  # noqa: S311 - spreading retries, not security
+    return delay
+
+
+def should_retry(policy: RetryPolicy, exc: BaseException, attempts: int, max_attempts: int) -> bool:
+    """Whether a failed attempt may run again: attempts left, and the type passes ``retry_on``."""
+    if attempts >= max_attempts:
+        return False
+    if not policy.retry_on or isinstance(exc, TaskTimeoutError):
+        return True
+    allowed = set(policy.retry_on)
+    return any(exception_name(cls) in allowed or cls.__qualname__ in allowed for cls in type(exc).__mro__)
+
+
+class Settlement:
+    """What the worker writes when an attempt ends: the outcome, maybe a result, and events."""
+
+    __slots__ = ("events", "outcome", "result")
+
+    def __init__(self, outcome: Outcome, result: ResultRecord | None, events: list[EventRecord]) -> None:
+        self.outcome = outcome
+        self.result = result
+        self.events = events
+
+    @classmethod
+    def success(
+        cls,
+        record: TaskRecord,
+        spec: TaskSpec,
+        *,
+        value_format: str,
+        value: bytes,
+        started_at: float,
+    ) -> Settlement:
+        now = time.time()
+        token = record.lease_token or ""
+        result = result_record(
+            task_id=record.id,
+            status=ResultStatus.SUCCESS,
+            finished_at=now,
+            value_format=value_format,
+            value=value,
+            attempts=record.attempts,
+            worker_id=record.worker_id,
+            started_at=started_at,
+            expires_at=_expiry(spec.result_ttl, now),
+            schedule_id=record.schedule_id,
+        )
+        outcome = Outcome(task_id=record.id, lease_token=token, status=TaskStatus.COMPLETED, at=now)
+        event = task_event(record, EventType.COMPLETED, now, details={"duration": now - started_at})
+        return cls(outcome, result, [event])
+
+    @classmethod
+    def failure(
+        cls,
+        record: TaskRecord,
+        spec: TaskSpec | None,
+        exc: BaseException,
+        *,
+        started_at: float | None,
+        retryable: bool = True,
+    ) -> Settlement:
+        """A failed attempt: ``failed`` with a retry time, or ``dead`` with an error result."""
+        now = time.time()
+        error = error_info(exc)
+        error_json = encode_error(error)
+        token = record.lease_token or ""
+        kind = EventType.TIMEOUT if isinstance(exc, TaskTimeoutError) else EventType.ERROR
+        events = [task_event(record, kind, now, error=error_json)]
+        if (
+            retryable
+            and spec is not None
+            and should_retry(spec.retry, exc, record.attempts, record.max_attempts)
+        ):
+            delay = retry_delay(spec.retry, record.attempts)
+            outcome = Outcome(
+                task_id=record.id,
+                lease_token=token,
+                status=TaskStatus.FAILED,
+                at=now,
+                due_at=now + delay,
+                error=error_json,
+            )
+            events.append(task_event(record, EventType.RETRY, now, details={"delay": delay}))
+            return cls(outcome, None, events)
+        outcome = Outcome(
+            task_id=record.id, lease_token=token, status=TaskStatus.DEAD, at=now, error=error_json
+        )
+        events.append(task_event(record, EventType.DEAD, now, error=error_json))
+        result = result_record(
+            task_id=record.id,
+            status=ResultStatus.ERROR,
+            finished_at=now,
+            error=error,
+            attempts=record.attempts,
+            worker_id=record.worker_id,
+            started_at=started_at,
+            expires_at=_expiry(spec.result_ttl if spec else None, now),
+            schedule_id=record.schedule_id,
+        )
+        return cls(outcome, result, events)
+
+    @classmethod
+    def release(cls, record: TaskRecord) -> Settlement:
+        """Give an unfinished task back to the queue (the worker is stopping)."""
+        now = time.time()
+        outcome = Outcome(
+            task_id=record.id,
+            lease_token=record.lease_token or "",
+            status=TaskStatus.PENDING,
+            at=now,
+            due_at=now,
+        )
+        return cls(outcome, None, [task_event(record, EventType.RETRY, now, details={"reason": "released"})])
+
+
+def _expiry(ttl: float | None, now: float) -> float | None:
+    return None if ttl is None else now + ttl
+
+
+def task_event(
+    record: TaskRecord,
+    kind: EventType,
+    at: float,
+    *,
+    error: str | None = None,
+    details: dict[str, object] | None = None,
+) -> EventRecord:
+    """An event about ``record`` as it is now."""
+    return EventRecord(
+        type=kind.value,
+        task_id=record.id,
+        at=at,
+        queue=record.queue,
+        worker_id=record.worker_id,
+        attempt=record.attempts,
+        error=error,
+        details=_details(details),
+    )
+
+
+def _details(details: dict[str, object] | None) -> str:
+    if not details:
+        return "{}"
+    return msgspec.json.encode(details).decode()

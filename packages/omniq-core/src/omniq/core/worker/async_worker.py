@@ -1,0 +1,55 @@
+"""The asyncio worker: coroutines run on the loop, plain functions in interruptible threads."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from omniq.core.errors import TaskTimeoutError
+from omniq.core.worker._threads import InterruptibleThreads
+from omniq.core.worker.base import BaseWorker, Runner
+
+__all__ = ["AsyncWorker"]
+
+
+class _AsyncRunner:
+    def __init__(self, max_threads: int) -> None:
+        self._threads = InterruptibleThreads(max_threads)
+
+    async def run(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+    ) -> Any:
+        if not inspect.iscoroutinefunction(func):
+            return await self._threads.run(func, args, kwargs, timeout)
+        if timeout is None:
+            return await func(*args, **kwargs)
+        # Cancellation, not a thread interrupt: the coroutine's own finally blocks run.
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                return await func(*args, **kwargs)
+        except TimeoutError:
+            if scope.expired():
+                raise TaskTimeoutError(f"task ran longer than its timeout of {timeout} s") from None
+            raise
+
+    def close(self) -> None:
+        self._threads.close()
+
+
+class AsyncWorker(BaseWorker):
+    """Runs coroutine functions concurrently on the event loop, up to ``max_workers`` at once.
+
+    Plain functions run in a pool of ``max_workers`` threads so that they cannot block the loop.
+    """
+
+    kind: ClassVar[str] = "async"
+
+    def make_runner(self) -> Runner:
+        return _AsyncRunner(self.max_workers)

@@ -1,0 +1,425 @@
+"""The execution core every worker kind shares: claim, run, heartbeat, settle, reap.
+
+One asyncio loop drives it. Claims take up to the free capacity in one call; leases of all running
+tasks are renewed by one ``heartbeat`` call per interval; outcomes are written by one background
+writer that takes whatever has piled up since its last write (group commit), so a busy worker makes
+one ``finish`` call per batch rather than per task. Worker kinds differ only in how they run a
+function: see :class:`Runner`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, ClassVar, Protocol, Self
+
+from omniq.core.codec import decode_error, decode_spec, result_record
+from omniq.core.errors import OmniQError, PayloadError, SerializationError
+from omniq.core.events import EventRecorder
+from omniq.core.functions import FunctionRegistry
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.models import EventType, ResultStatus
+from omniq.core.records import ReapReport, ResultRecord, TaskRecord
+from omniq.core.serialization import SerializationManager
+from omniq.core.settings import Settings
+from omniq.core.worker._outcomes import Settlement, task_event
+
+__all__ = ["BaseWorker", "Runner"]
+
+logger = logging.getLogger("omniq.worker")
+
+#: How often a worker purges expired results and old events.
+PURGE_INTERVAL = 60.0
+
+
+class Runner(Protocol):
+    """How a worker kind runs one attempt of a task function."""
+
+    async def run(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+    ) -> Any:
+        """Run the call, raising :class:`~omniq.core.errors.TaskTimeoutError` past ``timeout``."""
+
+    def close(self) -> None:
+        """Release threads or processes."""
+
+
+class BaseWorker(abc.ABC):
+    """Runs tasks from ``queue`` until stopped; ``async with worker:`` starts and stops it.
+
+    Args:
+        queue: where tasks are claimed.
+        result_store: where results go (none: results are not kept).
+        event_store: where events go (none: no events), unless ``events`` is given.
+        queues: queue names in priority order: an earlier queue is always served first.
+        max_workers: how many tasks run at once.
+        settings: leases, polling and serialization settings.
+        functions: extra task functions by name (``@oq.task`` registrations).
+        events: an event recorder shared with the application.
+        worker_id: how events and leases name this worker.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(
+        self,
+        queue: BaseTaskQueue,
+        result_store: BaseResultStorage | None = None,
+        event_store: BaseEventStorage | None = None,
+        *,
+        queues: Sequence[str] | None = None,
+        max_workers: int | None = None,
+        settings: Settings | None = None,
+        functions: FunctionRegistry | None = None,
+        events: EventRecorder | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings or Settings.load()
+        self.queue = queue
+        self.result_store = result_store
+        self.queues = list(queues or [self.settings.default_queue])
+        self.max_workers = max_workers or self.settings.max_workers
+        if self.max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.functions = functions or FunctionRegistry()
+        self.serializer = SerializationManager(
+            allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
+        )
+        self.events = events or EventRecorder(event_store)
+        self._runner: Runner | None = None
+        self._executions: dict[str, asyncio.Task[None]] = {}
+        self._leases: dict[str, TaskRecord] = {}
+        self._background: set[asyncio.Future[Any]] = set()
+        self._lost: set[str] = set()
+        self._settlements: list[Settlement] = []
+        self._settle_wake = asyncio.Event()
+        self._capacity = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._settler: asyncio.Task[None] | None = None
+        self._started = False
+        self.completed_count = 0
+
+    @abc.abstractmethod
+    def make_runner(self) -> Runner:
+        """The runner for this worker kind."""
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker has started and not stopped."""
+        return self._started
+
+    async def start(self) -> None:
+        """Open the components and start claiming in the background."""
+        if self._started:
+            return
+        for component in {
+            id(c): c for c in (self.queue, self.result_store, self.events.storage) if c
+        }.values():
+            await component.open()
+        self._stopping = asyncio.Event()
+        self._settle_wake = asyncio.Event()
+        self._capacity = asyncio.Event()
+        self._runner = self.make_runner()
+        await self.events.start()
+        self._settler = asyncio.create_task(self._settle_forever(), name="omniq-settle")
+        self._loops = [
+            asyncio.create_task(self._claim_forever(), name="omniq-claim"),
+            asyncio.create_task(self._heartbeat_forever(), name="omniq-heartbeat"),
+            asyncio.create_task(self._reap_forever(), name="omniq-reap"),
+        ]
+        self._started = True
+        logger.info("worker %s (%s) serving %s", self.worker_id, self.kind, self.queues)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming; let running tasks finish for ``grace`` seconds; release the rest.
+
+        ``None`` waits for every running task. Released tasks go back to the queue at once.
+        """
+        if not self._started:
+            return
+        self._stopping.set()
+        self._capacity.set()
+        claim_loop = self._loops[0]
+        claim_loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await claim_loop
+        if self._executions:
+            _, unfinished = await asyncio.wait(list(self._executions.values()), timeout=grace)
+            for execution in unfinished:
+                execution.cancel()
+            if unfinished:
+                await asyncio.wait(unfinished)
+        for loop in self._loops[1:]:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        self._settle_wake.set()
+        if self._settler is not None:
+            self._settler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._settler
+        await self._write_settlements()
+        await self.events.close()
+        if self._runner is not None:
+            self._runner.close()
+        self._started = False
+        logger.info("worker %s stopped", self.worker_id)
+
+    async def run(self) -> None:
+        """Start, then serve until :meth:`stop` is called from elsewhere (or this is cancelled)."""
+        await self.start()
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop gracefully; safe to call from a signal handler in the loop."""
+        self._stopping.set()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    async def _claim_forever(self) -> None:
+        settings = self.settings
+        failures = 0
+        while not self._stopping.is_set():
+            free = self.max_workers - len(self._executions)
+            if free <= 0:
+                self._capacity.clear()
+                await self._capacity.wait()
+                continue
+            now = time.time()
+            try:
+                records = await self.queue.claim(
+                    self.queues,
+                    limit=min(free, settings.claim_batch),
+                    worker_id=self.worker_id,
+                    lease_token=uuid.uuid4().hex,
+                    lease_expires_at=now + settings.lease_ttl,
+                    now=now,
+                )
+                failures = 0
+            except Exception:
+                failures += 1
+                logger.exception("claim failed (attempt %d); retrying", failures)
+                await asyncio.sleep(min(settings.poll_interval * failures, 5.0))
+                continue
+            if not records:
+                await self.queue.wait_for_tasks(self.queues, settings.poll_interval)
+                continue
+            for record in records:
+                self._leases[record.id] = record
+                self._executions[record.id] = asyncio.create_task(self._attempt(record))
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def _attempt(self, record: TaskRecord) -> None:
+        try:
+            await self._run_attempt(record)
+        finally:
+            if self._executions.get(record.id) is asyncio.current_task():
+                del self._executions[record.id]
+            self._capacity.set()
+
+    async def _run_attempt(self, record: TaskRecord) -> None:
+        try:
+            spec = decode_spec(record)
+            func = self.functions.resolve(record.func)
+            args, kwargs = _call_arguments(
+                record.id, self.serializer.loads(spec.payload_format, spec.payload)
+            )
+        except OmniQError as exc:
+            logger.error("task %s cannot run and goes to dead: %s", record.id, exc)
+            self._settle(Settlement.failure(record, None, exc, started_at=None, retryable=False))
+            return
+        started_at = time.time()
+        self.events.record(task_event(record, EventType.EXECUTING, started_at))
+        assert self._runner is not None
+        try:
+            value = await self._runner.run(func, args, kwargs, spec.timeout)
+        except asyncio.CancelledError:
+            if record.id in self._lost:
+                self._lost.discard(record.id)
+                return
+            self._settle(Settlement.release(record))
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure of user code is an outcome
+            self._settle(Settlement.failure(record, spec, exc, started_at=started_at))
+            return
+        try:
+            value_format, encoded = self.serializer.dumps(value)
+        except SerializationError as exc:
+            self._settle(Settlement.failure(record, spec, exc, started_at=started_at, retryable=False))
+            return
+        self._settle(
+            Settlement.success(record, spec, value_format=value_format, value=encoded, started_at=started_at)
+        )
+
+    # -- settling ---------------------------------------------------------------------------
+
+    def _settle(self, settlement: Settlement) -> None:
+        self._settlements.append(settlement)
+        self._settle_wake.set()
+
+    async def _settle_forever(self) -> None:
+        while True:
+            await self._settle_wake.wait()
+            self._settle_wake.clear()
+            await self._write_settlements()
+
+    async def _write_settlements(self) -> None:
+        """Write everything settled so far: outcomes first, then results of the accepted ones."""
+        while self._settlements:
+            batch, self._settlements = self._settlements, []
+            accepted = set(await self._retrying("finish", self.queue.finish, [s.outcome for s in batch]))
+            results = [s.result for s in batch if s.result is not None and s.outcome.task_id in accepted]
+            if results and self.result_store is not None:
+                await self._retrying("put_results", self.result_store.put_results, results)
+            for settlement in batch:
+                task_id = settlement.outcome.task_id
+                held = self._leases.get(task_id)
+                if held is not None and held.lease_token == settlement.outcome.lease_token:
+                    del self._leases[task_id]
+                if task_id in accepted:
+                    self.events.record_many(settlement.events)
+                    self.completed_count += 1
+                else:
+                    logger.warning("task %s: lease lost before it settled; outcome discarded", task_id)
+
+    async def _retrying(self, what: str, call: Callable[[Any], Any], argument: Any) -> Any:
+        """Call until it succeeds: a settled outcome must not be dropped while the worker lives."""
+        failures = 0
+        while True:
+            try:
+                return await call(argument)
+            except Exception:
+                failures += 1
+                logger.exception("%s failed (attempt %d); retrying", what, failures)
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+
+    # -- leases -----------------------------------------------------------------------------
+
+    async def _heartbeat_forever(self) -> None:
+        interval = self.settings.effective_heartbeat_interval
+        while True:
+            await asyncio.sleep(interval)
+            leases = [(task_id, record.lease_token or "") for task_id, record in self._leases.items()]
+            if not leases:
+                continue
+            now = time.time()
+            try:
+                lost = await self.queue.heartbeat(
+                    leases, lease_expires_at=now + self.settings.lease_ttl, now=now
+                )
+            except Exception:
+                logger.exception("heartbeat failed; leases may expire")
+                continue
+            for task_id in lost:
+                self._give_up(task_id)
+
+    def _give_up(self, task_id: str) -> None:
+        record = self._leases.pop(task_id, None)
+        if record is None:
+            return  # settled in the meantime
+        execution = self._executions.get(task_id)
+        logger.warning("task %s: lease lost (cancelled or reclaimed); stopping it", task_id)
+        self.events.record(task_event(record, EventType.LEASE_LOST, time.time()))
+        if execution is not None:
+            self._lost.add(task_id)
+            execution.cancel()
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    async def _reap_forever(self) -> None:
+        interval = min(self.settings.lease_ttl / 2, 5.0)
+        last_purge = 0.0
+        while True:
+            await asyncio.sleep(interval * random.uniform(0.75, 1.25))  # noqa: S311 - spread reapers
+            now = time.time()
+            try:
+                self._record_reaped(await self.queue.reap(now))
+                if now - last_purge >= PURGE_INTERVAL:
+                    last_purge = now
+                    await self._purge(now)
+            except Exception:
+                logger.exception("reap failed; will try again")
+
+    def _record_reaped(self, report: ReapReport) -> None:
+        now = time.time()
+        results: list[ResultRecord] = []
+        for record in report.requeued:
+            self.events.record(task_event(record, EventType.RETRY, now, details={"reason": "lease expired"}))
+        for record in report.dead:
+            self.events.record(task_event(record, EventType.DEAD, now, error=record.error))
+            results.append(_final_result(record, ResultStatus.ERROR, now))
+        for record in report.expired:
+            self.events.record(task_event(record, EventType.EXPIRED, now))
+            results.append(_final_result(record, ResultStatus.EXPIRED, now))
+        if results and self.result_store is not None:
+            task = asyncio.ensure_future(
+                self._retrying("put_results", self.result_store.put_results, results)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _purge(self, now: float) -> None:
+        if self.result_store is not None:
+            await self.result_store.purge_results(now)
+        storage = self.events.storage
+        if storage is not None and self.settings.event_retention is not None:
+            await storage.purge_events(now - self.settings.event_retention)
+
+
+def _call_arguments(task_id: str, decoded: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if (
+        isinstance(decoded, list)
+        and len(decoded) == 2
+        and isinstance(decoded[0], list)
+        and isinstance(decoded[1], dict)
+    ):
+        return tuple(decoded[0]), decoded[1]
+    raise PayloadError(f"task {task_id}: arguments are not [args, kwargs]")
+
+
+def _final_result(record: TaskRecord, status: ResultStatus, now: float) -> ResultRecord:
+    try:
+        result_ttl = decode_spec(record).result_ttl
+    except PayloadError:
+        result_ttl = None
+    return result_record(
+        task_id=record.id,
+        status=status,
+        finished_at=now,
+        error=decode_error(record.error) if status is ResultStatus.ERROR else None,
+        attempts=record.attempts,
+        worker_id=record.worker_id,
+        expires_at=None if result_ttl is None else now + result_ttl,
+        schedule_id=record.schedule_id,
+    )
