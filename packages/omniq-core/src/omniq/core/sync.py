@@ -78,8 +78,8 @@ class OmniQ:
     def open(self) -> None:
         self._portal.call(self.aio.open)
 
+    @_twin(AsyncOmniQ.close)
     def close(self) -> None:
-        """Stop the worker gracefully, close the components and the loop thread."""
         if self._portal.started:
             self._portal.call(self.aio.close)
         self._portal.stop()

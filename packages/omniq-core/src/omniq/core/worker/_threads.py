@@ -52,6 +52,9 @@ class _Job:
         self.kwargs = kwargs
         self.loop = loop
         self.future: asyncio.Future[Any] = loop.create_future()
+        # The caller may have stopped waiting (timeout, abandoned thread); the outcome then has
+        # no reader, which is expected, not an error to report at garbage collection.
+        self.future.add_done_callback(_mark_retrieved)
         self.lock = threading.Lock()
         self.running = False
         self.abandoned = False
@@ -67,6 +70,11 @@ class _Job:
     def settle(self, value: Any, error: BaseException | None) -> None:
         if not self.loop.is_closed():
             self.loop.call_soon_threadsafe(_set_outcome, self.future, value, error)
+
+
+def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _set_outcome(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:

@@ -1,0 +1,172 @@
+"""The ``omniq`` command: run workers, enqueue, read results, inspect queues, and the demo.
+
+Every command reads the same settings as the library (``OMNIQ_*`` variables) and takes ``--url``
+to name the backend. Errors print one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import msgspec
+
+from omniq.core.app import AsyncOmniQ
+from omniq.core.cli._demo import run_demo
+from omniq.core.errors import OmniQError
+from omniq.core.sync import OmniQ
+from omniq.core.urls import mask_url
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``omniq`` script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command
+    try:
+        return asyncio.run(command(args))
+    except KeyboardInterrupt:
+        return 130
+    except (OmniQError, ValueError, TypeError, ImportError, OSError, TimeoutError) as exc:
+        print(f"omniq: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omniq", description="OmniQ task queue command line")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    worker = _command(commands, "worker", _worker, "run a worker until SIGINT/SIGTERM")
+    worker.add_argument("app", nargs="?", help="application to serve, as module:attribute")
+    worker.add_argument("-q", "--queues", help="comma-separated queues, earliest served first")
+    worker.add_argument("-t", "--type", dest="worker_type", help="async, thread")
+    worker.add_argument("-c", "--concurrency", type=int, help="tasks run at once")
+    worker.add_argument(
+        "-i",
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        help="module to import first (where task functions are registered); repeatable",
+    )
+
+    enqueue = _command(commands, "enqueue", _enqueue, "queue a call of a function")
+    enqueue.add_argument("func", help="module:function or a registered task name")
+    enqueue.add_argument("--args", default="[]", help="positional arguments as a JSON list")
+    enqueue.add_argument("--kwargs", default="{}", help="keyword arguments as a JSON object")
+    enqueue.add_argument("-q", "--queue", dest="queue_name")
+    enqueue.add_argument("-p", "--priority", type=int)
+    enqueue.add_argument("--delay", type=float, help="seconds before the task may run")
+
+    result = _command(commands, "result", _result, "print a task's result as JSON")
+    result.add_argument("task_id")
+    result.add_argument("-w", "--wait", type=float, help="seconds to wait for it")
+
+    for name in ("info", "status"):
+        _command(commands, name, _info, "queue depths by status")
+
+    demo = _command(commands, "demo", run_demo, "enqueue tasks, run a worker with progress, summarise")
+    demo.add_argument("-n", "--tasks", type=int, default=400, help="how many tasks (default 400)")
+    demo.add_argument("-c", "--concurrency", type=int, default=16)
+    return parser
+
+
+def _command(
+    commands: Any, name: str, handler: Callable[..., Any], help_text: str
+) -> argparse.ArgumentParser:
+    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
+    sub.add_argument("--url", help="backend URI (default: OMNIQ_TASK_QUEUE_URL or ./omniq.db)")
+    sub.set_defaults(command=handler)
+    return sub
+
+
+def _app(args: argparse.Namespace) -> AsyncOmniQ:
+    return AsyncOmniQ(args.url)
+
+
+async def _worker(args: argparse.Namespace) -> int:
+    for module in args.imports:
+        importlib.import_module(module)
+    app = _load_app(args.app) if args.app else _app(args)
+    queues = args.queues.split(",") if args.queues else None
+    async with app:
+        print(f"omniq: worker serving {mask_url(_url_of(app))}", file=sys.stderr)
+        await app.run_worker(args.worker_type, max_workers=args.concurrency, queues=queues)
+    return 0
+
+
+async def _enqueue(args: argparse.Namespace) -> int:
+    positional = _json_argument("--args", args.args, list)
+    keywords = _json_argument("--kwargs", args.kwargs, dict)
+    async with _app(args) as app:
+        task_id = await app.enqueue(
+            args.func,
+            keywords,
+            args=positional,
+            queue_name=args.queue_name,
+            priority=args.priority,
+            run_in=args.delay,
+        )
+    print(task_id)
+    return 0
+
+
+async def _result(args: argparse.Namespace) -> int:
+    async with _app(args) as app:
+        result = await app.get_result(args.task_id, timeout=args.wait)
+        if result is None:
+            task = await app.get_task(args.task_id)
+            state = "unknown task" if task is None else f"no result yet (status {task.status.value})"
+            print(f"omniq: {args.task_id}: {state}", file=sys.stderr)
+            return 2
+    print(msgspec.json.format(msgspec.json.encode(result, enc_hook=repr).decode()))
+    return 0
+
+
+async def _info(args: argparse.Namespace) -> int:
+    async with _app(args) as app:
+        counts = await app.counts()
+    statuses = ["pending", "waiting", "running", "failed", "completed", "dead", "cancelled", "expired"]
+    print(f"{'queue':<20}" + "".join(f"{status:>11}" for status in statuses))
+    for queue in sorted(counts):
+        print(f"{queue:<20}" + "".join(f"{counts[queue].get(status, 0):>11}" for status in statuses))
+    if not counts:
+        print("(no tasks)")
+    return 0
+
+
+def _load_app(path: str) -> AsyncOmniQ:
+    module_name, _, attribute = path.partition(":")
+    if not attribute:
+        raise ValueError(f"application {path!r} must be given as module:attribute")
+    target = getattr(importlib.import_module(module_name), attribute)
+    if isinstance(target, OmniQ):
+        return target.aio
+    if isinstance(target, AsyncOmniQ):
+        return target
+    raise TypeError(f"{path} is {type(target).__name__}, not an OmniQ or AsyncOmniQ application")
+
+
+def _url_of(app: AsyncOmniQ) -> str:
+    return repr(app.task_queue)
+
+
+def _json_argument(flag: str, text: str, kind: type) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{flag} is not valid JSON: {exc}") from exc
+    if not isinstance(value, kind):
+        raise ValueError(f"{flag} must be a JSON {'list' if kind is list else 'object'}, got {text!r}")
+    return value
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,61 @@
+import pytest
+
+from omniq.core import (
+    AsyncOmniQ,
+    BackendNotFoundError,
+    ConfigurationError,
+    installed_schemes,
+    register_backend,
+)
+from omniq.core.memory import MemoryBackend
+from omniq.core.registry import backend_class, open_url
+from omniq.core.urls import mask_url
+
+
+class PluginBackend(MemoryBackend):
+    pass
+
+
+def test_memory_is_discovered_through_its_entry_point() -> None:
+    assert "memory" in installed_schemes()
+    assert backend_class("memory") is MemoryBackend
+
+
+def test_unknown_scheme_lists_installed_schemes() -> None:
+    with pytest.raises(BackendNotFoundError, match=r"no backend serves bogus://.*memory"):
+        open_url("bogus://x")
+
+
+def test_known_but_missing_backend_names_the_package() -> None:
+    with pytest.raises(BackendNotFoundError, match="pip install omniq-redis"):
+        open_url("redis://:hunter2@localhost:6379/0")
+
+
+def test_register_backend_serves_a_new_scheme_by_class_or_path() -> None:
+    register_backend("plugin", PluginBackend)
+    assert isinstance(open_url("plugin://a"), PluginBackend)
+    register_backend("plugin2", f"{__name__}:PluginBackend")
+    assert backend_class("plugin2") is PluginBackend
+
+
+def test_a_target_that_is_not_a_backend_is_refused() -> None:
+    register_backend("broken", "builtins:dict")
+    with pytest.raises(BackendNotFoundError, match="not a BaseComponent"):
+        backend_class("broken")
+
+
+@pytest.mark.parametrize("url", ["no-scheme", "://x", "sqlite:/one-slash"])
+def test_malformed_uri_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="malformed backend URI"):
+        AsyncOmniQ(url)
+
+
+def test_passwords_are_masked() -> None:
+    assert mask_url("redis://user:hunter2@host:6379/0") == "redis://user:***@host:6379/0"
+    assert mask_url("postgresql://u:p%40ss@h/db?password=x&sslmode=require") == (
+        "postgresql://u:***@h/db?password=***&sslmode=require"
+    )
+    assert mask_url("sqlite:///omniq.db") == "sqlite:///omniq.db"
+    with pytest.raises(BackendNotFoundError) as caught:
+        open_url("nats://user:hunter2@localhost:4222")
+    assert "hunter2" not in str(caught.value)

@@ -1,0 +1,65 @@
+"""The ``omniq`` command, run as users run it: in subprocesses, against an SQLite file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+OMNIQ = [sys.executable, "-m", "omniq.core.cli"]
+
+
+def omniq(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*OMNIQ, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_demo_runs_every_task_and_summarises(tmp_path: Path) -> None:
+    done = omniq("demo", "--tasks", "150", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "summary: 150/150 finished" in done.stdout
+    assert "dead letters" in done.stdout
+    assert "148 completed, 2 dead" in done.stdout
+    assert (tmp_path / "omniq-demo.db").exists()
+
+
+def test_enqueue_worker_result_and_info(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    enqueued = omniq(
+        "enqueue", "omniq.core.testing.tasks:add", "--kwargs", '{"a": 1, "b": 2}', "--url", url, cwd=tmp_path
+    )
+    assert enqueued.returncode == 0, enqueued.stderr
+    task_id = enqueued.stdout.strip()
+    info = omniq("info", "--url", url, cwd=tmp_path)
+    assert info.returncode == 0
+    assert "default" in info.stdout
+    worker = subprocess.Popen(
+        [*OMNIQ, "worker", "--url", url, "-c", "2"], cwd=tmp_path, stderr=subprocess.PIPE
+    )
+    try:
+        result = omniq("result", task_id, "--wait", "60", "--url", url, cwd=tmp_path)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["value"] == 3
+    assert worker.returncode == 0
+
+
+def test_errors_are_one_line_and_a_non_zero_status(tmp_path: Path) -> None:
+    unknown = omniq("info", "--url", "bogus://nowhere", cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("omniq: error: no backend serves bogus://")
+    assert "Traceback" not in unknown.stderr
+    missing = omniq("info", "--url", "redis://:hunter2@localhost/0", cwd=tmp_path)
+    assert "pip install omniq-redis" in missing.stderr
+    assert "hunter2" not in missing.stderr
+    bad_json = omniq("enqueue", "m:f", "--kwargs", "[1]", "--url", f"sqlite:///{tmp_path}/x.db", cwd=tmp_path)
+    assert bad_json.returncode == 1
+    assert "--kwargs must be a JSON object" in bad_json.stderr
+    absent = omniq("result", "nope", "--url", f"sqlite:///{tmp_path}/x.db", cwd=tmp_path)
+    assert absent.returncode == 2
+    assert "unknown task" in absent.stderr
