@@ -11,10 +11,21 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "twin_of"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def twin_of(async_method: Callable[..., Any]) -> Callable[[F], F]:
+    """Give a blocking twin the docstring of the async method it wraps (written once, there)."""
+
+    def adopt(method: F) -> F:
+        method.__doc__ = async_method.__doc__
+        return method
+
+    return adopt
 
 
 class LoopThread:

@@ -14,7 +14,7 @@ from datetime import datetime
 from types import FrameType, TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
 
-from omniq.core._portal import LoopThread
+from omniq.core._portal import LoopThread, twin_of
 from omniq.core.app import AsyncOmniQ, TaskRef
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import EventType, Task, TaskEvent, TaskResult, TaskStatus
@@ -26,21 +26,12 @@ __all__ = ["OmniQ"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-F = TypeVar("F", bound=Callable[..., Any])
 Q = ParamSpec("Q")
 T = TypeVar("T")
 
 
 class _TaskDecorator(Protocol):
     def __call__(self, func: Callable[Q, T], /) -> TaskFunction[Q, T]: ...
-
-
-def _twin(async_method: Callable[..., Any]) -> Callable[[F], F]:
-    def adopt(method: F) -> F:
-        method.__doc__ = async_method.__doc__
-        return method
-
-    return adopt
 
 
 class OmniQ:
@@ -74,11 +65,11 @@ class OmniQ:
     def __repr__(self) -> str:
         return f"OmniQ(task_queue={self.aio.task_queue!r})"
 
-    @_twin(AsyncOmniQ.open)
+    @twin_of(AsyncOmniQ.open)
     def open(self) -> None:
         self._portal.call(self.aio.open)
 
-    @_twin(AsyncOmniQ.close)
+    @twin_of(AsyncOmniQ.close)
     def close(self) -> None:
         if self._portal.started:
             self._portal.call(self.aio.close)
@@ -114,7 +105,7 @@ class OmniQ:
         result_ttl: Seconds | None = None,
     ) -> _TaskDecorator: ...
 
-    @_twin(AsyncOmniQ.task)
+    @twin_of(AsyncOmniQ.task)
     def task(
         self,
         func: Callable[P, R] | None = None,
@@ -147,7 +138,7 @@ class OmniQ:
 
         return decorate if func is None else decorate(func)
 
-    @_twin(AsyncOmniQ.enqueue)
+    @twin_of(AsyncOmniQ.enqueue)
     def enqueue(
         self,
         func: TaskRef,
@@ -184,7 +175,7 @@ class OmniQ:
             dedup_key=dedup_key,
         )
 
-    @_twin(AsyncOmniQ.enqueue_many)
+    @twin_of(AsyncOmniQ.enqueue_many)
     def enqueue_many(
         self,
         func: TaskRef,
@@ -217,33 +208,33 @@ class OmniQ:
             retry_on=retry_on,
         )
 
-    @_twin(AsyncOmniQ.get_task)
+    @twin_of(AsyncOmniQ.get_task)
     def get_task(self, task_id: str) -> Task | None:
         return self._portal.call(self.aio.get_task, task_id)
 
-    @_twin(AsyncOmniQ.list_tasks)
+    @twin_of(AsyncOmniQ.list_tasks)
     def list_tasks(
         self, queue_name: str | None = None, status: TaskStatus | str | None = None, limit: int = 100
     ) -> list[Task]:
         return self._portal.call(self.aio.list_tasks, queue_name, status, limit)
 
-    @_twin(AsyncOmniQ.dead_letters)
+    @twin_of(AsyncOmniQ.dead_letters)
     def dead_letters(self, queue_name: str | None = None, limit: int = 100) -> list[Task]:
         return self._portal.call(self.aio.dead_letters, queue_name, limit)
 
-    @_twin(AsyncOmniQ.requeue)
+    @twin_of(AsyncOmniQ.requeue)
     def requeue(self, task_id: str) -> bool:
         return self._portal.call(self.aio.requeue, task_id)
 
-    @_twin(AsyncOmniQ.cancel)
+    @twin_of(AsyncOmniQ.cancel)
     def cancel(self, task_id: str) -> bool:
         return self._portal.call(self.aio.cancel, task_id)
 
-    @_twin(AsyncOmniQ.get_result)
+    @twin_of(AsyncOmniQ.get_result)
     def get_result(self, task_id: str, *, timeout: float | None = None) -> TaskResult | None:
         return self._portal.call(self.aio.get_result, task_id, timeout=timeout)
 
-    @_twin(AsyncOmniQ.events)
+    @twin_of(AsyncOmniQ.events)
     def events(
         self,
         task_id: str | None = None,
@@ -255,11 +246,11 @@ class OmniQ:
     ) -> list[TaskEvent]:
         return self._portal.call(self.aio.events, task_id, types=types, since=since, until=until, limit=limit)
 
-    @_twin(AsyncOmniQ.counts)
+    @twin_of(AsyncOmniQ.counts)
     def counts(self) -> dict[str, dict[str, int]]:
         return self._portal.call(self.aio.counts)
 
-    @_twin(AsyncOmniQ.start_worker)
+    @twin_of(AsyncOmniQ.start_worker)
     def start_worker(
         self,
         worker_type: str | None = None,
@@ -269,11 +260,11 @@ class OmniQ:
     ) -> None:
         self._portal.call(self.aio.start_worker, worker_type, max_workers=max_workers, queues=queues)
 
-    @_twin(AsyncOmniQ.stop_worker)
+    @twin_of(AsyncOmniQ.stop_worker)
     def stop_worker(self, grace: float | None = None) -> None:
         self._portal.call(self.aio.stop_worker, grace)
 
-    @_twin(AsyncOmniQ.run_worker)
+    @twin_of(AsyncOmniQ.run_worker)
     def run_worker(
         self,
         worker_type: str | None = None,
@@ -302,6 +293,6 @@ class OmniQ:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
-    @_twin(AsyncOmniQ.request_worker_stop)
+    @twin_of(AsyncOmniQ.request_worker_stop)
     def request_worker_stop(self) -> None:
         self._portal.call_soon(self.aio.request_worker_stop)

@@ -1,0 +1,222 @@
+"""Blocking twins of the backend interfaces and of the workers.
+
+Each twin holds the async object and a :class:`~omniq.core._portal.LoopThread` (its own, or one
+shared with other twins so that they all use one loop and one set of connections). Methods have the
+async methods' names and signatures (a test compares them) and hand each call to the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from omniq.core._portal import LoopThread, twin_of
+from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.models import TaskStatus
+from omniq.core.records import EventRecord, Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.worker import BaseWorker
+
+__all__ = ["SyncEventStorage", "SyncResultStorage", "SyncTaskQueue", "SyncWorker"]
+
+
+class _SyncTwin:
+    """Lifecycle shared by the twins: ``open``/``close`` and ``with``."""
+
+    def __init__(self, target: BaseComponent | BaseWorker, portal: LoopThread | None) -> None:
+        self._owns_portal = portal is None
+        self.portal = portal or LoopThread()
+        self._target = target
+
+    def _close_portal(self) -> None:
+        if self._owns_portal:
+            self.portal.stop()
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open the async object on the loop."""
+        assert isinstance(self._target, BaseComponent)
+        self.portal.call(self._target.open)
+
+    def close(self) -> None:
+        """Close the async object, then the loop if this twin owns it."""
+        assert isinstance(self._target, BaseComponent)
+        if self.portal.started:
+            self.portal.call(self._target.close)
+        self._close_portal()
+
+
+class SyncTaskQueue(_SyncTwin):
+    """Blocking twin of a :class:`~omniq.core.interfaces.BaseTaskQueue`."""
+
+    def __init__(self, queue: BaseTaskQueue, portal: LoopThread | None = None) -> None:
+        super().__init__(queue, portal)
+        self.aio = queue
+
+    @twin_of(BaseTaskQueue.enqueue)
+    def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
+        return self.portal.call(self.aio.enqueue, records)
+
+    @twin_of(BaseTaskQueue.claim)
+    def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        limit: int,
+        worker_id: str,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+    ) -> list[TaskRecord]:
+        return self.portal.call(
+            self.aio.claim,
+            queues,
+            limit=limit,
+            worker_id=worker_id,
+            lease_token=lease_token,
+            lease_expires_at=lease_expires_at,
+            now=now,
+        )
+
+    @twin_of(BaseTaskQueue.heartbeat)
+    def heartbeat(
+        self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
+    ) -> list[str]:
+        return self.portal.call(self.aio.heartbeat, leases, lease_expires_at=lease_expires_at, now=now)
+
+    @twin_of(BaseTaskQueue.finish)
+    def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+        return self.portal.call(self.aio.finish, outcomes)
+
+    @twin_of(BaseTaskQueue.reap)
+    def reap(self, now: float) -> ReapReport:
+        return self.portal.call(self.aio.reap, now)
+
+    @twin_of(BaseTaskQueue.get_task)
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        return self.portal.call(self.aio.get_task, task_id)
+
+    @twin_of(BaseTaskQueue.list_tasks)
+    def list_tasks(
+        self, *, queue: str | None = None, status: TaskStatus | None = None, limit: int = 100
+    ) -> list[TaskRecord]:
+        return self.portal.call(self.aio.list_tasks, queue=queue, status=status, limit=limit)
+
+    @twin_of(BaseTaskQueue.count_tasks)
+    def count_tasks(self) -> dict[str, dict[str, int]]:
+        return self.portal.call(self.aio.count_tasks)
+
+    @twin_of(BaseTaskQueue.cancel)
+    def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+        return self.portal.call(self.aio.cancel, task_id, now)
+
+    @twin_of(BaseTaskQueue.requeue)
+    def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+        return self.portal.call(self.aio.requeue, task_id, now)
+
+    @twin_of(BaseTaskQueue.purge_tasks)
+    def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
+        return self.portal.call(self.aio.purge_tasks, status, before=before)
+
+    @twin_of(BaseTaskQueue.wait_for_tasks)
+    def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
+        self.portal.call(self.aio.wait_for_tasks, queues, timeout)
+
+
+class SyncResultStorage(_SyncTwin):
+    """Blocking twin of a :class:`~omniq.core.interfaces.BaseResultStorage`."""
+
+    def __init__(self, storage: BaseResultStorage, portal: LoopThread | None = None) -> None:
+        super().__init__(storage, portal)
+        self.aio = storage
+
+    @twin_of(BaseResultStorage.put_results)
+    def put_results(self, records: Sequence[ResultRecord]) -> None:
+        self.portal.call(self.aio.put_results, records)
+
+    @twin_of(BaseResultStorage.get_result)
+    def get_result(self, task_id: str) -> ResultRecord | None:
+        return self.portal.call(self.aio.get_result, task_id)
+
+    @twin_of(BaseResultStorage.purge_results)
+    def purge_results(self, now: float) -> int:
+        return self.portal.call(self.aio.purge_results, now)
+
+    @twin_of(BaseResultStorage.wait_for_result)
+    def wait_for_result(self, task_id: str, timeout: float) -> ResultRecord | None:
+        return self.portal.call(self.aio.wait_for_result, task_id, timeout)
+
+
+class SyncEventStorage(_SyncTwin):
+    """Blocking twin of a :class:`~omniq.core.interfaces.BaseEventStorage`."""
+
+    def __init__(self, storage: BaseEventStorage, portal: LoopThread | None = None) -> None:
+        super().__init__(storage, portal)
+        self.aio = storage
+
+    @twin_of(BaseEventStorage.append_events)
+    def append_events(self, records: Sequence[EventRecord]) -> None:
+        self.portal.call(self.aio.append_events, records)
+
+    @twin_of(BaseEventStorage.query_events)
+    def query_events(
+        self,
+        *,
+        task_id: str | None = None,
+        types: Sequence[str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        return self.portal.call(
+            self.aio.query_events, task_id=task_id, types=types, since=since, until=until, limit=limit
+        )
+
+    @twin_of(BaseEventStorage.purge_events)
+    def purge_events(self, before: float) -> int:
+        return self.portal.call(self.aio.purge_events, before)
+
+
+class SyncWorker(_SyncTwin):
+    """Blocking twin of a worker: ``start()`` runs it in the background of the twin's loop."""
+
+    def __init__(self, worker: BaseWorker, portal: LoopThread | None = None) -> None:
+        super().__init__(worker, portal)
+        self.aio = worker
+
+    def open(self) -> None:
+        """Start the worker (a worker's ``open`` is its ``start``)."""
+        self.start()
+
+    def close(self) -> None:
+        """Stop the worker gracefully and close the loop if this twin owns it."""
+        if self.portal.started:
+            self.stop()
+        self._close_portal()
+
+    @twin_of(BaseWorker.start)
+    def start(self) -> None:
+        self.portal.call(self.aio.start)
+
+    @twin_of(BaseWorker.stop)
+    def stop(self, grace: float | None = None) -> None:
+        self.portal.call(self.aio.stop, grace)
+
+    @twin_of(BaseWorker.run)
+    def run(self) -> None:
+        self.portal.call(self.aio.run)
+
+    @twin_of(BaseWorker.request_stop)
+    def request_stop(self) -> None:
+        self.portal.call_soon(self.aio.request_stop)
