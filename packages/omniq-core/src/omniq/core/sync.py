@@ -18,7 +18,7 @@ from omniq.core._portal import LoopThread, twin_of
 from omniq.core.app import AsyncOmniQ, TaskRef
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import EventType, Task, TaskEvent, TaskResult, TaskStatus
-from omniq.core.options import Seconds, TaskOptions
+from omniq.core.options import Seconds
 from omniq.core.settings import Settings
 from omniq.core.task_function import TaskFunction
 
@@ -120,8 +120,9 @@ class OmniQ:
         ttl: Seconds | None = None,
         result_ttl: Seconds | None = None,
     ) -> TaskFunction[P, R] | _TaskDecorator:
-        options = TaskOptions(
-            queue_name=queue,
+        register = self.aio.task(
+            name=name,
+            queue=queue,
             priority=priority,
             max_retries=max_retries,
             retry_delay=retry_delay,
@@ -132,9 +133,8 @@ class OmniQ:
         )
 
         def decorate(function: Callable[Q, T]) -> TaskFunction[Q, T]:
-            wrapped = TaskFunction(self, function, name, options)
-            self.aio.functions.register(wrapped.task_name, function)
-            return wrapped
+            registered = register(function)
+            return TaskFunction(self, function, registered.task_name, registered.default_options)
 
         return decorate if func is None else decorate(func)
 

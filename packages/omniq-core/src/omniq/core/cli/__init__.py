@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import importlib
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -19,6 +21,7 @@ import msgspec
 from omniq.core.app import AsyncOmniQ
 from omniq.core.cli._demo import run_demo
 from omniq.core.errors import OmniQError
+from omniq.core.settings import ENV_PREFIX
 from omniq.core.sync import OmniQ
 from omniq.core.urls import mask_url
 
@@ -29,6 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``omniq`` script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get(f"{ENV_PREFIX}LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command
     try:
         return asyncio.run(command(args))
