@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from omniq.core.codec import TaskSpec, encode_spec
 from omniq.core.errors import ValidationError
+from omniq.core.ids import new_id
 from omniq.core.models import RetryPolicy, TaskStatus
 from omniq.core.records import TaskRecord
 from omniq.core.settings import Settings
@@ -89,7 +89,7 @@ class RecordFactory:
         """A new pending task carrying ``payload``."""
         spec = TaskSpec(payload_format, payload, self.timeout, self.retry, self.result_ttl)
         return TaskRecord(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             queue=self.queue,
             func=self.func,
             priority=self.priority,

@@ -16,9 +16,16 @@ lives inside one process (like ``memory://``) subclasses ``InProcessBackendConfo
 Needs ``pip install omniq-core[testing]``.
 """
 
-from omniq.core.testing.contract import ContractTests
-from omniq.core.testing.processes import ProcessTests
-from omniq.core.testing.semantics import SemanticsTests
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from omniq.core.testing.contract import ContractTests
+    from omniq.core.testing.processes import ProcessTests
+    from omniq.core.testing.semantics import SemanticsTests
+    from omniq.core.testing.suite import BackendConformance, InProcessBackendConformance
 
 __all__ = [
     "BackendConformance",
@@ -28,10 +35,19 @@ __all__ = [
     "SemanticsTests",
 ]
 
+# Loaded on first use, so that worker processes importing ``omniq.core.testing.tasks`` do not pay
+# for (or need) pytest.
+_HOMES = {
+    "BackendConformance": "suite",
+    "InProcessBackendConformance": "suite",
+    "ContractTests": "contract",
+    "ProcessTests": "processes",
+    "SemanticsTests": "semantics",
+}
 
-class InProcessBackendConformance(ContractTests, SemanticsTests):
-    """Every rule that one process can prove."""
 
-
-class BackendConformance(InProcessBackendConformance, ProcessTests):
-    """Every rule, including several worker processes and a worker killed mid-task."""
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

@@ -1,0 +1,15 @@
+"""The conformance suite classes that backends subclass (see the package docstring)."""
+
+from omniq.core.testing.contract import ContractTests
+from omniq.core.testing.processes import ProcessTests
+from omniq.core.testing.semantics import SemanticsTests
+
+__all__ = ["BackendConformance", "InProcessBackendConformance"]
+
+
+class InProcessBackendConformance(ContractTests, SemanticsTests):
+    """Every rule that one process can prove."""
+
+
+class BackendConformance(InProcessBackendConformance, ProcessTests):
+    """Every rule, including several worker processes and a worker killed mid-task."""
