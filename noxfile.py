@@ -17,6 +17,9 @@ nox.options.error_on_missing_interpreters = True
 ROOT = Path(__file__).parent
 PACKAGES = sorted(path.name for path in (ROOT / "packages").iterdir() if (path / "pyproject.toml").exists())
 TEST_EXTRAS = ["pytest-timeout>=2.3"]
+# Checkers pinned, so that a new release cannot turn a green tree red overnight.
+RUFF = "ruff==0.17.6"
+MYPY = "mypy==2.4.1"
 PYTEST = ("pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "--fail-on-skip")
 
 
@@ -27,7 +30,7 @@ def _editable(session: nox.Session, *packages: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff: lint rules and formatting."""
-    session.install("ruff>=0.8")
+    session.install(RUFF)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -35,9 +38,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's sources and tests."""
-    session.install("mypy>=1.13", "nox", "-e", "packages/omniq-core[testing,dill]")
+    session.install(MYPY, "nox", "-e", "packages/omniq-core[testing,dill]")
     _editable(session, *(p for p in PACKAGES if p != "omniq-core"))
-    session.run("mypy", "packages", "tests-integration", "noxfile.py")
+    session.run("mypy", "packages", "tests-integration", "benchmarks", "noxfile.py")
 
 
 @nox.session

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -13,6 +12,9 @@ from omniq.core.records import EventRecord
 __all__ = ["EventRecorder"]
 
 logger = logging.getLogger("omniq.events")
+
+#: How long ``close`` waits for the last events to be written.
+CLOSE_TIMEOUT = 30.0
 
 
 class EventRecorder:
@@ -29,6 +31,8 @@ class EventRecorder:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._users = 0
+        self._writing: asyncio.Lock | None = None
+        self._closing = False
 
     @property
     def enabled(self) -> bool:
@@ -57,12 +61,20 @@ class EventRecorder:
             self._writer = asyncio.create_task(self._write_forever(), name="omniq-events")
 
     async def flush(self) -> None:
-        """Write everything buffered now."""
-        if self.storage is None or not self._buffer:
+        """Write everything recorded so far, including a write the background writer has begun."""
+        if self.storage is None:
+            return
+        if self._writing is None:
+            self._writing = asyncio.Lock()
+        async with self._writing:
+            await self._write_buffer(self.storage)
+
+    async def _write_buffer(self, storage: BaseEventStorage) -> None:
+        if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
         try:
-            await self.storage.append_events(batch)
+            await storage.append_events(batch)
         except Exception:
             logger.warning("could not store %d events; will retry", len(batch), exc_info=True)
             self._buffer[:0] = batch
@@ -73,19 +85,28 @@ class EventRecorder:
             raise
 
     async def close(self) -> None:
-        """Stop the writer after a last flush, once the last user closes."""
+        """Write what is left and stop the writer, once the last user closes.
+
+        The writer is never cut off in the middle of a write; if the store keeps failing, what is
+        still buffered after ``CLOSE_TIMEOUT`` seconds is dropped with a warning.
+        """
         self._users = max(0, self._users - 1)
-        if self._users or self._writer is None:
+        writer = self._writer
+        if self._users or writer is None:
             return
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        self._closing = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(writer), CLOSE_TIMEOUT)
+        except TimeoutError:
+            logger.warning("dropping %d events that could not be stored", len(self._buffer))
+            writer.cancel()
+            self._buffer.clear()
         self._writer = None
-        with contextlib.suppress(Exception):
-            await self.flush()
+        self._closing = False
 
     async def _write_forever(self) -> None:
-        while True:
+        while not (self._closing and not self._buffer):
             await self._wake.wait()
             self._wake.clear()
             try:

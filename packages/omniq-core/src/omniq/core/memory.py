@@ -303,6 +303,9 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
                 TaskStatus.EXPIRED,
             ):
                 return record
+            key = record.dedup_key
+            if key is not None and key in s.dedup:
+                key = None  # another live task took the key meanwhile; it keeps it
             requeued = _replace(
                 record,
                 status=TaskStatus.PENDING,
@@ -310,9 +313,12 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
                 due_at=now,
                 expires_at=None,
                 error=None,
+                dedup_key=key,
                 updated_at=now,
             )
             s.store(requeued)
+            if key is not None:
+                s.dedup[key] = task_id
             s.sequence[task_id] = next(s.counter)
             s.schedule(requeued, now)
             _wake(s.task_waiters)

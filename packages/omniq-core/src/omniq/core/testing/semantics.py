@@ -243,6 +243,9 @@ class SemanticsTests(ConformanceFixtures):
         waiting = await app.enqueue(tasks.add, {"a": 1, "b": 1})
         await app.stop_worker()
         assert await _status(app, running) is TaskStatus.COMPLETED
+        result = await app.get_result(running)
+        assert result is not None and result.status is ResultStatus.SUCCESS
+        assert await _has_event(app, running, EventType.COMPLETED)
         assert await _status(app, waiting) is TaskStatus.PENDING
 
     async def test_results_expire_after_their_ttl(self, app: AsyncOmniQ) -> None:

@@ -40,6 +40,16 @@ logger = logging.getLogger("omniq.worker")
 #: How often a worker purges expired results and old events.
 PURGE_INTERVAL = 60.0
 
+#: How long ``stop`` waits for the last writes once every task has finished or been released.
+CLOSE_TIMEOUT = 30.0
+
+
+async def _pause(event: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` or until ``event`` is set; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
+
 
 class Runner(Protocol):
     """How a worker kind runs one attempt of a task function."""
@@ -103,12 +113,12 @@ class BaseWorker(abc.ABC):
         self._runner: Runner | None = None
         self._executions: dict[str, asyncio.Task[None]] = {}
         self._leases: dict[str, TaskRecord] = {}
-        self._background: set[asyncio.Future[Any]] = set()
         self._lost: set[str] = set()
         self._settlements: list[Settlement] = []
         self._settle_wake = asyncio.Event()
         self._capacity = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._closing = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._settler: asyncio.Task[None] | None = None
         self._started = False
@@ -132,6 +142,7 @@ class BaseWorker(abc.ABC):
         }.values():
             await component.open()
         self._stopping = asyncio.Event()
+        self._closing = asyncio.Event()
         self._settle_wake = asyncio.Event()
         self._capacity = asyncio.Event()
         self._runner = self.make_runner()
@@ -148,32 +159,34 @@ class BaseWorker(abc.ABC):
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming; let running tasks finish for ``grace`` seconds; release the rest.
 
-        ``None`` waits for every running task. Released tasks go back to the queue at once.
+        ``None`` waits for every running task. Released tasks go back to the queue at once. No
+        loop is cut off in the middle of a write: each finishes what it is doing and returns, and
+        everything settled is written before this returns (for at most ``CLOSE_TIMEOUT`` seconds
+        if the store keeps failing; unwritten outcomes then come back through lease expiry).
         """
         if not self._started:
             return
         self._stopping.set()
         self._capacity.set()
-        claim_loop = self._loops[0]
-        claim_loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await claim_loop
+        claimer, heartbeat, reaper = self._loops
+        await claimer
         if self._executions:
             _, unfinished = await asyncio.wait(list(self._executions.values()), timeout=grace)
             for execution in unfinished:
                 execution.cancel()
             if unfinished:
                 await asyncio.wait(unfinished)
-        for loop in self._loops[1:]:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+        self._closing.set()
         self._settle_wake.set()
+        background = [heartbeat, reaper]
         if self._settler is not None:
-            self._settler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._settler
-        await self._write_settlements()
+            background.append(self._settler)
+        _, stuck = await asyncio.wait(background, timeout=CLOSE_TIMEOUT)
+        for task in stuck:
+            logger.error(
+                "worker %s: %s did not finish in %s s; cancelled", self.worker_id, task, CLOSE_TIMEOUT
+            )
+            task.cancel()
         await self.events.close()
         if self._runner is not None:
             self._runner.close()
@@ -232,11 +245,21 @@ class BaseWorker(abc.ABC):
                 await asyncio.sleep(min(settings.poll_interval * failures, 5.0))
                 continue
             if not records:
-                await self.queue.wait_for_tasks(self.queues, settings.poll_interval)
+                await self._idle()
                 continue
             for record in records:
                 self._leases[record.id] = record
                 self._executions[record.id] = asyncio.create_task(self._attempt(record))
+
+    async def _idle(self) -> None:
+        """Wait for work to arrive, but no longer than until the worker is asked to stop."""
+        arrival = asyncio.ensure_future(self.queue.wait_for_tasks(self.queues, self.settings.poll_interval))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((arrival, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            arrival.cancel()
+            stopping.cancel()
 
     # -- running ----------------------------------------------------------------------------
 
@@ -289,7 +312,7 @@ class BaseWorker(abc.ABC):
         self._settle_wake.set()
 
     async def _settle_forever(self) -> None:
-        while True:
+        while not (self._closing.is_set() and not self._settlements):
             await self._settle_wake.wait()
             self._settle_wake.clear()
             await self._write_settlements()
@@ -328,8 +351,7 @@ class BaseWorker(abc.ABC):
 
     async def _heartbeat_forever(self) -> None:
         interval = self.settings.effective_heartbeat_interval
-        while True:
-            await asyncio.sleep(interval)
+        while not await _pause(self._closing, interval):
             leases = [(task_id, record.lease_token or "") for task_id, record in self._leases.items()]
             if not leases:
                 continue
@@ -360,18 +382,18 @@ class BaseWorker(abc.ABC):
     async def _reap_forever(self) -> None:
         interval = min(self.settings.lease_ttl / 2, 5.0)
         last_purge = 0.0
-        while True:
-            await asyncio.sleep(interval * random.uniform(0.75, 1.25))  # noqa: S311 - spread reapers
+        # Jitter spreads the reapers of many workers over the interval.
+        while not await _pause(self._stopping, interval * random.uniform(0.75, 1.25)):  # noqa: S311
             now = time.time()
             try:
-                self._record_reaped(await self.queue.reap(now))
+                await self._record_reaped(await self.queue.reap(now))
                 if now - last_purge >= PURGE_INTERVAL:
                     last_purge = now
                     await self._purge(now)
             except Exception:
                 logger.exception("reap failed; will try again")
 
-    def _record_reaped(self, report: ReapReport) -> None:
+    async def _record_reaped(self, report: ReapReport) -> None:
         now = time.time()
         results: list[ResultRecord] = []
         for record in report.requeued:
@@ -383,11 +405,7 @@ class BaseWorker(abc.ABC):
             self.events.record(task_event(record, EventType.EXPIRED, now))
             results.append(_final_result(record, ResultStatus.EXPIRED, now))
         if results and self.result_store is not None:
-            task = asyncio.ensure_future(
-                self._retrying("put_results", self.result_store.put_results, results)
-            )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            await self._retrying("put_results", self.result_store.put_results, results)
 
     async def _purge(self, now: float) -> None:
         if self.result_store is not None:

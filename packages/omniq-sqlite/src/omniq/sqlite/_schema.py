@@ -1,0 +1,126 @@
+"""The database schema and its migrations, applied once per file however many processes open it.
+
+Each migration is a list of statements that takes the schema from one version to the next; the
+version reached is kept in ``omniq_schema_version``. ``migrate`` runs inside ``BEGIN IMMEDIATE`` and
+reads the version there, so when several processes open a new file at once, one creates the schema
+and the others, waiting on the write lock, find it done.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import aiosqlite
+
+from omniq.core.errors import ConfigurationError
+
+__all__ = ["SCHEMA_VERSION", "migrate"]
+
+# The claim reads runnable rows through this partial index in claim order, so that finished rows,
+# however many, stay out of the hot path. Its WHERE clause must match the claim's word for word:
+# SQLite uses a partial index only when the query's terms imply the index's.
+_V1 = (
+    """
+    CREATE TABLE omniq_tasks (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        queue TEXT NOT NULL,
+        func TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        due_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        expires_at REAL,
+        attempts INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        dedup_key TEXT,
+        depends_on TEXT NOT NULL,
+        schedule_id TEXT,
+        lease_token TEXT,
+        lease_expires_at REAL,
+        worker_id TEXT,
+        error TEXT
+    )
+    """,
+    """
+    CREATE INDEX omniq_tasks_runnable ON omniq_tasks (queue, priority DESC, due_at, seq)
+    WHERE status IN ('pending', 'failed')
+    """,
+    """
+    CREATE INDEX omniq_tasks_leases ON omniq_tasks (lease_expires_at)
+    WHERE status = 'running'
+    """,
+    """
+    CREATE INDEX omniq_tasks_ttl ON omniq_tasks (expires_at)
+    WHERE status IN ('pending', 'failed', 'waiting') AND expires_at IS NOT NULL
+    """,
+    """
+    CREATE UNIQUE INDEX omniq_tasks_dedup ON omniq_tasks (dedup_key)
+    WHERE status IN ('pending', 'waiting', 'running', 'failed') AND dedup_key IS NOT NULL
+    """,
+    "CREATE INDEX omniq_tasks_by_status ON omniq_tasks (status, queue, created_at)",
+    """
+    CREATE TABLE omniq_results (
+        task_id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        finished_at REAL NOT NULL,
+        expires_at REAL,
+        schedule_id TEXT,
+        data BLOB NOT NULL
+    )
+    """,
+    "CREATE INDEX omniq_results_expiry ON omniq_results (expires_at) WHERE expires_at IS NOT NULL",
+    """
+    CREATE TABLE omniq_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        queue TEXT,
+        worker_id TEXT,
+        attempt INTEGER,
+        error TEXT,
+        details TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX omniq_events_by_task ON omniq_events (task_id, at)",
+    "CREATE INDEX omniq_events_by_time ON omniq_events (at)",
+    "CREATE INDEX omniq_events_by_type ON omniq_events (type, at)",
+)
+
+#: Statements taking the schema from version ``n`` to ``n + 1``, at index ``n``.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+
+#: The version this release creates and understands.
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+async def migrate(conn: aiosqlite.Connection, path: str) -> None:
+    """Bring the schema of the database at ``path`` to :data:`SCHEMA_VERSION`.
+
+    Runs inside the caller's ``BEGIN IMMEDIATE`` transaction: the version read here cannot change
+    before the caller commits.
+
+    Raises:
+        ConfigurationError: the file was written by a newer release, whose schema this one does not
+            know (writing to it could break what the newer release expects).
+    """
+    await conn.execute("CREATE TABLE IF NOT EXISTS omniq_schema_version (version INTEGER NOT NULL)")
+    rows = cast(
+        list[tuple[int | None]], await conn.execute_fetchall("SELECT max(version) FROM omniq_schema_version")
+    )
+    found: int = rows[0][0] or 0
+    if found > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"the database {path} has OmniQ schema version {found}, newer than this omniq-sqlite "
+            f"understands ({SCHEMA_VERSION}); upgrade omniq-sqlite"
+        )
+    if found == SCHEMA_VERSION:
+        return
+    for statements in _MIGRATIONS[found:]:
+        for statement in statements:
+            await conn.execute(statement)
+    await conn.execute("DELETE FROM omniq_schema_version")
+    await conn.execute("INSERT INTO omniq_schema_version (version) VALUES (?)", (SCHEMA_VERSION,))

@@ -1,0 +1,370 @@
+"""``SQLiteBackend``: the task queue, result store and event store in one SQLite file.
+
+Any number of worker processes on one host may share the file. Each state change is atomic, and
+each operation on a worker's hot path is a single statement, so one round trip: a claim is one
+``UPDATE ... RETURNING`` over all its queues, a batch of outcomes, results or events one statement
+with a multi-row ``VALUES`` list. Idle workers wake when this process changes the queue, or within
+a few milliseconds when another process commits (``PRAGMA data_version``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import msgspec
+
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.models import TaskStatus
+from omniq.core.records import (
+    LEASE_EXPIRED_ERROR,
+    EventRecord,
+    Outcome,
+    ReapReport,
+    ResultRecord,
+    TaskRecord,
+)
+from omniq.sqlite import _statements as sql
+from omniq.sqlite._database import Database, Row, execute_values, fetch, run_to_end
+from omniq.sqlite._rows import (
+    event_from_row,
+    event_row,
+    result_from_row,
+    result_row,
+    task_from_row,
+    task_row,
+)
+from omniq.sqlite._url import DEFAULT_BUSY_TIMEOUT_MS, parse_url
+
+__all__ = ["SQLiteBackend"]
+
+_json = msgspec.json.Encoder()
+
+#: Position of ``seq`` in rows returned by the claim and the reaper (after the task columns).
+_SEQ = len(TaskRecord.__struct_fields__)
+
+
+def _json_text(value: object) -> str:
+    # json_each() reads text; a blob would be refused by older SQLite releases.
+    return _json.encode(value).decode()
+
+
+class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
+    """Task queue, result store and event store in one SQLite database file.
+
+    Args:
+        path: the database file; its parent directories are created on open. Defaults to
+            ``<base_dir>/<project_name>.db``, as OmniQ's settings do.
+        base_dir: the directory of the default file.
+        project_name: the name of the default file.
+        busy_timeout: milliseconds a write waits for another process's write lock.
+
+    One object serves every role over one connection; use it from one event loop at a time.
+    """
+
+    shared_across_processes: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        base_dir: str | os.PathLike[str] = ".",
+        project_name: str = "omniq",
+        busy_timeout: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> None:
+        self.path = Path(path) if path is not None else Path(base_dir, f"{project_name}.db")
+        self._db = Database(self.path, busy_timeout)
+        # The in-process signal current when the last claim began: set means work came since.
+        self._signal_at_claim: asyncio.Event | None = None
+        # The data version seen when the last wait for tasks ended.
+        self._tasks_version: int | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        """``sqlite:///relative.db`` or ``sqlite:////absolute.db``, optionally ``?busy_timeout=ms``.
+
+        Raises:
+            omniq.core.errors.ConfigurationError: naming ``url`` if it is malformed, in-memory or
+                sets an unknown option.
+        """
+        path, parsed = parse_url(url, options)
+        return cls(path, busy_timeout=parsed.busy_timeout)
+
+    def __repr__(self) -> str:
+        return f"SQLiteBackend({str(self.path)!r})"
+
+    async def open(self) -> None:
+        """Connect and create the schema if needed (idempotent)."""
+        await self._db.open()
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        await self._db.close()
+
+    # -- task queue -------------------------------------------------------------------------
+
+    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
+        """Insert the records in one statement; a live task holding a record's dedup key (also an
+        earlier record of the same batch) stands in for it."""
+        if not records:
+            return []
+        rows = [task_row(record) for record in records]
+        keys = [record.dedup_key for record in records if record.dedup_key is not None]
+        if not keys:
+            await self._db.execute_values(sql.insert_tasks, rows)
+            ids = [record.id for record in records]
+        else:
+            async with self._db.transaction() as conn:
+                holders: dict[str, str] = dict(await fetch(conn, sql.DEDUP_HOLDERS, (_json_text(keys),)))
+                ids, kept = _deduplicated(records, rows, holders)
+                await execute_values(conn, sql.insert_tasks, kept)
+        self._db.tasks_changed.notify()
+        return ids
+
+    async def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        limit: int,
+        worker_id: str,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+    ) -> list[TaskRecord]:
+        """Lease up to ``limit`` tasks of ``queues``, earlier queues first, in one statement.
+
+        If the caller is cancelled while the statement runs, the claim still completes and its
+        tasks are given back at once: nobody would run them, and they would wait for their lease
+        to expire.
+        """
+        self._signal_at_claim = self._db.tasks_changed.event
+        order = {queue: rank for rank, queue in enumerate(dict.fromkeys(queues))}
+        if limit <= 0 or not order:
+            return []
+        parameters: list[Any] = [lease_token, lease_expires_at, worker_id, now]
+        for queue in order:
+            parameters += (queue, now, now, limit)
+        parameters.append(limit)
+        statement = asyncio.ensure_future(self._db.execute(sql.claim(len(order)), parameters))
+        try:
+            rows = await asyncio.shield(statement)
+        except asyncio.CancelledError:
+            await run_to_end(self._give_back(statement, lease_token, now))
+            raise
+        # RETURNING gives no order; the statement chose the right rows.
+        rows.sort(key=lambda row: (order[row[1]], -row[3], row[5], row[_SEQ]))
+        return [task_from_row(row) for row in rows]
+
+    async def _give_back(self, claim: asyncio.Future[list[Row]], lease_token: str, now: float) -> None:
+        """Undo a claim nobody received: its tasks become pending, the attempt not counted."""
+        try:
+            rows = await claim
+        except Exception:  # noqa: BLE001 - a claim that failed leased nothing
+            return
+        if rows:
+            await self._db.execute(sql.UNCLAIM, (now, _json_text([row[0] for row in rows]), lease_token))
+            self._db.tasks_changed.notify()
+
+    async def heartbeat(
+        self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
+    ) -> list[str]:
+        """Renew every lease still held in one statement; return the ids of the others."""
+        if not leases:
+            return []
+        pairs = _json_text([[task_id, token] for task_id, token in leases])
+        renewed = set(await self._db.execute(sql.HEARTBEAT, (lease_expires_at, now, pairs)))
+        return [task_id for task_id, token in leases if (task_id, token) not in renewed]
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+        """Settle, in one statement, the outcomes whose token is the current lease."""
+        if not outcomes:
+            return []
+        rows = [(o.task_id, o.lease_token, o.status.value, o.due_at, o.error, o.at) for o in outcomes]
+        settled = {row[0] for row in await self._db.execute_values(sql.finish, rows)}
+        accepted = []
+        for outcome in outcomes:
+            if outcome.task_id in settled:
+                settled.discard(outcome.task_id)  # a second outcome for the lease finds it settled
+                accepted.append(outcome.task_id)
+        if accepted:
+            self._db.tasks_changed.notify()
+        return accepted
+
+    async def reap(self, now: float) -> ReapReport:
+        """Recover expired leases and expire tasks past their TTL, in one transaction.
+
+        The transaction holds the file's write lock, so reapers in other processes see the rows
+        already changed and report nothing twice.
+        """
+        async with self._db.transaction() as conn:
+            recovered = await fetch(conn, sql.RECOVER_LEASES, (LEASE_EXPIRED_ERROR, now, now, now))
+            expired = await fetch(conn, sql.EXPIRE, (now, now))
+        report = ReapReport(expired=[task_from_row(row) for row in sorted(expired, key=_by_seq)])
+        for row in sorted(recovered, key=_by_seq):
+            record = task_from_row(row)
+            (report.dead if record.status is TaskStatus.DEAD else report.requeued).append(record)
+        if report.requeued:
+            self._db.tasks_changed.notify()
+        return report
+
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        """One task by id."""
+        rows = await self._db.execute(sql.GET_TASK, (task_id,))
+        return task_from_row(rows[0]) if rows else None
+
+    async def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: TaskStatus | None = None,
+        limit: int = 100,
+    ) -> list[TaskRecord]:
+        """Tasks filtered by queue and status, oldest first."""
+        filters = {"queue = ?": queue, "status = ?": None if status is None else status.value}
+        where, params = _where(filters)
+        query = f"{sql.SELECT_TASKS}{where} ORDER BY created_at, seq LIMIT ?"
+        rows = await self._db.execute(query, (*params, limit))
+        return [task_from_row(row) for row in rows]
+
+    async def count_tasks(self) -> dict[str, dict[str, int]]:
+        """Task counts per queue and status."""
+        counts: dict[str, dict[str, int]] = {}
+        for queue, status, count in await self._db.execute(sql.COUNT_TASKS):
+            counts.setdefault(queue, {})[status] = count
+        return counts
+
+    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+        """Cancel a task not yet final; a running one loses its lease."""
+        async with self._db.transaction() as conn:
+            rows = await fetch(conn, sql.CANCEL, (now, task_id))
+            if not rows:
+                rows = await fetch(conn, sql.GET_TASK, (task_id,))
+        return task_from_row(rows[0]) if rows else None
+
+    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+        """Make a dead, cancelled or expired task pending again with fresh attempts."""
+        async with self._db.transaction() as conn:
+            rows = await fetch(conn, sql.REQUEUE, (now, now, task_id))
+            requeued = bool(rows)
+            if not requeued:
+                rows = await fetch(conn, sql.GET_TASK, (task_id,))
+        if requeued:
+            self._db.tasks_changed.notify()
+        return task_from_row(rows[0]) if rows else None
+
+    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
+        """Delete the tasks in ``status`` last changed before ``before``."""
+        where, params = _where({"status = ?": status.value, "updated_at < ?": before})
+        return await self._db.changes(f"{sql.DELETE_TASKS}{where}", params)
+
+    async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when this process or another may have made tasks claimable, or after ``timeout``."""
+        del queues
+        signal = self._db.tasks_changed.event
+        seen, self._signal_at_claim = self._signal_at_claim, None
+        if seen is not None and seen.is_set():
+            return  # work arrived while the last claim ran
+        self._tasks_version = await self._db.wait_for_change(signal, timeout, since=self._tasks_version)
+
+    # -- results ----------------------------------------------------------------------------
+
+    async def put_results(self, records: Sequence[ResultRecord]) -> None:
+        """Store or replace results in one statement."""
+        if not records:
+            return
+        await self._db.execute_values(sql.put_results, [result_row(record) for record in records])
+        self._db.results_changed.notify()
+
+    async def get_result(self, task_id: str) -> ResultRecord | None:
+        """The task's result unless it has expired (rows past expiry wait for the purge)."""
+        rows = await self._db.execute(sql.GET_RESULT, (task_id,))
+        if not rows:
+            return None
+        record = result_from_row(rows[0])
+        if record.expires_at is not None and record.expires_at <= time.time():
+            return None
+        return record
+
+    async def purge_results(self, now: float) -> int:
+        """Delete results whose expiry has passed."""
+        return await self._db.changes(sql.DELETE_RESULTS, (now,))
+
+    async def wait_for_result(self, task_id: str, timeout: float) -> ResultRecord | None:
+        """The result once stored: looks again whenever this process stores results or another
+        process commits, so it returns within milliseconds of the result's commit."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            signal = self._db.results_changed.event
+            version = self._db.data_version()  # before the read, so no commit slips between
+            record = await self.get_result(task_id)
+            remaining = deadline - loop.time()
+            if record is not None or remaining <= 0:
+                return record
+            await self._db.wait_for_change(signal, remaining, since=version)
+
+    # -- events -----------------------------------------------------------------------------
+
+    async def append_events(self, records: Sequence[EventRecord]) -> None:
+        """Store events in one statement."""
+        if not records:
+            return
+        await self._db.execute_values(sql.insert_events, [event_row(record) for record in records])
+
+    async def query_events(
+        self,
+        *,
+        task_id: str | None = None,
+        types: Sequence[str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """Events matching every given filter, oldest first."""
+        filters = {
+            "task_id = ?": task_id,
+            "type IN (SELECT value FROM json_each(?))": None if types is None else _json_text(list(types)),
+            "at >= ?": since,
+            "at < ?": until,
+        }
+        where, params = _where(filters)
+        query = f"{sql.SELECT_EVENTS}{where} ORDER BY at, id LIMIT ?"
+        rows = await self._db.execute(query, (*params, -1 if limit is None else limit))
+        return [event_from_row(row) for row in rows]
+
+    async def purge_events(self, before: float) -> int:
+        """Delete events older than ``before``."""
+        return await self._db.changes(sql.DELETE_EVENTS, (before,))
+
+
+def _deduplicated(
+    records: Sequence[TaskRecord], rows: list[Row], holders: dict[str, str]
+) -> tuple[list[str], list[Row]]:
+    """The id holding each record's place, and the rows to insert (records whose key is free)."""
+    ids = []
+    kept = []
+    for record, row in zip(records, rows, strict=True):
+        holder = record.id
+        if record.dedup_key is not None:
+            holder = holders.setdefault(record.dedup_key, record.id)
+        if holder == record.id:
+            kept.append(row)
+        ids.append(holder)
+    return ids, kept
+
+
+def _by_seq(row: Sequence[Any]) -> int:
+    seq: int = row[_SEQ]
+    return seq
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE clause of the conditions (fixed SQL with one ``?`` each) whose value is given."""
+    given = {condition: value for condition, value in filters.items() if value is not None}
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(given), list(given.values())
