@@ -43,8 +43,9 @@ def test_enqueue_worker_result_and_info(tmp_path: Path) -> None:
         result = omniq("result", task_id, "--wait", "60", "--url", url, cwd=tmp_path)
     finally:
         worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
+        _, worker_log = worker.communicate(timeout=60)
     assert result.returncode == 0, result.stderr
+    assert b"worker serving" in worker_log
     assert json.loads(result.stdout)["value"] == 3
     assert worker.returncode == 0
 
