@@ -36,15 +36,26 @@ async def test_claim_walks_the_runnable_index_in_claim_order(backend: SQLiteBack
         (sql.HEARTBEAT, "sqlite_autoindex_omniq_tasks_1 (id=?)"),
         (sql.finish(3), "sqlite_autoindex_omniq_tasks_1 (id=?)"),
         (sql.UNCLAIM, "sqlite_autoindex_omniq_tasks_1 (id=?)"),
-        (sql.GET_RESULT, "sqlite_autoindex_omniq_results_1 (task_id=?)"),
         (sql.DELETE_RESULTS, "omniq_results_expiry"),
         (sql.DELETE_EVENTS, "omniq_events_by_time"),
     ],
 )
 async def test_each_hot_statement_uses_its_index(backend: SQLiteBackend, statement: str, index: str) -> None:
     plan = await _plan(backend, statement)
-    assert f"USING INDEX {index}" in plan
+    assert f"INDEX {index}" in plan  # "USING INDEX" or "USING COVERING INDEX"
     assert "SCAN omniq_tasks" not in plan
+
+
+async def test_a_result_is_read_by_its_primary_key(backend: SQLiteBackend) -> None:
+    # omniq_results is a WITHOUT ROWID table: the rows live in the primary-key B-tree itself.
+    assert "USING PRIMARY KEY (task_id=?)" in await _plan(backend, sql.GET_RESULT)
+
+
+async def test_dead_letters_are_listed_from_their_own_index(backend: SQLiteBackend) -> None:
+    query = f"{sql.SELECT_TASKS} WHERE status = 'dead' ORDER BY created_at, seq LIMIT ?"
+    plan = await _plan(backend, query)
+    assert "USING INDEX omniq_tasks_dead" in plan
+    assert "TEMP B-TREE" not in plan
 
 
 async def test_events_of_one_task_come_in_order_from_the_index(backend: SQLiteBackend) -> None:

@@ -197,6 +197,7 @@ class Database:
         # queue rewrites again and again between checkpoints is copied once.
         await conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         await conn.execute("PRAGMA foreign_keys = OFF")
+        await conn.execute("PRAGMA cache_size = -65536")
 
     async def _enable_wal(self, conn: aiosqlite.Connection) -> str:
         # Switching a new file to WAL needs it to itself for a moment, and SQLite reports "locked"

@@ -86,7 +86,16 @@ def claim(queues: int) -> str:
     Each queue's part walks ``omniq_tasks_runnable`` in claim order and stops after LIMIT rows;
     the outer LIMIT then serves earlier queues first. Expired rows are skipped and left for
     ``reap`` to report. Parameters: token, lease expiry, worker, now; per queue: queue, now, now,
-    limit; then limit. RETURNING gives the rows in no particular order.
+    limit; then, for more than one queue, limit. RETURNING gives the rows in no particular order.
+    """
+    if queues == 1:
+        # One queue: its index walk is already in claim order; no merge, no sort, no final LIMIT.
+        return f"""
+    UPDATE omniq_tasks
+    SET status = 'running', attempts = attempts + 1,
+        lease_token = ?, lease_expires_at = ?, worker_id = ?, updated_at = ?
+    WHERE seq IN (SELECT seq FROM ({_RUNNABLE.format(rank=0)}))
+    RETURNING {TASK_COLUMNS}, seq
     """
     parts = " UNION ALL ".join(f"SELECT * FROM ({_RUNNABLE.format(rank=rank)})" for rank in range(queues))
     return f"""

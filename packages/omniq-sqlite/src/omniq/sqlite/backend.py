@@ -148,7 +148,8 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         parameters: list[Any] = [lease_token, lease_expires_at, worker_id, now]
         for queue in order:
             parameters += (queue, now, now, limit)
-        parameters.append(limit)
+        if len(order) > 1:
+            parameters.append(limit)
         statement = asyncio.ensure_future(self._db.execute(sql.claim(len(order)), parameters))
         try:
             rows = await asyncio.shield(statement)
@@ -223,9 +224,16 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         status: TaskStatus | None = None,
         limit: int = 100,
     ) -> list[TaskRecord]:
-        """Tasks filtered by queue and status, oldest first."""
-        filters = {"queue = ?": queue, "status = ?": None if status is None else status.value}
-        where, params = _where(filters)
+        """Tasks filtered by queue and status, oldest first.
+
+        The status is written into the SQL as a literal (it is a ``TaskStatus`` value, never user
+        text) because SQLite picks a partial index, such as the one on dead tasks, only when the
+        query's condition is known when the statement is prepared.
+        """
+        where, params = _where({"queue = ?": queue})
+        if status is not None:
+            condition = f"status = '{TaskStatus(status).value}'"
+            where = f"{where} AND {condition}" if where else f" WHERE {condition}"
         query = f"{sql.SELECT_TASKS}{where} ORDER BY created_at, seq LIMIT ?"
         rows = await self._db.execute(query, (*params, limit))
         return [task_from_row(row) for row in rows]

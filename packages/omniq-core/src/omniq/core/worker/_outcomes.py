@@ -79,8 +79,8 @@ class Settlement:
             schedule_id=record.schedule_id,
         )
         outcome = Outcome(task_id=record.id, lease_token=token, status=TaskStatus.COMPLETED, at=now)
-        event = task_event(record, EventType.COMPLETED, now, details={"duration": now - started_at})
-        return cls(outcome, result, [event])
+        # The duration is the result's finished_at - started_at; no need to encode it again here.
+        return cls(outcome, result, [task_event(record, EventType.COMPLETED, now)])
 
     @classmethod
     def failure(

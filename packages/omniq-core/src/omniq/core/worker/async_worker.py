@@ -17,6 +17,7 @@ __all__ = ["AsyncWorker"]
 class _AsyncRunner:
     def __init__(self, max_threads: int) -> None:
         self._threads = InterruptibleThreads(max_threads)
+        self._is_coroutine: dict[Callable[..., Any], bool] = {}
 
     async def run(
         self,
@@ -25,7 +26,10 @@ class _AsyncRunner:
         kwargs: dict[str, Any],
         timeout: float | None,
     ) -> Any:
-        if not inspect.iscoroutinefunction(func):
+        is_coroutine = self._is_coroutine.get(func)
+        if is_coroutine is None:
+            is_coroutine = self._is_coroutine[func] = inspect.iscoroutinefunction(func)
+        if not is_coroutine:
             return await self._threads.run(func, args, kwargs, timeout)
         if timeout is None:
             return await func(*args, **kwargs)
