@@ -59,7 +59,7 @@ class BenchConfig:
     latency_tasks: int = 200
     latency_interval: float = 0.02
     poll_interval: float = 0.005
-    omniq_max_workers: int = 100
+    omniq_max_workers: int = 500
     huey_workers: int = 1
     phase_timeout: float = 300.0
 

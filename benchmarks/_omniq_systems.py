@@ -170,7 +170,7 @@ class OmniQSqlite(_OmniQEnqueue):
         where = "on the event loop" if kind == "async" else "in worker threads"
         self.notes = (
             f"1 worker process, run_worker('async', max_workers={config.omniq_max_workers}), "
-            f"{task} {where}; default settings (results + events stored, claim_batch=100)"
+            f"{task} {where}; default settings (results + events stored, claim_batch=500)"
         )
 
     def url(self, workdir: Path) -> str:

@@ -16,6 +16,9 @@ logger = logging.getLogger("omniq.events")
 #: How long ``close`` waits for the last events to be written.
 CLOSE_TIMEOUT = 30.0
 
+#: The least time between two background writes.
+GATHER_SECONDS = 0.05
+
 
 class EventRecorder:
     """Collects events and writes them to ``storage`` from a background task.
@@ -114,3 +117,8 @@ class EventRecorder:
             except Exception:  # noqa: BLE001 - logged by flush; back off and try again
                 await asyncio.sleep(1.0)
                 self._wake.set()
+                continue
+            if not self._closing:
+                # Let events pile up for a moment: a few large writes cost the store far less
+                # than many small ones, and nobody waits for an event to be written.
+                await asyncio.sleep(GATHER_SECONDS)

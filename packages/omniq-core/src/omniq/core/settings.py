@@ -51,7 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     lease_ttl: float = 60.0
     heartbeat_interval: float | None = None
     poll_interval: float = 0.5
-    claim_batch: int = 100
+    claim_batch: int = 500
     allow_dill: bool = False
     secret_key: str | None = None
     log_level: str = "WARNING"
