@@ -34,7 +34,7 @@ async def test_claim_walks_the_runnable_index_in_claim_order(backend: SQLiteBack
         (sql.EXPIRE, "omniq_tasks_ttl"),
         (sql.DEDUP_HOLDERS, "omniq_tasks_dedup"),
         (sql.HEARTBEAT, "sqlite_autoindex_omniq_tasks_1 (id=?)"),
-        (sql.finish(3), "sqlite_autoindex_omniq_tasks_1 (id=?)"),
+        (sql.FINISH, "sqlite_autoindex_omniq_tasks_1 (id=?)"),
         (sql.UNCLAIM, "sqlite_autoindex_omniq_tasks_1 (id=?)"),
         (sql.DELETE_RESULTS, "omniq_results_expiry"),
         (sql.DELETE_EVENTS, "omniq_events_by_time"),

@@ -24,6 +24,7 @@ __all__ = [
     "DELETE_RESULTS",
     "DELETE_TASKS",
     "EXPIRE",
+    "FINISH",
     "GET_RESULT",
     "GET_TASK",
     "HEARTBEAT",
@@ -33,7 +34,6 @@ __all__ = [
     "SELECT_TASKS",
     "UNCLAIM",
     "claim",
-    "finish",
     "insert_events",
     "insert_tasks",
     "put_results",
@@ -107,22 +107,17 @@ def claim(queues: int) -> str:
     """
 
 
-@functools.cache
-def finish(rows: int) -> str:
-    """Settle ``rows`` attempts whose token is still the lease; returns the ids settled.
-
-    Values per row: task id, token, status, due_at or NULL (keep), error, at.
-    """
-    return f"""
-    UPDATE omniq_tasks
-    SET status = outcome.column3, due_at = coalesce(outcome.column4, omniq_tasks.due_at),
-        error = outcome.column5, lease_token = NULL, lease_expires_at = NULL,
-        updated_at = outcome.column6
-    FROM (VALUES {values(rows, 6)}) AS outcome
-    WHERE omniq_tasks.id = outcome.column1 AND omniq_tasks.lease_token = outcome.column2
-      AND omniq_tasks.status = 'running'
-    RETURNING omniq_tasks.id
-    """
+#: Settle the tasks listed in a JSON array of ids whose lease is ``token``, all to one status.
+#: An ``IN`` list over the id index is far cheaper for SQLite than joining a ``VALUES`` list, and
+#: a batch of outcomes is mostly one group (every success of one claim). The unary ``+`` keeps the
+#: planner on the id index. Parameters: status, due_at or NULL (keep), error, now, ids, token.
+FINISH = """
+UPDATE omniq_tasks
+SET status = ?, due_at = coalesce(?, due_at), error = ?, lease_token = NULL, lease_expires_at = NULL,
+    updated_at = ?
+WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +status = 'running'
+RETURNING id
+"""
 
 
 #: Live holders of the dedup keys in a JSON array (one parameter however many keys).

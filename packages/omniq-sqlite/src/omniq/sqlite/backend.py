@@ -181,11 +181,27 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         return [task_id for task_id, token in leases if (task_id, token) not in renewed]
 
     async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
-        """Settle, in one statement, the outcomes whose token is the current lease."""
+        """Settle the outcomes whose token is the current lease: one statement per group of
+        outcomes that change their tasks alike (usually one group: the successes of one claim).
+
+        A group's tasks all get the group's latest ``at`` as their update time.
+        """
         if not outcomes:
             return []
-        rows = [(o.task_id, o.lease_token, o.status.value, o.due_at, o.error, o.at) for o in outcomes]
-        settled = {row[0] for row in await self._db.execute_values(sql.finish, rows)}
+        groups: dict[tuple[str, str, float | None, str | None], list[Outcome]] = {}
+        for outcome in outcomes:
+            key = (outcome.lease_token, outcome.status.value, outcome.due_at, outcome.error)
+            groups.setdefault(key, []).append(outcome)
+        statements = [
+            (status, due_at, error, max(o.at for o in group), _json_text([o.task_id for o in group]), token)
+            for (token, status, due_at, error), group in groups.items()
+        ]
+        if len(statements) == 1:
+            rows = await self._db.execute(sql.FINISH, statements[0])
+        else:
+            async with self._db.transaction() as conn:
+                rows = [row for parameters in statements for row in await fetch(conn, sql.FINISH, parameters)]
+        settled = {row[0] for row in rows}
         accepted = []
         for outcome in outcomes:
             if outcome.task_id in settled:
