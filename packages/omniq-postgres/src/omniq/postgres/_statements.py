@@ -111,12 +111,14 @@ class Statements:
             WHERE status = 'running' AND lease_token = ANY($2::text[])
             RETURNING queue
         """
-        #: Renew leases given as parallel arrays of ids and tokens; returns the pairs renewed.
+        #: Renew leases given as parallel arrays of ids and tokens; returns the pairs renewed. For a
+        #: large batch the planner may join against every running row (``tasks_leases``) instead
+        #: of looking each id up: either way, finished rows are not read.
         #: Parameters: lease expiry, now, ids, tokens.
         self.heartbeat = f"""
             UPDATE {s}.tasks AS t SET lease_expires_at = $1, updated_at = $2
             FROM unnest($3::text[], $4::text[]) AS l(id, token)
-            WHERE t.id = l.id AND t.lease_token = l.token
+            WHERE t.id = l.id AND t.lease_token = l.token AND t.status = 'running'
             RETURNING t.id, t.lease_token
         """
         settle = f"""

@@ -141,7 +141,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         if any(record.dedup_key is not None for record in records):
             return await self._enqueue_deduplicated(records)
         arrays = task_arrays(records)
-        payload = wake_payload(r.queue for r in records if r.status in CLAIMABLE_STATUSES)
+        payload = _claimable_queues(records)
         if payload is None:
             await self._db.pool.execute(self._sql.insert_tasks, *arrays)
         else:
@@ -178,7 +178,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
                 remaining = retry
             else:
                 raise RuntimeError(f"dedup keys kept changing holders while enqueueing {len(records)} tasks")
-            payload = wake_payload(r.queue for r in inserted if r.status in CLAIMABLE_STATUSES)
+            payload = _claimable_queues(inserted)
             if payload is not None:
                 await conn.execute(self._sql.notify, self._sql.tasks_channel, payload)
         return [holder_of[record.id] for record in records]
@@ -495,6 +495,13 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     async def purge_events(self, before: float) -> int:
         """Delete events older than ``before``."""
         return _count(await self._db.pool.execute(self._sql.delete_events, before))
+
+
+def _claimable_queues(records: Sequence[TaskRecord]) -> str | None:
+    """The wake-up payload for the queues of records claimable now (delayed ones wake nobody:
+    workers poll for them at their poll interval)."""
+    now = time.time()
+    return wake_payload(r.queue for r in records if r.status in CLAIMABLE_STATUSES and r.due_at <= now)
 
 
 def _by_seq(row: Sequence[Any]) -> int:
