@@ -16,6 +16,10 @@ TaskFactory = Callable[..., TaskRecord]
 HANG_GUARD = 60  # the waits below are an hour long: only a notification ends them
 
 
+def _listening(backend: PostgresBackend) -> bool:
+    return backend._listener.listening
+
+
 async def _terminate_listener(admin: Any, backend: PostgresBackend) -> None:
     pid = backend._listener._conn.get_server_pid()
     assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
@@ -69,14 +73,15 @@ async def test_a_dropped_listener_falls_back_to_polling_then_listens_again(
     backend: PostgresBackend, admin: Any, url: str, make_task: TaskFactory
 ) -> None:
     await backend.wait_for_tasks(["default"], 0.01)
-    assert backend._listener.listening
+    assert _listening(backend)
     waiting = asyncio.ensure_future(backend.wait_for_tasks(["default"], 3600))
     await asyncio.sleep(0.05)
     await _terminate_listener(admin, backend)
     await asyncio.wait_for(waiting, HANG_GUARD)  # the drop wakes the waiter to look again
+    assert not _listening(backend)
     # While it is down, a wait is a short poll rather than an hour.
     await asyncio.wait_for(backend.wait_for_tasks(["default"], 0.05), HANG_GUARD)
-    while not backend._listener.listening:  # made again in the background
+    while not _listening(backend):  # made again in the background
         await asyncio.wait_for(backend.wait_for_tasks(["default"], 0.05), HANG_GUARD)
     async with PostgresBackend(url) as producer:
         waiting = asyncio.ensure_future(backend.wait_for_tasks(["default"], 3600))
