@@ -24,6 +24,12 @@ RATIOS = [
     ("OmniQ-SQLite enqueue one at a time / raw loop", "omniq-sqlite", "raw-sqlite", "enqueue_single"),
     ("OmniQ-SQLite enqueue_many / raw executemany", "omniq-sqlite", "raw-sqlite", "enqueue_batch"),
     ("Huey latency p50 / OmniQ-SQLite latency p50", "huey-sqlite", "omniq-sqlite", "latency_p50"),
+    ("OmniQ-Postgres drain / PgQueuer drain", "omniq-postgres", "pgqueuer", "drain"),
+    ("OmniQ-Postgres drain / Procrastinate drain", "omniq-postgres", "procrastinate", "drain"),
+    ("OmniQ-Postgres drain / raw asyncpg loop drain", "omniq-postgres", "raw-postgres", "drain"),
+    ("OmniQ-Postgres enqueue_many / raw executemany", "omniq-postgres", "raw-postgres", "enqueue_batch"),
+    ("OmniQ-Postgres enqueue_many / PgQueuer batch", "omniq-postgres", "pgqueuer", "enqueue_batch"),
+    ("PgQueuer latency p50 / OmniQ-Postgres latency p50", "pgqueuer", "omniq-postgres", "latency_p50"),
 ]
 
 COLUMNS: list[tuple[str, str, Callable[[float], str]]] = [

@@ -10,7 +10,14 @@ import importlib
 import sys
 
 #: The module whose ``serve(argv)`` runs each system's worker.
-SERVERS = {"omniq": "_omniq_systems", "huey-sqlite": "_huey_system", "raw-sqlite": "_raw_system"}
+SERVERS = {
+    "omniq": "_omniq_systems",
+    "huey-sqlite": "_huey_system",
+    "raw-sqlite": "_raw_system",
+    "raw-postgres": "_pg_systems",
+    "pgqueuer": "_pg_peers",
+    "procrastinate": "_pg_peers",
+}
 
 
 def main(argv: list[str]) -> None:
