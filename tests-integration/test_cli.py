@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -64,3 +65,28 @@ def test_errors_are_one_line_and_a_non_zero_status(tmp_path: Path) -> None:
     absent = omniq("result", "nope", "--url", f"sqlite:///{tmp_path}/x.db", cwd=tmp_path)
     assert absent.returncode == 2
     assert "unknown task" in absent.stderr
+
+
+def test_a_corrupt_database_or_bad_log_level_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "bad.db").write_bytes(b"this is not an SQLite file" * 100)
+    corrupt = omniq("info", "--url", f"sqlite:///{tmp_path}/bad.db", cwd=tmp_path)
+    assert corrupt.returncode == 1
+    assert corrupt.stderr.startswith("omniq: error:") and "Traceback" not in corrupt.stderr
+    assert len(corrupt.stderr.strip().splitlines()) == 1
+    loud = subprocess.run(
+        [*OMNIQ, "info", "--url", f"sqlite:///{tmp_path}/ok.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "OMNIQ_LOG_LEVEL": "loud"},
+    )
+    assert loud.returncode == 1
+    assert "OMNIQ_LOG_LEVEL='loud' is not a log level" in loud.stderr
+
+
+def test_worker_refuses_an_application_and_a_url_together(tmp_path: Path) -> None:
+    both = omniq("worker", "myproject.tasks:app", "--url", "sqlite:///x.db", cwd=tmp_path)
+    assert both.returncode == 1
+    assert "not both" in both.stderr

@@ -18,7 +18,6 @@ from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
 from omniq.core.codec import (
     event_from_record,
     result_from_record,
-    result_record,
     task_from_record,
 )
 from omniq.core.errors import ConfigurationError
@@ -26,9 +25,7 @@ from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry, function_name
 from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import (
-    ErrorInfo,
     EventType,
-    ResultStatus,
     Task,
     TaskEvent,
     TaskResult,
@@ -42,7 +39,7 @@ from omniq.core.settings import EVENTS_OFF, Settings
 from omniq.core.task_function import AsyncTaskFunction
 from omniq.core.urls import mask_url
 from omniq.core.worker import BaseWorker, worker_class
-from omniq.core.worker._outcomes import task_event
+from omniq.core.worker._outcomes import final_result, task_event
 
 __all__ = ["AsyncOmniQ"]
 
@@ -297,11 +294,12 @@ class AsyncOmniQ:
         return await self.list_tasks(queue_name, TaskStatus.DEAD, limit)
 
     async def requeue(self, task_id: str) -> bool:
-        """Run a dead, cancelled or expired task again with fresh attempts."""
+        """Run a dead, cancelled or expired task again with fresh attempts (its old result goes)."""
         await self.open()
         record = await self.task_queue.requeue(task_id, time.time())
         if record is None or record.status is not TaskStatus.PENDING:
             return False
+        await self.result_store.delete_results([task_id])
         self.recorder.record(task_event(record, EventType.ENQUEUED, time.time(), details={"requeued": True}))
         return True
 
@@ -316,32 +314,28 @@ class AsyncOmniQ:
         if record is None or record.status is not TaskStatus.CANCELLED or record.updated_at != now:
             return False
         self.recorder.record(task_event(record, EventType.CANCELLED, now))
-        error = ErrorInfo(type="omniq.Cancelled", message="cancelled")
-        await self.result_store.put_results(
-            [
-                result_record(
-                    task_id=task_id,
-                    status=ResultStatus.CANCELLED,
-                    finished_at=now,
-                    error=error,
-                    attempts=record.attempts,
-                    schedule_id=record.schedule_id,
-                    expires_at=None if self.settings.result_ttl is None else now + self.settings.result_ttl,
-                )
-            ]
-        )
+        result = final_result(record, now)
+        assert result is not None
+        await self.result_store.put_results([result])
         return True
 
     async def get_result(self, task_id: str, *, timeout: float | None = None) -> TaskResult | None:
         """The task's result: ``None`` if there is none yet, or with ``timeout`` the result once it
-        arrives (raises :class:`TimeoutError` if none does in time)."""
+        arrives (raises :class:`TimeoutError` if none does in time).
+
+        A task that ended ``dead``, ``cancelled`` or ``expired`` always has a result, even when the
+        process that ended it stopped before storing one: it is rebuilt from the task.
+        """
         await self.open()
         if timeout is None:
             record = await self.result_store.get_result(task_id)
         else:
             record = await self.result_store.wait_for_result(task_id, timeout)
-            if record is None:
-                raise TimeoutError(f"no result for task {task_id} within {timeout} s")
+        if record is None:
+            task = await self.task_queue.get_task(task_id)
+            record = None if task is None else final_result(task, task.updated_at)
+        if record is None and timeout is not None:
+            raise TimeoutError(f"no result for task {task_id} within {timeout} s")
         return None if record is None else result_from_record(record, self.serializer)
 
     async def events(
@@ -431,7 +425,7 @@ class AsyncOmniQ:
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, worker.request_stop)
+                loop.add_signal_handler(signum, worker.on_stop_signal)
                 handled.append(signum)
         try:
             await worker.run()
@@ -441,10 +435,15 @@ class AsyncOmniQ:
             if self._worker is worker:
                 self._worker = None
 
-    def request_worker_stop(self) -> None:
-        """Ask a running worker to stop gracefully (safe from signal handlers in the loop)."""
+    def request_worker_stop(self, *, force: bool = False) -> None:
+        """Ask a running worker to stop: gracefully, or with ``force`` releasing running tasks at
+        once (safe from signal handlers in the loop)."""
         if self._worker is not None:
-            self._worker.request_stop()
+            self._worker.request_stop(force=force)
+
+    def _on_stop_signal(self) -> None:
+        if self._worker is not None:
+            self._worker.on_stop_signal()
 
     # -- internals --------------------------------------------------------------------------
 

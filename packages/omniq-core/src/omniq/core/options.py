@@ -85,7 +85,7 @@ class RecordFactory:
         if self.dedup_key is not None and not isinstance(self.dedup_key, str):
             raise ValidationError("dedup_key", f"must be a string, got {self.dedup_key!r}")
 
-    def record(self, payload_format: str, payload: bytes, *, dedup_key: str | None = None) -> TaskRecord:
+    def record(self, payload_format: str, payload: bytes) -> TaskRecord:
         """A new pending task carrying ``payload``."""
         spec = TaskSpec(payload_format, payload, self.timeout, self.retry, self.result_ttl)
         return TaskRecord(
@@ -100,7 +100,7 @@ class RecordFactory:
             expires_at=self.expires_at,
             max_attempts=self.retry.max_attempts,
             data=encode_spec(spec),
-            dedup_key=dedup_key or self.dedup_key,
+            dedup_key=self.dedup_key,
             depends_on=self.depends_on,
         )
 

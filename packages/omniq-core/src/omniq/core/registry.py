@@ -113,8 +113,8 @@ def _warn_on_version_skew(entry_point: metadata.EntryPoint) -> None:
     core_version = _core_version()
     if core_version is not None and dist.version != core_version:
         warnings.warn(
-            f"{dist.name} {dist.version} was released with omniq-core {dist.version}, "
-            f"but omniq-core {core_version} is installed; install matching versions",
+            f"{dist.name} {dist.version} is installed beside omniq-core {core_version}; OmniQ's "
+            f"packages are released together: install omniq-core=={dist.version}",
             RuntimeWarning,
             stacklevel=4,
         )

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from omniq.core.errors import ConfigurationError
+from omniq.core.urls import mask_url
 
 __all__ = ["ENV_PREFIX", "EVENTS_OFF", "Settings"]
 
@@ -69,6 +70,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             interval,
             f"a positive number of seconds below lease_ttl ({self.lease_ttl})",
         )
+
+    def __repr__(self) -> str:
+        """Every field, with passwords in URIs and the secret key masked (settings get logged)."""
+        shown = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name == "secret_key" and value is not None:
+                value = "***"
+            elif name.endswith("_url") and isinstance(value, str):
+                value = mask_url(value)
+            shown.append(f"{name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @property
     def effective_heartbeat_interval(self) -> float:

@@ -277,7 +277,7 @@ class OmniQ:
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
 
             def request_stop(signum: int, frame: FrameType | None) -> None:
-                self._portal.call_soon(self.aio.request_worker_stop)
+                self._portal.call_soon(self.aio._on_stop_signal)
 
             for signum in (signal.SIGINT, signal.SIGTERM):
                 previous[signum] = signal.signal(signum, request_stop)
@@ -294,5 +294,5 @@ class OmniQ:
                 signal.signal(signum, handler)
 
     @twin_of(AsyncOmniQ.request_worker_stop)
-    def request_worker_stop(self) -> None:
-        self._portal.call_soon(self.aio.request_worker_stop)
+    def request_worker_stop(self, *, force: bool = False) -> None:
+        self._portal.call_soon(lambda: self.aio.request_worker_stop(force=force))

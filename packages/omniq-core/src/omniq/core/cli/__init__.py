@@ -32,10 +32,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``omniq`` script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get(f"{ENV_PREFIX}LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level_variable = f"{ENV_PREFIX}LOG_LEVEL"
+    level = os.environ.get(level_variable, "WARNING").upper()
+    if level not in _LOG_LEVELS:
+        print(
+            f"omniq: error: {level_variable}={os.environ[level_variable]!r} is not a log level; "
+            f"expected one of {', '.join(_LOG_LEVELS)}",
+            file=sys.stderr,
+        )
+        return 1
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command
     try:
         return asyncio.run(command(args))
@@ -44,6 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OmniQError, ValueError, TypeError, ImportError, OSError, TimeoutError) as exc:
         print(f"omniq: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a backend's own error (a corrupt file, say): still one line
+        logging.getLogger("omniq.cli").debug("command failed", exc_info=True)
+        print(f"omniq: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,6 +114,10 @@ def _app(args: argparse.Namespace) -> AsyncOmniQ:
 async def _worker(args: argparse.Namespace) -> int:
     for module in args.imports:
         importlib.import_module(module)
+    if args.app and args.url:
+        raise ValueError(
+            f"give an application ({args.app}) or --url, not both: the application names its own backend"
+        )
     app = _load_app(args.app) if args.app else _app(args)
     queues = args.queues.split(",") if args.queues else None
     async with app:

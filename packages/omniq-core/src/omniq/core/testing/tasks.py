@@ -18,7 +18,9 @@ __all__ = [
     "async_sleep",
     "fail",
     "fail_until",
+    "huge_int_result",
     "noop",
+    "raise_timeout_error",
     "record_run",
     "sleep_in_steps",
     "slow_with_marker",
@@ -87,6 +89,16 @@ def slow_with_marker(marker: str, seconds: float, log: str) -> str:
     Path(marker).write_text(str(os.getpid()), encoding="utf-8")
     sleep_in_steps(seconds)
     return record_run(log, "done")
+
+
+def huge_int_result() -> int:
+    """Return an integer too large for msgpack."""
+    return 2**70
+
+
+def raise_timeout_error(message: str = "the task's own timeout") -> None:
+    """Raise the builtin ``TimeoutError`` (a task's own error, not OmniQ running out of time)."""
+    raise TimeoutError(message)
 
 
 def unencodable_result() -> Any:

@@ -8,13 +8,21 @@ import traceback
 
 import msgspec
 
-from omniq.core.codec import TaskSpec, encode_error, result_record
-from omniq.core.errors import TaskTimeoutError
+from omniq.core.codec import TaskSpec, decode_error, decode_spec, encode_error, result_record
+from omniq.core.errors import PayloadError, TaskTimeoutError
 from omniq.core.models import ErrorInfo, EventType, ResultStatus, RetryPolicy, TaskStatus
 from omniq.core.options import exception_name
 from omniq.core.records import EventRecord, Outcome, ResultRecord, TaskRecord
 
-__all__ = ["Settlement", "error_info", "retry_delay", "should_retry", "task_event"]
+__all__ = ["Settlement", "error_info", "final_result", "retry_delay", "should_retry", "task_event"]
+
+#: The result status of each final task status that leaves no value behind.
+_RESULT_STATUS = {
+    TaskStatus.DEAD: ResultStatus.ERROR,
+    TaskStatus.CANCELLED: ResultStatus.CANCELLED,
+    TaskStatus.EXPIRED: ResultStatus.EXPIRED,
+}
+_CANCELLED = ErrorInfo(type="omniq.Cancelled", message="cancelled")
 
 
 def error_info(exc: BaseException, *, with_traceback: bool = True) -> ErrorInfo:
@@ -144,6 +152,34 @@ class Settlement:
             due_at=now,
         )
         return cls(outcome, None, [task_event(record, EventType.RETRY, now, details={"reason": "released"})])
+
+
+def final_result(record: TaskRecord, now: float) -> ResultRecord | None:
+    """The result of a task that ended ``dead``, ``cancelled`` or ``expired`` without a worker
+    writing one (reaped, cancelled, or its worker died between the two writes); ``None`` for
+    any other status. Kept for the task's own ``result_ttl``."""
+    status = _RESULT_STATUS.get(record.status)
+    if status is None:
+        return None
+    try:
+        result_ttl = decode_spec(record).result_ttl
+    except PayloadError:
+        result_ttl = None
+    error = decode_error(record.error)
+    if status is ResultStatus.CANCELLED:
+        error = error or _CANCELLED
+    elif status is ResultStatus.EXPIRED:
+        error = None
+    return result_record(
+        task_id=record.id,
+        status=status,
+        finished_at=now,
+        error=error,
+        attempts=record.attempts,
+        worker_id=record.worker_id,
+        expires_at=_expiry(result_ttl, now),
+        schedule_id=record.schedule_id,
+    )
 
 
 def _expiry(ttl: float | None, now: float) -> float | None:
