@@ -1,6 +1,7 @@
 """OmniQ core: models, the backend contract, workers, and the ``AsyncOmniQ`` / ``OmniQ`` facades."""
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.context import TaskContext, current_task
 from omniq.core.errors import (
     BackendNotFoundError,
     ConfigurationError,
@@ -54,6 +55,7 @@ __all__ = [
     "SerializationManager",
     "Settings",
     "Task",
+    "TaskContext",
     "TaskEvent",
     "TaskFunction",
     "TaskResult",
@@ -62,6 +64,7 @@ __all__ = [
     "ThreadPoolWorker",
     "UnknownFunctionError",
     "ValidationError",
+    "current_task",
     "installed_schemes",
     "register_backend",
 ]

@@ -47,6 +47,17 @@ class SemanticsTests(ConformanceFixtures):
         assert async_result.value == 7
         assert await _status(app, sync_id) is TaskStatus.COMPLETED
 
+    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    @pytest.mark.parametrize("function_kind", ["sync", "async"])
+    async def test_a_running_task_knows_its_id_and_attempt(
+        self, app: AsyncOmniQ, worker_type: str, function_kind: str
+    ) -> None:
+        func = tasks.async_whoami if function_kind == "async" else tasks.whoami
+        task_id = await app.enqueue(func, {"fail_before": 2}, max_retries=2, retry_delay=0)
+        await app.start_worker(worker_type)
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.value == [task_id, 2, 3]
+
     async def test_get_result_is_none_until_done_and_waiting_times_out(self, app: AsyncOmniQ) -> None:
         task_id = await app.enqueue(tasks.add, {"a": 1, "b": 1})
         assert await app.get_result(task_id) is None

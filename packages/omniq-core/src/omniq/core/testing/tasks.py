@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from omniq.core.context import current_task
+
 __all__ = [
     "add",
     "async_add",
     "async_sleep",
+    "async_whoami",
     "fail",
     "fail_until",
     "huge_int_result",
@@ -25,6 +28,7 @@ __all__ = [
     "sleep_in_steps",
     "slow_with_marker",
     "unencodable_result",
+    "whoami",
 ]
 
 
@@ -104,3 +108,18 @@ def raise_timeout_error(message: str = "the task's own timeout") -> None:
 def unencodable_result() -> Any:
     """Return a value msgspec cannot encode."""
     return object()
+
+
+def whoami(fail_before: int = 1) -> list[Any]:
+    """``[task_id, attempt, max_attempts]`` of the running attempt; fails on attempts before
+    ``fail_before``."""
+    context = current_task()
+    if context.attempt < fail_before:
+        raise RuntimeError(f"attempt {context.attempt} fails")
+    return [context.task_id, context.attempt, context.max_attempts]
+
+
+async def async_whoami(fail_before: int = 1) -> list[Any]:
+    """:func:`whoami` as a coroutine."""
+    await asyncio.sleep(0)
+    return whoami(fail_before)

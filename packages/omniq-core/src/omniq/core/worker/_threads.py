@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import inspect
 import queue
@@ -30,6 +31,7 @@ class _Job:
     __slots__ = (
         "abandoned",
         "args",
+        "context",
         "coroutine_task",
         "func",
         "future",
@@ -53,6 +55,8 @@ class _Job:
         self.args = args
         self.kwargs = kwargs
         self.loop = loop
+        # The caller's context variables (the running task's context among them) follow the call.
+        self.context = contextvars.copy_context()
         self.future: asyncio.Future[Any] = loop.create_future()
         # The caller may have stopped waiting (timeout, abandoned thread); the outcome then has
         # no reader, which is expected, not an error to report at garbage collection.
@@ -190,11 +194,11 @@ class InterruptibleThreads:
                 job.thread = threading.current_thread()
                 job.running = True
             try:
-                value = job.func(*job.args, **job.kwargs)
+                value = job.context.run(job.func, *job.args, **job.kwargs)
                 if inspect.isawaitable(value):
                     loop = loop or asyncio.new_event_loop()
                     try:
-                        value = loop.run_until_complete(_awaited(value, job))
+                        value = job.context.run(loop.run_until_complete, _awaited(value, job))
                     finally:
                         _cancel_leftovers(loop)
             except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the loop

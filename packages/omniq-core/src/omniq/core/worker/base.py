@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
 
 from omniq.core.codec import decode_spec
+from omniq.core.context import TaskContext, enter_task
 from omniq.core.errors import PayloadError, SerializationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry
@@ -54,7 +55,13 @@ async def _pause(event: asyncio.Event, seconds: float) -> bool:
 
 
 class Runner(Protocol):
-    """How a worker kind runs one attempt of a task function."""
+    """How a worker kind runs one attempt of a task function.
+
+    ``run`` is called inside the attempt's :class:`~omniq.core.context.TaskContext`
+    (:func:`~omniq.core.context.current_task`); a runner that leaves the calling thread or process
+    carries it along. When ``run`` is cancelled it must stop the call (or give up on it) before it
+    returns.
+    """
 
     async def run(
         self,
@@ -340,6 +347,8 @@ class BaseWorker(abc.ABC):
         started_at = time.time()
         self.events.record(task_event(record, EventType.EXECUTING, started_at))
         assert self._runner is not None
+        # This attempt runs in a task of its own, so the context needs no reset: it ends with it.
+        enter_task(task_context(record))
         try:
             value = await self._runner.run(func, args, kwargs, spec.timeout)
         except asyncio.CancelledError:
@@ -481,6 +490,19 @@ class BaseWorker(abc.ABC):
         storage = self.events.storage
         if storage is not None and self.settings.event_retention is not None:
             await storage.purge_events(now - self.settings.event_retention)
+
+
+def task_context(record: TaskRecord) -> TaskContext:
+    """What the attempt of a claimed ``record`` may know about itself."""
+    return TaskContext(
+        task_id=record.id,
+        attempt=record.attempts,
+        max_attempts=record.max_attempts,
+        queue=record.queue,
+        func=record.func,
+        worker_id=record.worker_id,
+        schedule_id=record.schedule_id,
+    )
 
 
 def _call_arguments(task_id: str, decoded: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
