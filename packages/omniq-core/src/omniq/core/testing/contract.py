@@ -259,7 +259,9 @@ class ContractTests(ConformanceFixtures):
         await queue.finish([dead])
         requeued = await queue.requeue(record.id, now + 1)
         assert requeued is not None
-        assert (requeued.status, requeued.attempts) == (TaskStatus.PENDING, 0)
+        assert (requeued.status, requeued.attempts, requeued.updated_at) == (TaskStatus.PENDING, 0, now + 1)
+        unchanged = await queue.requeue(record.id, now + 2)
+        assert unchanged is not None and unchanged.updated_at == now + 1
         assert await _claim(queue, now + 2, token="b") == [record.id]
 
     async def test_dedup_key_is_held_while_the_task_is_live(self, queue: BaseTaskQueue) -> None:

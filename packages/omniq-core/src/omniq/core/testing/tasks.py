@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from omniq.core.callbacks import TaskOutcome
 from omniq.core.context import current_task
 
 __all__ = [
@@ -21,15 +22,20 @@ __all__ = [
     "async_whoami",
     "fail",
     "fail_until",
+    "failing_callback",
     "huge_int_result",
     "noop",
     "raise_timeout_error",
+    "record_outcome",
     "record_run",
     "sleep_in_steps",
     "slow_with_marker",
     "unencodable_result",
     "whoami",
 ]
+
+#: Where :func:`record_outcome` writes (an environment variable, so worker processes see it too).
+CALLBACK_LOG = "OMNIQ_TEST_CALLBACK_LOG"
 
 
 def noop() -> None:
@@ -123,3 +129,14 @@ async def async_whoami(fail_before: int = 1) -> list[Any]:
     """:func:`whoami` as a coroutine."""
     await asyncio.sleep(0)
     return whoami(fail_before)
+
+
+def record_outcome(outcome: TaskOutcome) -> None:
+    """A callback: append ``kind task_id attempt`` to the file named by ``$OMNIQ_TEST_CALLBACK_LOG``."""
+    with open(os.environ[CALLBACK_LOG], "a", encoding="utf-8") as log:
+        log.write(f"{outcome.kind} {outcome.task_id} {outcome.attempt}\n")
+
+
+def failing_callback(outcome: TaskOutcome) -> None:
+    """A callback that always raises."""
+    raise RuntimeError(f"callback for {outcome.task_id} fails")
