@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("-t", "--type", dest="worker_type", help="async, thread")
     worker.add_argument("-c", "--concurrency", type=int, help="tasks run at once")
     worker.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long running tasks may finish before they are released "
+        "(default: OMNIQ_SHUTDOWN_GRACE, 30); a second signal releases them at once",
+    )
+    worker.add_argument(
         "-i",
         "--import",
         dest="imports",
@@ -137,6 +144,8 @@ async def _worker(args: argparse.Namespace) -> int:
             f"give an application ({args.app}) or --url, not both: the application names its own backend"
         )
     app = _load_app(args.app) if args.app else _app(args)
+    if args.grace is not None:
+        app.settings = msgspec.structs.replace(app.settings, shutdown_grace=args.grace)
     queues = args.queues.split(",") if args.queues else None
     async with app:
         print(f"omniq: worker serving {mask_url(_url_of(app))}", file=sys.stderr)

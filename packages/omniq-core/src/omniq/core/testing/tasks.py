@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,8 @@ def record_outcome(outcome: TaskOutcome) -> None:
 def failing_callback(outcome: TaskOutcome) -> None:
     """A callback that always raises."""
     raise RuntimeError(f"callback for {outcome.task_id} fails")
+
+
+def kill_own_process() -> None:
+    """Kill the process running the task (SIGKILL), as a crash or the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)

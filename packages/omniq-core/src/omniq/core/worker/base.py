@@ -251,12 +251,13 @@ class BaseWorker(abc.ABC):
             await asyncio.wait(unfinished)
 
     async def run(self) -> None:
-        """Start, then serve until :meth:`stop` or :meth:`request_stop` (or this is cancelled)."""
+        """Start, then serve until :meth:`stop` or :meth:`request_stop` (or this is cancelled);
+        running tasks then get the ``shutdown_grace`` setting's time to finish."""
         await self.start()
         try:
             await self._stopping.wait()
         finally:
-            await self.stop()
+            await self.stop(self.settings.shutdown_grace)
 
     def request_stop(self, *, force: bool = False) -> None:
         """Ask :meth:`run` to stop gracefully, or with ``force`` to release running tasks now.
