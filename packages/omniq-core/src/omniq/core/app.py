@@ -46,6 +46,9 @@ __all__ = ["AsyncOmniQ"]
 
 logger = logging.getLogger("omniq")
 
+#: The statuses ``requeue`` revives.
+_REQUEUABLE = frozenset({TaskStatus.DEAD, TaskStatus.CANCELLED, TaskStatus.EXPIRED})
+
 P = ParamSpec("P")
 F = TypeVar("F", bound=Callable[[TaskOutcome], Any])
 R = TypeVar("R")
@@ -345,13 +348,17 @@ class AsyncOmniQ:
     async def requeue(self, task_id: str) -> bool:
         """Run a dead, cancelled or expired task again with fresh attempts (its old result goes)."""
         await self.open()
+        task = await self.task_queue.get_task(task_id)
+        if task is None or task.status not in _REQUEUABLE:
+            return False
+        # The old result goes first: once the task is pending, a worker may store a new one.
+        await self.result_store.delete_results([task_id])
         now = time.time()
         record = await self.task_queue.requeue(task_id, now)
         # An unchanged record comes back for a task that was not dead, cancelled or expired.
         if record is None or record.status is not TaskStatus.PENDING or record.updated_at != now:
             return False
-        await self.result_store.delete_results([task_id])
-        self.recorder.record(task_event(record, EventType.ENQUEUED, time.time(), details={"requeued": True}))
+        self.recorder.record(task_event(record, EventType.ENQUEUED, now, details={"requeued": True}))
         return True
 
     async def cancel(self, task_id: str) -> bool:
