@@ -223,6 +223,8 @@ class Statements:
             SELECT pg_notify($7, $8)
         """
         self.get_result = f"SELECT {RESULT_COLUMNS} FROM {s}.results WHERE task_id = $1"
+        #: Parameters: task ids.
+        self.delete_results_of = f"DELETE FROM {s}.results WHERE task_id = ANY($1::text[])"
         #: Parameters: now.
         self.delete_results = f"DELETE FROM {s}.results WHERE expires_at IS NOT NULL AND expires_at <= $1"
 

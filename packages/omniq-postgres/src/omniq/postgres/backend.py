@@ -14,9 +14,10 @@ confirmed by its retry (see :meth:`PostgresBackend.finish`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Self
 
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
@@ -41,6 +42,7 @@ from omniq.postgres._rows import (
     task_arrays,
     task_from_row,
 )
+from omniq.postgres._settle import accepted_ids, outcome_arrays
 from omniq.postgres._statements import Statements
 from omniq.postgres._url import parse_url
 
@@ -271,33 +273,48 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         """
         if not outcomes:
             return []
+        with self._doubt_on_failure(outcomes):
+            return await self._settle(self._db.pool, outcomes)
+
+    @writes
+    async def finish_with_results(
+        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+    ) -> list[str]:
+        """:meth:`finish` and store the results of the accepted outcomes, in one transaction: a
+        task is never completed without its result. Lost replies are handled as in ``finish``
+        (storing a result again replaces it with itself)."""
+        if not outcomes:
+            return []
+        with self._doubt_on_failure(outcomes):
+            async with self._db.transaction() as conn:
+                accepted = await self._settle(conn, outcomes)
+                held = set(accepted)
+                kept = [result for result in results if result.task_id in held]
+                if kept:
+                    await self._store_results(conn, kept)
+        return accepted
+
+    @contextlib.contextmanager
+    def _doubt_on_failure(self, outcomes: Sequence[Outcome]) -> Iterator[None]:
         pairs = [(o.task_id, o.lease_token) for o in outcomes]
-        arrays: list[Any] = [
-            [o.task_id for o in outcomes],
-            [o.lease_token for o in outcomes],
-            [o.status.value for o in outcomes],
-            [o.at for o in outcomes],
-            [o.due_at for o in outcomes],
-            [o.error for o in outcomes],
-        ]
-        doubtful = [pair in self._doubtful_finishes for pair in pairs] if self._doubtful_finishes else []
         try:
-            if any(doubtful):
-                rows = await self._db.pool.fetch(self._sql.finish_confirming, *arrays, doubtful)
-            else:
-                rows = await self._db.pool.fetch(self._sql.finish, *arrays)
+            yield
         except Exception:
             self._doubtful_finishes.update(pairs)
             raise
-        if doubtful:
+        if self._doubtful_finishes:
             self._doubtful_finishes.difference_update(pairs)
-        settled = {row[0] for row in rows}
-        accepted = []
-        for outcome in outcomes:
-            if outcome.task_id in settled:
-                settled.discard(outcome.task_id)  # a second outcome for the lease finds it settled
-                accepted.append(outcome.task_id)
-        return accepted
+
+    async def _settle(self, executor: Any, outcomes: Sequence[Outcome]) -> list[str]:
+        """Run the finish statement on ``executor`` (the pool or a connection in a transaction)."""
+        arrays = outcome_arrays(outcomes)
+        doubtful = self._doubtful_finishes
+        flags = [(o.task_id, o.lease_token) in doubtful for o in outcomes] if doubtful else []
+        if any(flags):
+            rows = await executor.fetch(self._sql.finish_confirming, *arrays, flags)
+        else:
+            rows = await executor.fetch(self._sql.finish, *arrays)
+        return accepted_ids(outcomes, {row[0] for row in rows})
 
     @writes
     async def reap(self, now: float) -> ReapReport:
@@ -413,12 +430,20 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     @writes
     async def put_results(self, records: Sequence[ResultRecord]) -> None:
         """Store or replace results in one statement, which wakes the waiters for them."""
-        if not records:
-            return
+        if records:
+            await self._store_results(self._db.pool, records)
+
+    async def _store_results(self, executor: Any, records: Sequence[ResultRecord]) -> None:
         payload = wake_payload(record.task_id for record in records) or ""
-        await self._db.pool.execute(
+        await executor.execute(
             self._sql.put_results, *result_arrays(records), self._sql.results_channel, payload
         )
+
+    @writes
+    async def delete_results(self, task_ids: Sequence[str]) -> None:
+        """Delete these tasks' results (a requeued task starts without one)."""
+        if task_ids:
+            await self._db.pool.execute(self._sql.delete_results_of, list(task_ids))
 
     @reads
     async def get_result(self, task_id: str) -> ResultRecord | None:
