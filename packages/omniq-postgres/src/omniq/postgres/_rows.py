@@ -18,10 +18,10 @@ __all__ = [
     "EVENT_COLUMNS",
     "RESULT_COLUMNS",
     "TASK_COLUMNS",
-    "event_arrays",
     "event_from_row",
-    "result_arrays",
+    "events_json",
     "result_from_row",
+    "results_json",
     "task_arrays",
     "task_from_row",
 ]
@@ -93,18 +93,10 @@ def task_from_row(row: Sequence[Any]) -> TaskRecord:
     )
 
 
-def result_arrays(records: Sequence[ResultRecord]) -> list[list[Any]]:
-    """One list per column of ``RESULT_COLUMNS``; of several results for one task, the last wins
-    (an upsert may not touch a row twice in one statement)."""
-    latest = {r.task_id: r for r in records}.values()
-    return [
-        [r.task_id for r in latest],
-        [r.status.value for r in latest],
-        [r.finished_at for r in latest],
-        [r.data for r in latest],
-        [r.expires_at for r in latest],
-        [r.schedule_id for r in latest],
-    ]
+def results_json(records: Sequence[ResultRecord]) -> bytes:
+    """The records as one JSON array (``data`` in base64); of several results for one task, the
+    last wins (an upsert may not touch a row twice in one statement)."""
+    return _encode_json(list({r.task_id: r for r in records}.values()))
 
 
 def result_from_row(row: Sequence[Any]) -> ResultRecord:
@@ -119,18 +111,9 @@ def result_from_row(row: Sequence[Any]) -> ResultRecord:
     )
 
 
-def event_arrays(records: Sequence[EventRecord]) -> list[list[Any]]:
-    """One list per column of ``EVENT_COLUMNS`` (details as JSON text)."""
-    return [
-        [r.type for r in records],
-        [r.task_id for r in records],
-        [r.at for r in records],
-        [r.queue for r in records],
-        [r.worker_id for r in records],
-        [r.attempt for r in records],
-        [r.error for r in records],
-        [r.details for r in records],
-    ]
+def events_json(records: Sequence[EventRecord]) -> bytes:
+    """The records as one JSON array, in order."""
+    return _encode_json(records)
 
 
 def event_from_row(row: Sequence[Any]) -> EventRecord:

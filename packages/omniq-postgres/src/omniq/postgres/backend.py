@@ -35,10 +35,10 @@ from omniq.postgres._database import Database, run_to_end
 from omniq.postgres._listener import Listener, Waiters, wake_payload
 from omniq.postgres._order import InFlight, reads, writes
 from omniq.postgres._rows import (
-    event_arrays,
     event_from_row,
-    result_arrays,
+    events_json,
     result_from_row,
+    results_json,
     task_arrays,
     task_from_row,
 )
@@ -436,7 +436,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     async def _store_results(self, executor: Any, records: Sequence[ResultRecord]) -> None:
         payload = wake_payload(record.task_id for record in records) or ""
         await executor.execute(
-            self._sql.put_results, *result_arrays(records), self._sql.results_channel, payload
+            self._sql.put_results, results_json(records).decode(), self._sql.results_channel, payload
         )
 
     @writes
@@ -486,7 +486,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     async def append_events(self, records: Sequence[EventRecord]) -> None:
         """Store events in one statement."""
         if records:
-            await self._db.pool.execute(self._sql.insert_events, *event_arrays(records))
+            await self._db.pool.execute(self._sql.insert_events, events_json(records).decode())
 
     @reads
     async def query_events(
