@@ -188,15 +188,16 @@ def _procrastinate_app(schema: str, reporter: DoneReporter) -> Any:
     conninfo = with_search_path(SERVER_URL, schema)
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
 
-    @app.task(name="noop")
     async def noop() -> None:
         reporter.completed()
 
-    @app.task(name="record_start")
     async def record(path: str, key: int) -> None:
         record_start(path, key)
         reporter.completed()
 
+    # Called rather than applied with ``@``: the decorators are untyped for mypy.
+    app.task(name="noop")(noop)
+    app.task(name="record_start")(record)
     return app
 
 
@@ -218,15 +219,16 @@ async def _serve_pgqueuer(args: Any) -> None:
     conn = await asyncpg.connect(SERVER_URL, server_settings={"search_path": args.schema})
     manager = QueueManager(Queries.from_asyncpg_connection(conn))
 
-    @manager.entrypoint("noop")
     async def noop(job: Any) -> None:
         reporter.completed()
 
-    @manager.entrypoint("record_start")
     async def record(job: Any) -> None:
         call = json.loads(job.payload)
         record_start(call["path"], call["key"])
         reporter.completed()
+
+    manager.entrypoint("noop")(noop)
+    manager.entrypoint("record_start")(record)
 
     await aserve_protocol(manager.run)
 
