@@ -1,7 +1,9 @@
-"""Records to column arrays and rows back to records, cheaply: these run for every task moved.
+"""Records to statement parameters and rows back to records, cheaply: these run for every task moved.
 
-Batches travel column by column (one array per column, expanded by ``unnest`` on the server), so a
-batch of any size is one statement with a fixed number of parameters, prepared once per connection.
+Batches of records travel as one JSON array (msgspec encodes a list of structs in one C call; the
+server expands it with ``json_to_recordset``), so a batch of any size is one prepared statement
+with one parameter. Times survive exactly: msgspec writes the shortest decimal that reads back as
+the same double, and PostgreSQL reads it correctly rounded.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ __all__ = [
     "events_json",
     "result_from_row",
     "results_json",
-    "task_arrays",
     "task_from_row",
+    "tasks_json",
 ]
 
 #: The task columns in the order of ``TaskRecord``'s fields (a test checks that they stay so).
@@ -42,29 +44,9 @@ _TASK_STATUS = {status.value: status for status in TaskStatus}
 _RESULT_STATUS = {status.value: status for status in ResultStatus}
 
 
-def task_arrays(records: Sequence[TaskRecord]) -> list[list[Any]]:
-    """One list per column of ``TASK_COLUMNS`` (dependencies as JSON text)."""
-    return [
-        [r.id for r in records],
-        [r.queue for r in records],
-        [r.func for r in records],
-        [r.priority for r in records],
-        [r.status.value for r in records],
-        [r.due_at for r in records],
-        [r.created_at for r in records],
-        [r.updated_at for r in records],
-        [r.expires_at for r in records],
-        [r.attempts for r in records],
-        [r.max_attempts for r in records],
-        [r.data for r in records],
-        [r.dedup_key for r in records],
-        [_encode_json(r.depends_on).decode() if r.depends_on else _NO_DEPENDENCIES for r in records],
-        [r.schedule_id for r in records],
-        [r.lease_token for r in records],
-        [r.lease_expires_at for r in records],
-        [r.worker_id for r in records],
-        [r.error for r in records],
-    ]
+def tasks_json(records: Sequence[TaskRecord]) -> str:
+    """The records as one JSON array (``data`` in base64, times as exact shortest decimals)."""
+    return _encode_json(records).decode()
 
 
 def task_from_row(row: Sequence[Any]) -> TaskRecord:

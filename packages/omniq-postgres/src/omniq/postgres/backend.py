@@ -3,7 +3,7 @@
 Any number of worker processes on any number of hosts may share the schema. Each operation on a
 worker's hot path is one statement, so one round trip: a claim is one ``FOR UPDATE SKIP LOCKED``
 walk plus ``UPDATE ... RETURNING`` over all its queues; heartbeats, outcomes, results and events
-travel as arrays expanded by ``unnest``. Idle workers wait for ``NOTIFY``.
+travel as one JSON array or a few ``unnest`` arrays per batch. Idle workers wait for ``NOTIFY``.
 
 A call that meets a dropped connection fails once; the worker's retry runs on a new connection.
 The calls whose reply was lost after the server may have committed are made safe here: a claim
@@ -39,8 +39,8 @@ from omniq.postgres._rows import (
     events_json,
     result_from_row,
     results_json,
-    task_arrays,
     task_from_row,
+    tasks_json,
 )
 from omniq.postgres._settle import accepted_ids, outcome_arrays
 from omniq.postgres._statements import Statements
@@ -142,13 +142,13 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
             return []
         if any(record.dedup_key is not None for record in records):
             return await self._enqueue_deduplicated(records)
-        arrays = task_arrays(records)
+        batch = tasks_json(records)
         payload = _claimable_queues(records)
         if payload is None:
-            await self._db.pool.execute(self._sql.insert_tasks, *arrays)
+            await self._db.pool.execute(self._sql.insert_tasks, batch)
         else:
             await self._db.pool.execute(
-                self._sql.insert_tasks_and_notify, *arrays, self._sql.tasks_channel, payload
+                self._sql.insert_tasks_and_notify, batch, self._sql.tasks_channel, payload
             )
         return [record.id for record in records]
 
@@ -160,7 +160,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
             for _ in range(_DEDUP_ROUNDS):
                 ids = {
                     row[0]
-                    for row in await conn.fetch(self._sql.insert_tasks_deduplicated, *task_arrays(remaining))
+                    for row in await conn.fetch(self._sql.insert_tasks_deduplicated, tasks_json(remaining))
                 }
                 keys = [r.dedup_key for r in remaining if r.id not in ids]
                 holders: dict[str, str] = (
