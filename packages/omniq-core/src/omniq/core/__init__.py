@@ -11,6 +11,7 @@ from omniq.core.errors import (
     TaskTimeoutError,
     UnknownFunctionError,
     ValidationError,
+    WorkerProcessDiedError,
 )
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import (
@@ -30,7 +31,7 @@ from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 from omniq.core.sync import OmniQ
 from omniq.core.task_function import AsyncTaskFunction, TaskFunction
-from omniq.core.worker import AsyncWorker, BaseWorker, ThreadPoolWorker
+from omniq.core.worker import AsyncWorker, BaseWorker, ProcessPoolWorker, ThreadPoolWorker
 
 __all__ = [
     "AsyncOmniQ",
@@ -47,6 +48,7 @@ __all__ = [
     "OmniQ",
     "OmniQError",
     "PayloadError",
+    "ProcessPoolWorker",
     "ResultStatus",
     "RetryPolicy",
     "Schedule",
@@ -64,6 +66,7 @@ __all__ = [
     "ThreadPoolWorker",
     "UnknownFunctionError",
     "ValidationError",
+    "WorkerProcessDiedError",
     "current_task",
     "installed_schemes",
     "register_backend",

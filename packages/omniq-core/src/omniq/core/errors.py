@@ -13,6 +13,7 @@ __all__ = [
     "TaskTimeoutError",
     "UnknownFunctionError",
     "ValidationError",
+    "WorkerProcessDiedError",
 ]
 
 
@@ -61,3 +62,10 @@ class TaskTimeoutError(OmniQError, TimeoutError):
 
 class LeaseLostError(OmniQError):
     """The worker no longer holds a task's lease; its outcome is discarded."""
+
+
+class WorkerProcessDiedError(OmniQError):
+    """The process running a task died mid-attempt (``os._exit``, a signal, a crash in C code).
+
+    The attempt counts as a failure and is retried by the task's policy.
+    """

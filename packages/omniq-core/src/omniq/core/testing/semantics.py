@@ -18,7 +18,7 @@ from omniq.core.testing._support import AppFactory, ConformanceFixtures, eventua
 
 __all__ = ["SemanticsTests"]
 
-WORKER_TYPES = ["async", "thread"]
+WORKER_TYPES = ["async", "thread", "process"]
 
 
 async def _status(app: AsyncOmniQ, task_id: str) -> TaskStatus | None:

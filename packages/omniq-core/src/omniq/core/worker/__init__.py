@@ -2,19 +2,31 @@
 
 from omniq.core.worker.async_worker import AsyncWorker
 from omniq.core.worker.base import BaseWorker, Runner
+from omniq.core.worker.process_worker import ProcessPoolWorker
 from omniq.core.worker.thread_worker import ThreadPoolWorker
 
-__all__ = ["WORKER_TYPES", "AsyncWorker", "BaseWorker", "Runner", "ThreadPoolWorker", "worker_class"]
+__all__ = [
+    "WORKER_TYPES",
+    "AsyncWorker",
+    "BaseWorker",
+    "ProcessPoolWorker",
+    "Runner",
+    "ThreadPoolWorker",
+    "worker_class",
+]
 
 WORKER_TYPES: dict[str, type[BaseWorker]] = {
     "async": AsyncWorker,
     "thread": ThreadPoolWorker,
     "thread_pool": ThreadPoolWorker,
+    "process": ProcessPoolWorker,
+    "process_pool": ProcessPoolWorker,
 }
 
 
 def worker_class(worker_type: str) -> type[BaseWorker]:
-    """The worker class for a type string (``async``, ``thread``/``thread_pool``)."""
+    """The worker class for a type string (``async``, ``thread``/``thread_pool``,
+    ``process``/``process_pool``)."""
     try:
         return WORKER_TYPES[worker_type]
     except KeyError:
