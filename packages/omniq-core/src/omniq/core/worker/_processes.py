@@ -1,9 +1,12 @@
 """A pool of child processes that run task functions, driven from the worker's asyncio loop.
 
-Children are started with ``spawn`` (never ``fork``: the worker process runs threads and an event
-loop) when the pool starts, and each runs one call at a time (see :mod:`._child`). The loop never
-blocks on them: every child's socket is watched with ``loop.add_reader``, and its exit with a
-``pidfd`` (Linux), so a reply or a death wakes the loop without threads or polling. A child that
+Children are forked by multiprocessing's fork server (``spawn`` where there is none), never forked
+from the worker itself, which runs threads and an event loop. The fork server imports the main
+module and OmniQ once, so a child costs a fork, not an interpreter start-up. Each child runs one
+call at a time (see :mod:`._child`).
+
+The loop never blocks on a child: its socket and its exit sentinel are watched with
+``loop.add_reader``, so a reply or a death wakes the loop, without threads or polling. A child that
 dies, times out or is cancelled is killed (SIGTERM, then SIGKILL after ``grace``), reaped and
 replaced; the others go on.
 """
@@ -23,6 +26,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Any
 
 import msgspec
@@ -30,13 +34,21 @@ import msgspec
 from omniq.core.context import TaskContext, current_task
 from omniq.core.errors import TaskTimeoutError, UnknownFunctionError, ValidationError, WorkerProcessDiedError
 from omniq.core.functions import function_name
+from omniq.core.worker import _child
 from omniq.core.worker._child import HEADER, Request, frame, serve
 
 __all__ = ["ProcessPool", "UnsendableValue"]
 
 logger = logging.getLogger("omniq.worker")
 
-_SPAWN = multiprocessing.get_context("spawn")
+
+def _start_context() -> ForkServerContext | SpawnContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("spawn")
+
+
+_CONTEXT = _start_context()
 _CHUNK = 256 * 1024
 
 
@@ -81,7 +93,7 @@ class _Child:
     def __init__(self, loop: asyncio.AbstractEventLoop, allow_dill: bool) -> None:
         self._loop = loop
         parent_end, child_end = socket.socketpair()
-        self.process = _SPAWN.Process(target=serve, args=(child_end, allow_dill), name="omniq-process")
+        self.process = _CONTEXT.Process(target=serve, args=(child_end, allow_dill), name="omniq-process")
         self.process.start()
         child_end.close()
         parent_end.setblocking(False)
@@ -93,10 +105,9 @@ class _Child:
         self.reply: asyncio.Future[bytes] | None = None
         self._buffer = bytearray()
         loop.add_reader(parent_end.fileno(), self._on_readable)
-        self._pidfd: int | None = None
-        if hasattr(os, "pidfd_open"):  # Linux: the exit itself wakes the loop
-            self._pidfd = os.pidfd_open(self.pid)
-            loop.add_reader(self._pidfd, self._on_exit)
+        # Readable once the exit status is known (the fork server reports it on this pipe).
+        self._sentinel: int | None = self.process.sentinel
+        loop.add_reader(self._sentinel, self._on_exit)
 
     def begin(self) -> asyncio.Future[bytes]:
         """A future for the reply to the call about to be sent."""
@@ -106,7 +117,7 @@ class _Child:
 
     def signal(self, signum: int) -> None:
         """Send ``signum`` unless the child is already reaped (its pid may then be reused)."""
-        if not self.exited.done():
+        if not self.exited.done() and self.process.exitcode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
 
@@ -143,22 +154,15 @@ class _Child:
 
     def _on_eof(self) -> None:
         self._close_socket()
-        if self._pidfd is not None:
-            # Normally the child is exiting; if it closed its socket and lives on, it is useless.
-            self.signal(signal.SIGKILL)
-        else:
-            reaping = self._loop.run_in_executor(None, self.process.join)
-            reaping.add_done_callback(lambda _: self._on_exit())
+        # Normally the child is exiting; if it closed its socket and lives on, it is useless.
+        self.signal(signal.SIGKILL)
 
     def _on_exit(self) -> None:
         if self.exited.done():
             return
-        if self._pidfd is not None:
-            self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
+        self._unwatch_exit()
         self._on_readable()  # a reply sent just before the exit still counts
-        self.process.join()  # immediate: the child has exited; this reaps it
+        self.process.join()  # at once: the exit status is known
         exitcode = self.process.exitcode
         self._close_socket()
         self.process.close()
@@ -179,14 +183,16 @@ class _Child:
             self.sock.close()
             self.sock = None
 
+    def _unwatch_exit(self) -> None:
+        if self._sentinel is not None:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(self._sentinel)
+            self._sentinel = None
+
     def detach(self) -> None:
         """Stop watching the child (the pool is closing); closing the socket tells it to exit."""
         self._close_socket()
-        if self._pidfd is not None:
-            if not self._loop.is_closed():
-                self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
+        self._unwatch_exit()
 
 
 class ProcessPool:
@@ -218,6 +224,7 @@ class ProcessPool:
     def start(self) -> None:
         """Start every child; call from the loop that will run tasks."""
         self._loop = asyncio.get_running_loop()
+        _preload_fork_server()
         for _ in range(self.size):
             self._spawn()
         # Children are not daemonic (a task may start processes of its own), so multiprocessing
@@ -351,6 +358,14 @@ class ProcessPool:
                 child.process.join(None if signum == signal.SIGKILL else max(deadline - time.monotonic(), 0))
         self._children.clear()
         self._idle.clear()
+
+
+@functools.cache
+def _preload_fork_server() -> None:
+    """Have the fork server import the main module and the child's code once, before it starts
+    (it is shared by the whole process, and started on first use)."""
+    if isinstance(_CONTEXT, ForkServerContext):
+        _CONTEXT.set_forkserver_preload(["__main__", _child.__name__])
 
 
 def _function_path(func: Callable[..., Any]) -> str:
