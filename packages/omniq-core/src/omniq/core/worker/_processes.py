@@ -107,7 +107,7 @@ class _Child:
         loop.add_reader(parent_end.fileno(), self._on_readable)
         # Readable once the exit status is known (the fork server reports it on this pipe).
         self._sentinel: int | None = self.process.sentinel
-        loop.add_reader(self._sentinel, self._on_exit)
+        loop.add_reader(self._sentinel, self.reap)
 
     def begin(self) -> asyncio.Future[bytes]:
         """A future for the reply to the call about to be sent."""
@@ -157,7 +157,8 @@ class _Child:
         # Normally the child is exiting; if it closed its socket and lives on, it is useless.
         self.signal(signal.SIGKILL)
 
-    def _on_exit(self) -> None:
+    def reap(self) -> None:
+        """The child has exited: collect its status, fail what waited on it, release its pipes."""
         if self.exited.done():
             return
         self._unwatch_exit()
@@ -166,6 +167,8 @@ class _Child:
         exitcode = self.process.exitcode
         self._close_socket()
         self.process.close()
+        if self._loop.is_closed():
+            return
         if not self.ready.done():
             self.ready.set_exception(
                 WorkerProcessDiedError(f"a worker process exited while starting ({describe_exit(exitcode)})")
@@ -236,21 +239,28 @@ class ProcessPool:
     ) -> Any:
         """Run ``func(*args, **kwargs)`` in a child; its errors are raised here, with the child's
         traceback as their cause."""
+        call = self._request(func, args, kwargs)
         try:
-            request = frame(pickle.dumps(self._request(func, args, kwargs), pickle.HIGHEST_PROTOCOL))
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            request = frame(pickle.dumps(call, pickle.HIGHEST_PROTOCOL))
+        except Exception as exc:  # noqa: BLE001 - whatever pickle refuses, the task cannot run here
             return UnsendableValue(
                 f"the task's arguments cannot be sent to a worker process ({type(exc).__name__}: {exc})"
             )
         child = await self._checkout()
-        assert self._loop is not None and child.sock is not None
+        assert self._loop is not None
         reply = child.begin()
         try:
-            with contextlib.suppress(OSError):  # a dead child: its exit fails the reply
-                await self._loop.sock_sendall(child.sock, request)
+            # A child that died since it was checked in has no socket, or fails the send; either
+            # way its exit fails the reply.
+            if child.sock is not None:
+                with contextlib.suppress(OSError):
+                    await self._loop.sock_sendall(child.sock, request)
             done, _ = await asyncio.wait((reply,), timeout=timeout)
         except asyncio.CancelledError:
-            await self._stop(child)
+            if reply.done() and reply.exception() is None:
+                self._checkin(child)  # it finished just in time: the child is fine
+            else:
+                await self._stop(child)
             raise
         if not done:
             await self._stop(child)
@@ -324,8 +334,10 @@ class ProcessPool:
     async def _checkout(self) -> _Child:
         if self._closed or self._loop is None:
             raise RuntimeError("the process pool is not running")
-        if self._idle:
-            return self._idle.pop()
+        while self._idle:
+            child = self._idle.pop()
+            if not child.exited.done():  # an idle child that died is dropped by _on_exited, later
+                return child
         if self._missing:
             self._missing -= 1
             self._spawn()
@@ -356,6 +368,8 @@ class ProcessPool:
                 if signum is not None and child.process.exitcode is None:
                     child.signal(signum)
                 child.process.join(None if signum == signal.SIGKILL else max(deadline - time.monotonic(), 0))
+        for child in children:
+            child.reap()
         self._children.clear()
         self._idle.clear()
 

@@ -40,10 +40,16 @@ class ProcessPoolWorker(BaseWorker):
     """
 
     kind: ClassVar[str] = "process"
+    _pool: ProcessPool | None = None
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the worker's child processes (for monitoring; empty before start)."""
+        return [] if self._pool is None else self._pool.pids
 
     def make_runner(self) -> Runner:
         if not isinstance(self.serializer, _ProcessResults):
             self.serializer = _ProcessResults(self.serializer)
-        pool = ProcessPool(self.max_workers, allow_dill=self.settings.allow_dill)
-        pool.start()
-        return pool
+        self._pool = ProcessPool(self.max_workers, allow_dill=self.settings.allow_dill)
+        self._pool.start()
+        return self._pool
