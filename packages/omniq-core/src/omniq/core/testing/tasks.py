@@ -26,6 +26,7 @@ __all__ = [
     "raise_timeout_error",
     "record_run",
     "sleep_in_steps",
+    "sleep_noting_interruption",
     "slow_with_marker",
     "unencodable_result",
     "whoami",
@@ -123,3 +124,27 @@ async def async_whoami(fail_before: int = 1) -> list[Any]:
     """:func:`whoami` as a coroutine."""
     await asyncio.sleep(0)
     return whoami(fail_before)
+
+
+def sleep_noting_interruption(marker: str, note: str, seconds: float, cooperative: bool = False) -> float:
+    """Write ``marker``, sleep in steps, and append the name of whatever interrupts the sleep to
+    ``note``: the proof that a worker stopped the code rather than gave up waiting for it.
+
+    ``cooperative`` sleeps with ``gevent.sleep`` (which yields to a gevent hub even in a process
+    that is not monkey-patched) instead of ``time.sleep``.
+    """
+    pause = time.sleep
+    if cooperative:
+        import gevent  # noqa: PLC0415 - only this variant needs gevent
+
+        pause = gevent.sleep
+    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            pause(0.01)
+    except BaseException as exc:
+        with open(note, "a", encoding="utf-8") as log:
+            log.write(f"{type(exc).__name__}\n")
+        raise
+    return seconds
