@@ -135,7 +135,10 @@ class ProcessTests(ConformanceFixtures):
             slow_result = await app.get_result(slow_id, timeout=120)
         assert sync_result is not None and sync_result.value == [sync_id, 2, 3]
         assert async_result is not None and async_result.value[:2] == [async_id, 1]
-        assert slow_result is not None and (slow_result.status, slow_result.attempts) == (ResultStatus.SUCCESS, 1)
+        assert slow_result is not None and (slow_result.status, slow_result.attempts) == (
+            ResultStatus.SUCCESS,
+            1,
+        )
         assert read_runs(log) == ["done"]
 
     async def test_gevent_worker_process_stops_blocking_code_at_its_timeout(

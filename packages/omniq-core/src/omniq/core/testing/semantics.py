@@ -6,6 +6,7 @@ import asyncio
 import functools
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -391,12 +392,14 @@ class SemanticsTests(ConformanceFixtures):
         self, app: AsyncOmniQ, tmp_path: Path, function_kind: str
     ) -> None:
         note = tmp_path / "interrupted"
+        options: dict[str, Any] = {"timeout": 0.3, "max_retries": 1, "retry_delay": 0}
         if function_kind == "async":
-            func, arguments = tasks.async_sleep, {"seconds": 60}
+            task_id = await app.enqueue(tasks.async_sleep, {"seconds": 60}, **options)
         else:
-            func = tasks.sleep_noting_interruption
-            arguments = {"marker": str(tmp_path / "started"), "note": str(note), "seconds": 60, "cooperative": True}
-        task_id = await app.enqueue(func, arguments, timeout=0.3, max_retries=1, retry_delay=0)
+            arguments = {"marker": str(tmp_path / "started"), "note": str(note), "seconds": 60}
+            task_id = await app.enqueue(
+                tasks.sleep_noting_interruption, {**arguments, "cooperative": True}, **options
+            )
         await app.start_worker("gevent")
         result = await app.get_result(task_id, timeout=60)
         assert result is not None and result.error is not None

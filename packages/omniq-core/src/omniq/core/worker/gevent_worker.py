@@ -26,7 +26,9 @@ def require_gevent() -> None:
     except ImportError as exc:
         if exc.name not in ("gevent", "greenlet"):
             raise
-        raise ConfigurationError(f"the gevent worker needs gevent, which is not installed: {INSTALL_HINT}") from exc
+        raise ConfigurationError(
+            f"the gevent worker needs gevent, which is not installed: {INSTALL_HINT}"
+        ) from exc
 
 
 def monkey_patch() -> None:
