@@ -149,7 +149,8 @@ class _Hub:
             self._gevent_loop = hub.loop
             for callback, args in self._early:
                 hub.loop.run_callback(callback, *args)
-        self._loop.call_soon_threadsafe(_set_outcome, self.ready, None, None)
+        with contextlib.suppress(RuntimeError):  # the loop closed while this thread started
+            self._loop.call_soon_threadsafe(_set_outcome, self.ready, None, None)
         # A hub loop with no active watcher thinks it has nothing left to wait for and exits;
         # this one keeps it alive while it waits for calls from the other thread.
         keepalive = hub.loop.async_()
