@@ -1,6 +1,7 @@
 """OmniQ core: models, the backend contract, workers, and the ``AsyncOmniQ`` / ``OmniQ`` facades."""
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.callbacks import TaskOutcome
 from omniq.core.context import TaskContext, current_task
 from omniq.core.errors import (
     BackendNotFoundError,
@@ -59,6 +60,7 @@ __all__ = [
     "TaskContext",
     "TaskEvent",
     "TaskFunction",
+    "TaskOutcome",
     "TaskResult",
     "TaskStatus",
     "TaskTimeoutError",

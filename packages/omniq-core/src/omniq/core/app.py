@@ -11,16 +11,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
 
+from omniq.core.callbacks import CallbackKind, CallbackRef, Callbacks, TaskOutcome, callback_names
 from omniq.core.codec import (
     event_from_record,
     result_from_record,
     task_from_record,
 )
-from omniq.core.errors import ConfigurationError
+from omniq.core.errors import ConfigurationError, ValidationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry, function_name
 from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
@@ -45,7 +46,11 @@ __all__ = ["AsyncOmniQ"]
 
 logger = logging.getLogger("omniq")
 
+#: The statuses ``requeue`` revives.
+_REQUEUABLE = frozenset({TaskStatus.DEAD, TaskStatus.CANCELLED, TaskStatus.EXPIRED})
+
 P = ParamSpec("P")
+F = TypeVar("F", bound=Callable[[TaskOutcome], Any])
 R = TypeVar("R")
 Q = ParamSpec("Q")
 T = TypeVar("T")
@@ -88,6 +93,7 @@ class AsyncOmniQ:
             allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
         )
         self.functions = FunctionRegistry()
+        self.callbacks = Callbacks()
         self._owned: dict[str, BaseComponent] = {}
         queue_url = url or self.settings.queue_url
         self.task_queue: BaseTaskQueue = self._component(task_queue or queue_url, BaseTaskQueue, "task queue")
@@ -164,6 +170,10 @@ class AsyncOmniQ:
         timeout: Seconds | None = None,
         ttl: Seconds | None = None,
         result_ttl: Seconds | None = None,
+        on_success: CallbackRef | None = None,
+        on_failure: CallbackRef | None = None,
+        on_retry: CallbackRef | None = None,
+        on_dead: CallbackRef | None = None,
     ) -> _AsyncTaskDecorator: ...
 
     def task(
@@ -179,8 +189,17 @@ class AsyncOmniQ:
         timeout: Seconds | None = None,
         ttl: Seconds | None = None,
         result_ttl: Seconds | None = None,
+        on_success: CallbackRef | None = None,
+        on_failure: CallbackRef | None = None,
+        on_retry: CallbackRef | None = None,
+        on_dead: CallbackRef | None = None,
     ) -> AsyncTaskFunction[P, R] | _AsyncTaskDecorator:
-        """Make ``func`` a task with default enqueue options; usable with or without arguments."""
+        """Make ``func`` a task with default enqueue options; usable with or without arguments.
+
+        ``on_success``, ``on_failure``, ``on_retry`` and ``on_dead`` take a module-level function
+        (or its import path, or a list of them) called with a :class:`~omniq.core.TaskOutcome`
+        after that outcome is stored; see :mod:`omniq.core.callbacks`.
+        """
         options = TaskOptions(
             queue_name=queue,
             priority=priority,
@@ -190,6 +209,7 @@ class AsyncOmniQ:
             timeout=timeout,
             ttl=ttl,
             result_ttl=result_ttl,
+            callbacks=callback_names(success=on_success, failure=on_failure, retry=on_retry, dead=on_dead),
         )
 
         def decorate(function: Callable[Q, T]) -> AsyncTaskFunction[Q, T]:
@@ -198,6 +218,27 @@ class AsyncOmniQ:
             return wrapped
 
         return decorate if func is None else decorate(func)
+
+    @overload
+    def on(self, kind: CallbackKind, func: None = None) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, kind: CallbackKind, func: F) -> F: ...
+
+    def on(self, kind: CallbackKind, func: F | None = None) -> F | Callable[[F], F]:
+        """Call ``func(outcome)`` for every task's ``kind`` outcome (``success``, ``failure``,
+        ``retry``, ``dead``) in this application's workers; usable as ``@oq.on("dead")``.
+
+        ``outcome`` is a :class:`~omniq.core.TaskOutcome`. The callback runs after the outcome is
+        stored and cannot change it; if it raises, the error is logged and recorded as a
+        ``callback_error`` event.
+        """
+
+        def register(callback: F) -> F:
+            self.callbacks.add(kind, callback)
+            return callback
+
+        return register if func is None else register(func)
 
     async def enqueue(
         self,
@@ -293,14 +334,31 @@ class AsyncOmniQ:
         """Tasks that ran out of attempts or could not run, oldest first, with their errors."""
         return await self.list_tasks(queue_name, TaskStatus.DEAD, limit)
 
+    async def purge_dead_letters(self, older_than: Seconds | None = None) -> int:
+        """Delete dead tasks (those dead for longer than ``older_than``, if given); returns how many."""
+        await self.open()
+        before = None
+        if older_than is not None:
+            age = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+            if age < 0:
+                raise ValidationError("older_than", f"must be zero or positive, got {older_than!r}")
+            before = time.time() - age
+        return await self.task_queue.purge_tasks(TaskStatus.DEAD, before=before)
+
     async def requeue(self, task_id: str) -> bool:
         """Run a dead, cancelled or expired task again with fresh attempts (its old result goes)."""
         await self.open()
-        record = await self.task_queue.requeue(task_id, time.time())
-        if record is None or record.status is not TaskStatus.PENDING:
+        task = await self.task_queue.get_task(task_id)
+        if task is None or task.status not in _REQUEUABLE:
             return False
+        # The old result goes first: once the task is pending, a worker may store a new one.
         await self.result_store.delete_results([task_id])
-        self.recorder.record(task_event(record, EventType.ENQUEUED, time.time(), details={"requeued": True}))
+        now = time.time()
+        record = await self.task_queue.requeue(task_id, now)
+        # An unchanged record comes back for a task that was not dead, cancelled or expired.
+        if record is None or record.status is not TaskStatus.PENDING or record.updated_at != now:
+            return False
+        self.recorder.record(task_event(record, EventType.ENQUEUED, now, details={"requeued": True}))
         return True
 
     async def cancel(self, task_id: str) -> bool:
@@ -385,6 +443,7 @@ class AsyncOmniQ:
             settings=self.settings,
             functions=self.functions,
             events=self.recorder,
+            callbacks=self.callbacks,
         )
 
     async def start_worker(

@@ -159,12 +159,18 @@ class BaseTaskQueue(BaseComponent):
         """Cancel a task that has not reached a final status; returns it as it now is.
 
         A running task loses its lease (its worker learns it at the next heartbeat). Returns
-        ``None`` for an unknown id, and the unchanged record for a task already final.
+        ``None`` for an unknown id, and the unchanged record for a task already final. A record
+        this call changed has ``updated_at == now`` exactly (store times losslessly): that is how
+        the caller tells the two apart.
         """
 
     @abc.abstractmethod
     async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
-        """Make a ``dead``, ``cancelled`` or ``expired`` task pending again with fresh attempts."""
+        """Make a ``dead``, ``cancelled`` or ``expired`` task pending again with fresh attempts.
+
+        Returns ``None`` for an unknown id, the unchanged record for a task in any other status,
+        and a changed record with ``updated_at == now`` exactly.
+        """
 
     @abc.abstractmethod
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:

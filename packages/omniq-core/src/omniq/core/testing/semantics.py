@@ -357,6 +357,67 @@ class SemanticsTests(ConformanceFixtures):
         await app.stop_worker()
         await asyncio.wait_for(serving, 60)  # a hang guard, not a time bound
 
+    async def test_callbacks_run_per_task_and_per_app_on_each_outcome(
+        self, app: AsyncOmniQ, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        log = tmp_path / "callbacks.log"
+        monkeypatch.setenv(tasks.CALLBACK_LOG, str(log))
+        seen: list[tuple[str, str, int]] = []
+        for kind in ("success", "failure", "retry", "dead"):
+            app.on(kind, lambda outcome: seen.append((outcome.kind, outcome.task_id, outcome.attempt)))
+        flaky = app.task(
+            max_retries=3,
+            retry_delay=0,
+            on_success=tasks.record_outcome,
+            on_failure=tasks.record_outcome,
+            on_retry=tasks.record_outcome,
+            on_dead=tasks.record_outcome,
+        )(tasks.fail_until)
+        doomed = app.task(max_retries=1, retry_delay=0, on_dead=[tasks.record_outcome])(tasks.fail)
+        flaky_id = await flaky.enqueue(str(tmp_path / "count"), 2)
+        doomed_id = await doomed.enqueue("never")
+        await app.start_worker()
+        for task_id in (flaky_id, doomed_id):
+            await app.get_result(task_id, timeout=60)
+        expected_app = {
+            ("failure", flaky_id, 1),
+            ("retry", flaky_id, 1),
+            ("success", flaky_id, 2),
+            ("failure", doomed_id, 1),
+            ("retry", doomed_id, 1),
+            ("failure", doomed_id, 2),
+            ("dead", doomed_id, 2),
+        }
+        expected_task = {
+            f"failure {flaky_id} 1",
+            f"retry {flaky_id} 1",
+            f"success {flaky_id} 2",
+            f"dead {doomed_id} 2",
+        }
+
+        async def all_called() -> bool:
+            lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+            return len(seen) >= len(expected_app) and len(lines) >= len(expected_task)
+
+        await eventually(all_called)
+        await app.stop_worker()
+        assert sorted(seen) == sorted(expected_app)
+        assert sorted(log.read_text(encoding="utf-8").splitlines()) == sorted(expected_task)
+
+    async def test_a_failing_callback_is_recorded_and_never_changes_the_outcome(
+        self, app: AsyncOmniQ
+    ) -> None:
+        checked = app.task(on_success=tasks.failing_callback)(tasks.add)
+        task_id = await checked.enqueue(2, 3)
+        await app.start_worker()
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and (result.status, result.value) == (ResultStatus.SUCCESS, 5)
+        await eventually(lambda: _has_event(app, task_id, EventType.CALLBACK_ERROR))
+        (event,) = await app.events(task_id, types=[EventType.CALLBACK_ERROR])
+        assert event.error is not None and "fails" in event.error.message
+        assert event.details["callback"] == f"{tasks.__name__}:failing_callback"
+        assert await _status(app, task_id) is TaskStatus.COMPLETED
+
     async def test_results_expire_after_their_ttl(self, app: AsyncOmniQ) -> None:
         task_id = await app.enqueue(tasks.add, {"a": 1, "b": 1}, result_ttl=0.2)
         await app.start_worker()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
+from omniq.core.callbacks import TaskOutcome
 from omniq.core.context import current_task
 
 __all__ = [
@@ -21,9 +23,11 @@ __all__ = [
     "async_whoami",
     "fail",
     "fail_until",
+    "failing_callback",
     "huge_int_result",
     "noop",
     "raise_timeout_error",
+    "record_outcome",
     "record_run",
     "sleep_in_steps",
     "sleep_noting_interruption",
@@ -31,6 +35,9 @@ __all__ = [
     "unencodable_result",
     "whoami",
 ]
+
+#: Where :func:`record_outcome` writes (an environment variable, so worker processes see it too).
+CALLBACK_LOG = "OMNIQ_TEST_CALLBACK_LOG"
 
 
 def noop() -> None:
@@ -124,6 +131,22 @@ async def async_whoami(fail_before: int = 1) -> list[Any]:
     """:func:`whoami` as a coroutine."""
     await asyncio.sleep(0)
     return whoami(fail_before)
+
+
+def record_outcome(outcome: TaskOutcome) -> None:
+    """A callback: append ``kind task_id attempt`` to the file named by ``$OMNIQ_TEST_CALLBACK_LOG``."""
+    with open(os.environ[CALLBACK_LOG], "a", encoding="utf-8") as log:
+        log.write(f"{outcome.kind} {outcome.task_id} {outcome.attempt}\n")
+
+
+def failing_callback(outcome: TaskOutcome) -> None:
+    """A callback that always raises."""
+    raise RuntimeError(f"callback for {outcome.task_id} fails")
+
+
+def kill_own_process() -> None:
+    """Kill the process running the task (SIGKILL), as a crash or the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def sleep_noting_interruption(marker: str, note: str, seconds: float, cooperative: bool = False) -> float:
