@@ -365,7 +365,9 @@ class BaseWorker(abc.ABC):
             if record.id not in self._lost:
                 self._settle(Settlement.release(record))
             return
-        except Exception as exc:  # noqa: BLE001 - any failure of user code is an outcome
+        except BaseException as exc:  # noqa: BLE001 - SystemExit or gevent.Timeout from a task too
+            # Caught here, in the attempt's own task: escaping it, SystemExit or KeyboardInterrupt
+            # would stop the worker's event loop.
             self._settle(Settlement.failure(record, spec, exc, started_at=started_at))
             return
         try:
