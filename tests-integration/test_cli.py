@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from omniq.core import OmniQ, installed_schemes
+from omniq.core.registry import KNOWN_BACKENDS
+from omniq.core.testing import tasks
+
 OMNIQ = [sys.executable, "-m", "omniq.core.cli"]
 
 
@@ -56,8 +60,9 @@ def test_errors_are_one_line_and_a_non_zero_status(tmp_path: Path) -> None:
     assert unknown.returncode == 1
     assert unknown.stderr.startswith("omniq: error: no backend serves bogus://")
     assert "Traceback" not in unknown.stderr
-    missing = omniq("info", "--url", "redis://:hunter2@localhost/0", cwd=tmp_path)
-    assert "pip install omniq-redis" in missing.stderr
+    scheme, package = _a_backend_not_installed()
+    missing = omniq("info", "--url", f"{scheme}://:hunter2@localhost/0", cwd=tmp_path)
+    assert f"pip install {package}" in missing.stderr
     assert "hunter2" not in missing.stderr
     bad_json = omniq("enqueue", "m:f", "--kwargs", "[1]", "--url", f"sqlite:///{tmp_path}/x.db", cwd=tmp_path)
     assert bad_json.returncode == 1
@@ -65,6 +70,59 @@ def test_errors_are_one_line_and_a_non_zero_status(tmp_path: Path) -> None:
     absent = omniq("result", "nope", "--url", f"sqlite:///{tmp_path}/x.db", cwd=tmp_path)
     assert absent.returncode == 2
     assert "unknown task" in absent.stderr
+
+
+def _a_backend_not_installed() -> tuple[str, str]:
+    """A scheme whose (known) backend package is not installed here, and that package."""
+    installed = set(installed_schemes())
+    missing = [(scheme, package) for scheme, package in KNOWN_BACKENDS.items() if scheme not in installed]
+    assert missing, "every known backend is installed; test the message another way"
+    return missing[0]
+
+
+def test_dead_letters_are_listed_requeued_and_purged(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    with OmniQ(url, poll_interval=0.02) as oq:
+        ids = [oq.enqueue(tasks.fail, {"message": f"bad {n}"}, max_retries=0) for n in range(3)]
+        oq.start_worker()
+        for task_id in ids:
+            oq.get_result(task_id, timeout=60)
+        oq.stop_worker()
+    listed = omniq("dead", "list", "--url", url, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert all(task_id in listed.stdout for task_id in ids)
+    assert "ValueError: bad 0" in listed.stdout
+    requeued = omniq("dead", "requeue", ids[0], "--url", url, cwd=tmp_path)
+    assert (requeued.returncode, requeued.stdout.strip()) == (0, "requeued 1 task(s)")
+    again = omniq("dead", "requeue", ids[0], "--url", url, cwd=tmp_path)
+    assert again.returncode == 2 and "not requeued" in again.stderr
+    purged = omniq("dead", "purge", "--url", url, cwd=tmp_path)
+    assert purged.stdout.strip() == "purged 2 dead task(s)"
+    with OmniQ(url) as oq:
+        assert [task.id for task in oq.list_tasks()] == [ids[0]]
+        assert oq.dead_letters() == []
+
+
+def test_schedules_are_listed_paused_resumed_and_cancelled(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    with OmniQ(url) as oq:
+        every = oq.schedule(tasks.noop, interval=3600)
+        nightly = oq.schedule(tasks.noop, cron="0 3 * * *", timezone="Europe/Paris")
+    listed = omniq("schedules", "list", "--url", url, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert every in listed.stdout and "every 3600 s" in listed.stdout and "0 3 * * *" in listed.stdout
+    paused = omniq("schedules", "pause", every, nightly, "--url", url, cwd=tmp_path)
+    assert (paused.returncode, paused.stdout.strip()) == (0, "paused 2 schedule(s)")
+    only_paused = omniq("schedules", "list", "--status", "paused", "--url", url, cwd=tmp_path)
+    assert every in only_paused.stdout and nightly in only_paused.stdout
+    resumed = omniq("schedules", "resume", every, "--url", url, cwd=tmp_path)
+    assert resumed.stdout.strip() == "resumed 1 schedule(s)"
+    cancelled = omniq("schedules", "cancel", every, "--url", url, cwd=tmp_path)
+    assert cancelled.stdout.strip() == "cancelled 1 schedule(s)"
+    again = omniq("schedules", "cancel", every, "--url", url, cwd=tmp_path)
+    assert again.returncode == 2 and "not cancelled" in again.stderr
+    unknown = omniq("schedules", "pause", "nope", "--url", url, cwd=tmp_path)
+    assert unknown.returncode == 1 and "no schedule has the id 'nope'" in unknown.stderr
 
 
 def test_a_corrupt_database_or_bad_log_level_is_one_line_not_a_traceback(tmp_path: Path) -> None:

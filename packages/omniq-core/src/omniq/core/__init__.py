@@ -1,6 +1,7 @@
 """OmniQ core: models, the backend contract, workers, and the ``AsyncOmniQ`` / ``OmniQ`` facades."""
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.callbacks import TaskOutcome
 from omniq.core.context import TaskContext, current_task
 from omniq.core.errors import (
     BackendNotFoundError,
@@ -10,6 +11,7 @@ from omniq.core.errors import (
     SerializationError,
     TaskTimeoutError,
     UnknownFunctionError,
+    UnknownScheduleError,
     ValidationError,
     WorkerProcessDiedError,
 )
@@ -31,7 +33,7 @@ from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 from omniq.core.sync import OmniQ
 from omniq.core.task_function import AsyncTaskFunction, TaskFunction
-from omniq.core.worker import AsyncWorker, BaseWorker, ProcessPoolWorker, ThreadPoolWorker
+from omniq.core.worker import AsyncWorker, BaseWorker, GeventWorker, ProcessPoolWorker, ThreadPoolWorker
 
 __all__ = [
     "AsyncOmniQ",
@@ -45,6 +47,7 @@ __all__ = [
     "ConfigurationError",
     "ErrorInfo",
     "EventType",
+    "GeventWorker",
     "OmniQ",
     "OmniQError",
     "PayloadError",
@@ -60,11 +63,13 @@ __all__ = [
     "TaskContext",
     "TaskEvent",
     "TaskFunction",
+    "TaskOutcome",
     "TaskResult",
     "TaskStatus",
     "TaskTimeoutError",
     "ThreadPoolWorker",
     "UnknownFunctionError",
+    "UnknownScheduleError",
     "ValidationError",
     "WorkerProcessDiedError",
     "current_task",

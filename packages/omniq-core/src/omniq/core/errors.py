@@ -69,3 +69,14 @@ class WorkerProcessDiedError(OmniQError):
 
     The attempt counts as a failure and is retried by the task's policy.
     """
+
+
+class UnknownScheduleError(OmniQError, KeyError):
+    """No schedule has the given id."""
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(schedule_id)
+        self.schedule_id = schedule_id
+
+    def __str__(self) -> str:
+        return f"no schedule has the id {self.schedule_id!r}"

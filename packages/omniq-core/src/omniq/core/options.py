@@ -38,6 +38,7 @@ class TaskOptions:
     retry_on: Sequence[type[BaseException] | str] | None = None
     depends_on: Sequence[str] = ()
     dedup_key: str | None = None
+    callbacks: tuple[tuple[str, str], ...] = ()
 
     def merged(self, overrides: TaskOptions) -> TaskOptions:
         """These options with every field that ``overrides`` sets replaced."""
@@ -66,8 +67,8 @@ class RecordFactory:
         self.queue = _queue_name(settings.default_queue if options.queue_name is None else options.queue_name)
         self.priority = _priority(options.priority)
         self.due_at = _due_at(options, now)
-        ttl = _seconds("ttl", options.ttl, settings.task_ttl, positive=True)
-        self.expires_at = None if ttl is None else self.due_at + ttl
+        self.ttl = _seconds("ttl", options.ttl, settings.task_ttl, positive=True)
+        self.expires_at = None if self.ttl is None else self.due_at + self.ttl
         max_retries = settings.retry_attempts if options.max_retries is None else options.max_retries
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValidationError("max_retries", f"must be an integer >= 0, got {max_retries!r}")
@@ -81,13 +82,14 @@ class RecordFactory:
         self.timeout = _seconds("timeout", options.timeout, settings.task_timeout, positive=True)
         self.result_ttl = _seconds("result_ttl", options.result_ttl, settings.result_ttl, positive=True)
         self.depends_on = tuple(options.depends_on)
+        self.callbacks = options.callbacks
         self.dedup_key = options.dedup_key
         if self.dedup_key is not None and not isinstance(self.dedup_key, str):
             raise ValidationError("dedup_key", f"must be a string, got {self.dedup_key!r}")
 
     def record(self, payload_format: str, payload: bytes) -> TaskRecord:
         """A new pending task carrying ``payload``."""
-        spec = TaskSpec(payload_format, payload, self.timeout, self.retry, self.result_ttl)
+        spec = TaskSpec(payload_format, payload, self.timeout, self.retry, self.result_ttl, self.callbacks)
         return TaskRecord(
             id=new_id(),
             queue=self.queue,

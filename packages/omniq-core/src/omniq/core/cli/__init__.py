@@ -1,4 +1,5 @@
-"""The ``omniq`` command: run workers, enqueue, read results, inspect queues, and the demo.
+"""The ``omniq`` command: run workers, enqueue, read results, inspect queues and dead letters, and the
+demo.
 
 Every command reads the same settings as the library (``OMNIQ_*`` variables) and takes ``--url``
 to name the backend. Errors print one line and exit with status 1.
@@ -24,6 +25,7 @@ from omniq.core.errors import OmniQError
 from omniq.core.settings import ENV_PREFIX
 from omniq.core.sync import OmniQ
 from omniq.core.urls import mask_url
+from omniq.core.worker.gevent_worker import monkey_patch
 
 __all__ = ["main"]
 
@@ -44,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command
     try:
+        if command is _worker and _wants_gevent(args):
+            monkey_patch()  # before the event loop exists and before any backend is imported
         return asyncio.run(command(args))
     except KeyboardInterrupt:
         return 130
@@ -66,8 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     worker = _command(commands, "worker", _worker, "run a worker until SIGINT/SIGTERM")
     worker.add_argument("app", nargs="?", help="application to serve, as module:attribute")
     worker.add_argument("-q", "--queues", help="comma-separated queues, earliest served first")
-    worker.add_argument("-t", "--type", dest="worker_type", help="async, thread")
+    worker.add_argument("-t", "--type", dest="worker_type", help="async, thread, gevent (monkey-patches)")
     worker.add_argument("-c", "--concurrency", type=int, help="tasks run at once")
+    worker.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long running tasks may finish before they are released "
+        "(default: OMNIQ_SHUTDOWN_GRACE, 30); a second signal releases them at once",
+    )
     worker.add_argument(
         "-i",
         "--import",
@@ -89,6 +100,34 @@ def _parser() -> argparse.ArgumentParser:
     result.add_argument("task_id")
     result.add_argument("-w", "--wait", type=float, help="seconds to wait for it")
 
+    dead = commands.add_parser("dead", help="list, requeue or purge dead tasks", description="dead letters")
+    dead_commands = dead.add_subparsers(required=True, metavar="ACTION")
+    dead_list = _command(dead_commands, "list", _dead_list, "list dead tasks with their errors, oldest first")
+    dead_list.add_argument("-q", "--queue", dest="queue_name", help="only this queue")
+    dead_list.add_argument("-n", "--limit", type=int, default=100, help="at most this many (default 100)")
+    dead_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    dead_requeue = _command(
+        dead_commands, "requeue", _dead_requeue, "run dead tasks again with fresh attempts"
+    )
+    dead_requeue.add_argument("task_ids", nargs="*", metavar="TASK_ID")
+    dead_requeue.add_argument("--all", action="store_true", help="every dead task (of --queue, if given)")
+    dead_requeue.add_argument("-q", "--queue", dest="queue_name", help="with --all: only this queue")
+    dead_purge = _command(dead_commands, "purge", _dead_purge, "delete dead tasks")
+    dead_purge.add_argument(
+        "--older-than", type=float, metavar="SECONDS", help="only tasks dead for longer than this"
+    )
+
+    schedules = commands.add_parser("schedules", help="list, pause, resume or cancel schedules")
+    schedule_commands = schedules.add_subparsers(required=True, metavar="ACTION")
+    schedule_list = _command(schedule_commands, "list", _schedules_list, "list schedules, oldest first")
+    schedule_list.add_argument(
+        "-s", "--status", help="only this status (active, paused, cancelled, finished)"
+    )
+    for action, verb in (("pause", "pause"), ("resume", "resume"), ("cancel", "cancel")):
+        change = _command(schedule_commands, action, _schedules_change, f"{verb} schedules")
+        change.add_argument("schedule_ids", nargs="+", metavar="SCHEDULE_ID")
+        change.set_defaults(action=action)
+
     for name in ("info", "status"):
         _command(commands, name, _info, "queue depths by status")
 
@@ -107,6 +146,11 @@ def _command(
     return sub
 
 
+def _wants_gevent(args: argparse.Namespace) -> bool:
+    worker_type = args.worker_type or os.environ.get(f"{ENV_PREFIX}DEFAULT_WORKER")
+    return worker_type == "gevent"
+
+
 def _app(args: argparse.Namespace) -> AsyncOmniQ:
     return AsyncOmniQ(args.url)
 
@@ -119,6 +163,8 @@ async def _worker(args: argparse.Namespace) -> int:
             f"give an application ({args.app}) or --url, not both: the application names its own backend"
         )
     app = _load_app(args.app) if args.app else _app(args)
+    if args.grace is not None:
+        app.settings = msgspec.structs.replace(app.settings, shutdown_grace=args.grace)
     queues = args.queues.split(",") if args.queues else None
     async with app:
         print(f"omniq: worker serving {mask_url(_url_of(app))}", file=sys.stderr)
@@ -164,6 +210,78 @@ async def _info(args: argparse.Namespace) -> int:
     if not counts:
         print("(no tasks)")
     return 0
+
+
+async def _dead_list(args: argparse.Namespace) -> int:
+    async with _app(args) as app:
+        dead = await app.dead_letters(args.queue_name, limit=args.limit)
+    for task in dead:
+        error = task.error
+        if args.json:
+            print(msgspec.json.encode(task, enc_hook=repr).decode())
+        else:
+            reason = "" if error is None else f"{error.type}: {_one_line(RuntimeError(error.message))}"
+            print(f"{task.id}  {task.queue:<12} {task.func}  attempts={task.attempts}  {reason}")
+    if not dead and not args.json:
+        print("(no dead tasks)")
+    return 0
+
+
+async def _dead_requeue(args: argparse.Namespace) -> int:
+    if bool(args.task_ids) == bool(args.all):
+        raise ValueError("give task ids or --all (not both)")
+    async with _app(args) as app:
+        ids = args.task_ids
+        if args.all:
+            ids = [task.id for task in await app.dead_letters(args.queue_name, limit=1_000_000)]
+        refused = [task_id for task_id in ids if not await app.requeue(task_id)]
+    print(f"requeued {len(ids) - len(refused)} task(s)")
+    for task_id in refused:
+        print(f"omniq: {task_id}: not requeued (unknown, or not dead, cancelled or expired)", file=sys.stderr)
+    return 2 if refused else 0
+
+
+async def _dead_purge(args: argparse.Namespace) -> int:
+    async with _app(args) as app:
+        purged = await app.purge_dead_letters(args.older_than)
+    print(f"purged {purged} dead task(s)")
+    return 0
+
+
+async def _schedules_list(args: argparse.Namespace) -> int:
+    async with _app(args) as app:
+        found = await app.list_schedules(args.status, limit=1_000_000)
+    for schedule in found:
+        when = schedule.cron or (
+            f"every {schedule.interval.total_seconds():g} s" if schedule.interval else None
+        )
+        when = when or f"at {schedule.at.isoformat() if schedule.at else '?'}"
+        following = schedule.next_run_at.isoformat() if schedule.next_run_at else "-"
+        print(
+            f"{schedule.id}  {schedule.status.value:<9} {schedule.func}  {when}  "
+            f"runs={schedule.runs}  next={following}"
+        )
+    if not found:
+        print("(no schedules)")
+    return 0
+
+
+async def _schedules_change(args: argparse.Namespace) -> int:
+    refused = []
+    async with _app(args) as app:
+        change = {
+            "pause": app.pause_schedule,
+            "resume": app.resume_schedule,
+            "cancel": app.cancel_schedule,
+        }[args.action]
+        for schedule_id in args.schedule_ids:
+            if not await change(schedule_id):
+                refused.append(schedule_id)
+    past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[args.action]
+    print(f"{past} {len(args.schedule_ids) - len(refused)} schedule(s)")
+    for schedule_id in refused:
+        print(f"omniq: {schedule_id}: not {past} (its status does not allow it)", file=sys.stderr)
+    return 2 if refused else 0
 
 
 def _load_app(path: str) -> AsyncOmniQ:

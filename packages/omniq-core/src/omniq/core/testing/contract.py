@@ -259,7 +259,9 @@ class ContractTests(ConformanceFixtures):
         await queue.finish([dead])
         requeued = await queue.requeue(record.id, now + 1)
         assert requeued is not None
-        assert (requeued.status, requeued.attempts) == (TaskStatus.PENDING, 0)
+        assert (requeued.status, requeued.attempts, requeued.updated_at) == (TaskStatus.PENDING, 0, now + 1)
+        unchanged = await queue.requeue(record.id, now + 2)
+        assert unchanged is not None and unchanged.updated_at == now + 1
         assert await _claim(queue, now + 2, token="b") == [record.id]
 
     async def test_dedup_key_is_held_while_the_task_is_live(self, queue: BaseTaskQueue) -> None:
@@ -269,7 +271,14 @@ class ContractTests(ConformanceFixtures):
         assert await queue.enqueue([second, make_record(dedup_key="report-42")]) == [first.id, first.id]
         now = time.time()
         await _claim(queue, now)
-        done = Outcome(task_id=first.id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
+        assert await queue.enqueue([second]) == [first.id]  # running
+        failed = Outcome(
+            task_id=first.id, lease_token="token-a", status=TaskStatus.FAILED, at=now, due_at=now, error="{}"
+        )
+        await queue.finish([failed])
+        assert await queue.enqueue([second]) == [first.id]  # failed, to be retried
+        await _claim(queue, now + 1, token="token-b")
+        done = Outcome(task_id=first.id, lease_token="token-b", status=TaskStatus.COMPLETED, at=now + 1)
         await queue.finish([done])
         assert await queue.enqueue([second]) == [second.id]
 

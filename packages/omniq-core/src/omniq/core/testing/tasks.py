@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from omniq.core.callbacks import TaskOutcome
 from omniq.core.context import current_task
 
 __all__ = [
@@ -26,18 +27,24 @@ __all__ = [
     "die_until",
     "fail",
     "fail_until",
+    "failing_callback",
     "huge_int_result",
     "noop",
     "raise_timeout_error",
+    "record_outcome",
     "record_run",
     "sleep_in_c",
     "sleep_in_steps",
+    "sleep_noting_interruption",
     "slow_with_marker",
     "unencodable_result",
     "unpicklable_result",
     "wait_for_release",
     "whoami",
 ]
+
+#: Where :func:`record_outcome` writes (an environment variable, so worker processes see it too).
+CALLBACK_LOG = "OMNIQ_TEST_CALLBACK_LOG"
 
 
 def noop() -> None:
@@ -173,3 +180,53 @@ def wait_for_release(marker: str, release: str) -> int:
 def unpicklable_result() -> Any:
     """Return a value neither pickle nor msgpack can carry (a lock)."""
     return threading.Lock()
+
+
+def record_outcome(outcome: TaskOutcome) -> None:
+    """A callback: append ``kind task_id attempt`` to the file named by ``$OMNIQ_TEST_CALLBACK_LOG``."""
+    with open(os.environ[CALLBACK_LOG], "a", encoding="utf-8") as log:
+        log.write(f"{outcome.kind} {outcome.task_id} {outcome.attempt}\n")
+
+
+def failing_callback(outcome: TaskOutcome) -> None:
+    """A callback that always raises."""
+    raise RuntimeError(f"callback for {outcome.task_id} fails")
+
+
+def kill_own_process() -> None:
+    """Kill the process running the task (SIGKILL), as a crash or the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleep_noting_interruption(marker: str, note: str, seconds: float, cooperative: bool = False) -> float:
+    """Write ``marker``, sleep in steps, and append the name of whatever interrupts the sleep to
+    ``note``: the proof that a worker stopped the code rather than gave up waiting for it.
+
+    ``cooperative`` sleeps with ``gevent.sleep`` (which yields to a gevent hub even in a process
+    that is not monkey-patched) instead of ``time.sleep``.
+    """
+    pause = time.sleep
+    if cooperative:
+        import gevent  # noqa: PLC0415 - only this variant needs gevent
+
+        pause = gevent.sleep
+    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            pause(0.01)
+    except BaseException as exc:
+        with open(note, "a", encoding="utf-8") as log:
+            log.write(f"{type(exc).__name__}\n")
+        raise
+    return seconds
+
+
+def raise_system_exit() -> None:
+    """Call ``sys.exit``, as a script turned into a task might."""
+    raise SystemExit(3)
+
+
+async def async_raise_system_exit() -> None:
+    """:func:`raise_system_exit` as a coroutine."""
+    raise SystemExit(3)

@@ -19,17 +19,20 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
 
-from omniq.core.codec import decode_spec
+from omniq.core.callbacks import Callbacks, TaskOutcome
+from omniq.core.codec import TaskSpec, decode_error, decode_spec, from_timestamp
 from omniq.core.context import TaskContext, enter_task
 from omniq.core.errors import PayloadError, SerializationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
-from omniq.core.models import EventType
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
+from omniq.core.models import ErrorInfo, EventType, TaskStatus
 from omniq.core.records import Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.schedules import Scheduler
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 from omniq.core.worker._outcomes import Settlement, final_result, task_event
@@ -88,6 +91,7 @@ class BaseWorker(abc.ABC):
         settings: leases, polling and serialization settings.
         functions: extra task functions by name (``@oq.task`` registrations).
         events: an event recorder shared with the application.
+        callbacks: the application's callbacks (per-task callbacks come with each task).
         worker_id: how events and leases name this worker.
     """
 
@@ -104,6 +108,7 @@ class BaseWorker(abc.ABC):
         settings: Settings | None = None,
         functions: FunctionRegistry | None = None,
         events: EventRecorder | None = None,
+        callbacks: Callbacks | None = None,
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings or Settings.load()
@@ -115,6 +120,7 @@ class BaseWorker(abc.ABC):
             raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.functions = functions or FunctionRegistry()
+        self.callbacks = callbacks or Callbacks()
         self.serializer = SerializationManager(
             allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
         )
@@ -168,6 +174,9 @@ class BaseWorker(abc.ABC):
             asyncio.create_task(self._heartbeat_forever(), name="omniq-heartbeat"),
             asyncio.create_task(self._reap_forever(), name="omniq-reap"),
         ]
+        if self.settings.scheduler and isinstance(self.queue, BaseScheduleStore):
+            scheduler = Scheduler(self.queue, self.events, self.functions.resolve, worker_id=self.worker_id)
+            self._loops.append(asyncio.create_task(self._schedule_forever(scheduler), name="omniq-schedule"))
         self._started = True
         logger.info("worker %s (%s) serving %s", self.worker_id, self.kind, self.queues)
 
@@ -200,12 +209,11 @@ class BaseWorker(abc.ABC):
     async def _stop_sequence(self) -> None:
         self._stopping.set()
         self._capacity.set()
-        claimer, heartbeat, reaper = self._loops
+        claimer, *background = self._loops
         await claimer
         await self._let_running_finish()
         self._closing.set()
         self._settle_wake.set()
-        background = [heartbeat, reaper]
         if self._settler is not None:
             background.append(self._settler)
         _, stuck = await asyncio.wait(background, timeout=CLOSE_TIMEOUT)
@@ -214,6 +222,7 @@ class BaseWorker(abc.ABC):
                 "worker %s: %s did not finish in %s s; cancelled", self.worker_id, task, CLOSE_TIMEOUT
             )
             task.cancel()
+        await self.callbacks.close()
         await self.events.close()
         if self._runner is not None:
             self._runner.close()
@@ -245,12 +254,13 @@ class BaseWorker(abc.ABC):
             await asyncio.wait(unfinished)
 
     async def run(self) -> None:
-        """Start, then serve until :meth:`stop` or :meth:`request_stop` (or this is cancelled)."""
+        """Start, then serve until :meth:`stop` or :meth:`request_stop` (or this is cancelled);
+        running tasks then get the ``shutdown_grace`` setting's time to finish."""
         await self.start()
         try:
             await self._stopping.wait()
         finally:
-            await self.stop()
+            await self.stop(self.settings.shutdown_grace)
 
     def request_stop(self, *, force: bool = False) -> None:
         """Ask :meth:`run` to stop gracefully, or with ``force`` to release running tasks now.
@@ -355,7 +365,9 @@ class BaseWorker(abc.ABC):
             if record.id not in self._lost:
                 self._settle(Settlement.release(record))
             return
-        except Exception as exc:  # noqa: BLE001 - any failure of user code is an outcome
+        except BaseException as exc:  # noqa: BLE001 - SystemExit or gevent.Timeout from a task too
+            # Caught here, in the attempt's own task: escaping it, SystemExit or KeyboardInterrupt
+            # would stop the worker's event loop.
             self._settle(Settlement.failure(record, spec, exc, started_at=started_at))
             return
         try:
@@ -364,7 +376,9 @@ class BaseWorker(abc.ABC):
             self._settle(Settlement.failure(record, spec, exc, started_at=started_at, retryable=False))
             return
         self._settle(
-            Settlement.success(record, spec, value_format=value_format, value=encoded, started_at=started_at)
+            Settlement.success(
+                record, spec, value_format=value_format, value=encoded, returned=value, started_at=started_at
+            )
         )
 
     # -- settling ---------------------------------------------------------------------------
@@ -394,8 +408,44 @@ class BaseWorker(abc.ABC):
                 if task_id in accepted:
                     self.events.record_many(settlement.events)
                     self.completed_count += 1
+                    self._call_back(settlement)
                 else:
                     logger.warning("task %s: lease lost before it settled; outcome discarded", task_id)
+
+    def _call_back(self, settlement: Settlement) -> None:
+        """Start the callbacks of a stored outcome, if the task or the application has any."""
+        outcome = settlement.outcome
+        if outcome.status is TaskStatus.PENDING:
+            return  # released by a stopping worker: not an outcome of the task
+        retry_at = None if outcome.due_at is None else from_timestamp(outcome.due_at)
+        self._dispatch(settlement.record, settlement.spec, settlement.returned, settlement.error, retry_at)
+
+    def _dispatch(
+        self,
+        record: TaskRecord,
+        spec: TaskSpec | None,
+        value: Any,
+        error: ErrorInfo | None,
+        retry_at: datetime | None,
+    ) -> None:
+        per_task = spec.callbacks if spec is not None else ()
+        if not self.callbacks.wanted(per_task):
+            return
+        kinds = ["success"] if error is None else ["failure", "dead" if retry_at is None else "retry"]
+        for kind in kinds:
+            outcome = TaskOutcome(
+                kind=kind,
+                task_id=record.id,
+                func=record.func,
+                queue=record.queue,
+                attempt=record.attempts,
+                max_attempts=record.max_attempts,
+                worker_id=record.worker_id,
+                value=value,
+                error=error,
+                retry_at=retry_at if kind == "retry" else None,
+            )
+            self.callbacks.dispatch(outcome, per_task, self.functions, self.events)
 
     async def _finish(self, outcomes: list[Outcome], results: list[ResultRecord]) -> list[str]:
         store = self.result_store
@@ -470,12 +520,24 @@ class BaseWorker(abc.ABC):
             except Exception:
                 logger.exception("reap failed; will try again")
 
+    async def _schedule_forever(self, scheduler: Scheduler) -> None:
+        interval = self.settings.scheduler_interval
+        while not await _pause(self._stopping, interval * random.uniform(0.9, 1.1)):  # noqa: S311
+            try:
+                await scheduler.tick()
+            except Exception:
+                logger.exception("scheduler tick failed; will try again")
+
     async def _record_reaped(self, report: ReapReport) -> None:
         now = time.time()
         for record in report.requeued:
             self.events.record(task_event(record, EventType.RETRY, now, details={"reason": "lease expired"}))
+            self._dispatch(record, _spec_or_none(record), None, _LEASE_EXPIRED, from_timestamp(record.due_at))
         for record in report.dead:
             self.events.record(task_event(record, EventType.DEAD, now, error=record.error))
+            self._dispatch(
+                record, _spec_or_none(record), None, decode_error(record.error) or _LEASE_EXPIRED, None
+            )
         for record in report.expired:
             self.events.record(task_event(record, EventType.EXPIRED, now))
         finals = (final_result(record, now) for record in [*report.dead, *report.expired])
@@ -490,6 +552,18 @@ class BaseWorker(abc.ABC):
         storage = self.events.storage
         if storage is not None and self.settings.event_retention is not None:
             await storage.purge_events(now - self.settings.event_retention)
+
+
+_LEASE_EXPIRED = ErrorInfo(
+    type="omniq.LeaseExpired", message="the worker running the task stopped renewing its lease"
+)
+
+
+def _spec_or_none(record: TaskRecord) -> TaskSpec | None:
+    try:
+        return decode_spec(record)
+    except PayloadError:
+        return None
 
 
 def task_context(record: TaskRecord) -> TaskContext:
