@@ -114,6 +114,7 @@ class SemanticsTests(ConformanceFixtures):
         assert result.status is ResultStatus.ERROR and result.error is not None
         assert result.error.type == "omniq.core.errors.TaskTimeoutError"
         assert result.attempts == 2
+        await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
         types = await _event_types(app, task_id)
         assert types.count("timeout") == 2 and types[-1] == "dead"
 
@@ -557,6 +558,7 @@ class SemanticsTests(ConformanceFixtures):
         result = await app.get_result(task_id, timeout=60)
         assert result is not None and result.error is not None
         assert (result.error.type, result.attempts) == ("omniq.core.errors.TaskTimeoutError", 2)
+        await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
         types = await _event_types(app, task_id)
         assert types.count("timeout") == 2 and types[-1] == "dead"
         if function_kind == "gevent":  # stopped by gevent.Timeout inside the greenlet, both times

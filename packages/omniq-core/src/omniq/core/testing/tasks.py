@@ -230,3 +230,12 @@ def raise_system_exit() -> None:
 async def async_raise_system_exit() -> None:
     """:func:`raise_system_exit` as a coroutine."""
     raise SystemExit(3)
+
+
+def sum_of_dependencies(url: str) -> int:
+    """The sum of the values of the tasks this one depended on, read from their results at ``url``."""
+    from omniq.core.sync import OmniQ  # noqa: PLC0415 - only this task needs the facade
+
+    with OmniQ(url) as oq:
+        results = [oq.get_result(task_id) for task_id in current_task().depends_on]
+    return sum(result.value for result in results if result is not None)
