@@ -12,6 +12,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownFunctionError",
+    "UnknownScheduleError",
     "ValidationError",
     "WorkerProcessDiedError",
 ]
