@@ -11,7 +11,9 @@ from omniq.core.errors import (
     SerializationError,
     TaskTimeoutError,
     UnknownFunctionError,
+    UnknownScheduleError,
     ValidationError,
+    WorkerProcessDiedError,
 )
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import (
@@ -31,7 +33,7 @@ from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 from omniq.core.sync import OmniQ
 from omniq.core.task_function import AsyncTaskFunction, TaskFunction
-from omniq.core.worker import AsyncWorker, BaseWorker, ThreadPoolWorker
+from omniq.core.worker import AsyncWorker, BaseWorker, GeventWorker, ProcessPoolWorker, ThreadPoolWorker
 
 __all__ = [
     "AsyncOmniQ",
@@ -45,9 +47,11 @@ __all__ = [
     "ConfigurationError",
     "ErrorInfo",
     "EventType",
+    "GeventWorker",
     "OmniQ",
     "OmniQError",
     "PayloadError",
+    "ProcessPoolWorker",
     "ResultStatus",
     "RetryPolicy",
     "Schedule",
@@ -65,7 +69,9 @@ __all__ = [
     "TaskTimeoutError",
     "ThreadPoolWorker",
     "UnknownFunctionError",
+    "UnknownScheduleError",
     "ValidationError",
+    "WorkerProcessDiedError",
     "current_task",
     "installed_schemes",
     "register_backend",

@@ -12,7 +12,9 @@ __all__ = [
     "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownFunctionError",
+    "UnknownScheduleError",
     "ValidationError",
+    "WorkerProcessDiedError",
 ]
 
 
@@ -61,3 +63,21 @@ class TaskTimeoutError(OmniQError, TimeoutError):
 
 class LeaseLostError(OmniQError):
     """The worker no longer holds a task's lease; its outcome is discarded."""
+
+
+class WorkerProcessDiedError(OmniQError):
+    """The process running a task died mid-attempt (``os._exit``, a signal, a crash in C code).
+
+    The attempt counts as a failure and is retried by the task's policy.
+    """
+
+
+class UnknownScheduleError(OmniQError, KeyError):
+    """No schedule has the given id."""
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(schedule_id)
+        self.schedule_id = schedule_id
+
+    def __str__(self) -> str:
+        return f"no schedule has the id {self.schedule_id!r}"

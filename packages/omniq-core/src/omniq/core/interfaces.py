@@ -16,13 +16,23 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from omniq.core.models import TaskStatus
-from omniq.core.records import EventRecord, Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.models import ScheduleStatus, TaskStatus
+from omniq.core.records import (
+    DependencyReport,
+    EventRecord,
+    Outcome,
+    ReapReport,
+    ResultRecord,
+    ScheduleRecord,
+    ScheduleRun,
+    TaskRecord,
+)
 
 __all__ = [
     "BaseComponent",
     "BaseEventStorage",
     "BaseResultStorage",
+    "BaseScheduleStore",
     "BaseTaskQueue",
 ]
 
@@ -74,6 +84,13 @@ class BaseTaskQueue(BaseComponent):
         Returns, per record and in order, the id of the task that now holds its place: the record's
         own id, or, when ``dedup_key`` is set and a task in a live status holds the same key, that
         task's id (and the record is not stored).
+
+        A record with ``depends_on`` arrives ``waiting``. Every id it names must be a stored task,
+        else nothing of the batch is stored and :class:`~omniq.core.errors.ValidationError` (field
+        ``depends_on``) names the unknown ids. It is stored ``pending`` if every dependency has
+        already completed, ``cancelled`` (error :func:`~omniq.core.records.dependency_failed_error`)
+        if one already failed, and ``waiting`` otherwise, until :meth:`resolve_dependencies`.
+        Since dependencies must exist first and never change, the graph cannot hold a cycle.
         """
 
     @abc.abstractmethod
@@ -131,9 +148,23 @@ class BaseTaskQueue(BaseComponent):
 
     @abc.abstractmethod
     async def reap(self, now: float) -> ReapReport:
-        """Recover tasks whose lease expired and expire tasks whose TTL passed.
+        """Recover tasks whose lease expired and expire tasks whose TTL passed, then resolve the
+        dependencies of every final task whose dependents have not been resolved yet (as
+        :meth:`resolve_dependencies` does, covering a worker that died between its two calls).
 
         Safe to run from any number of workers at once: each change is reported by one of them.
+        """
+
+    @abc.abstractmethod
+    async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
+        """Apply the final status of these tasks to the tasks waiting on them, in one atomic step.
+
+        A waiting task whose dependencies have all completed becomes ``pending``; a waiting task
+        with a dependency that ended ``dead``, ``cancelled`` or ``expired`` becomes ``cancelled``
+        (error :func:`~omniq.core.records.dependency_failed_error`), and so on down the graph.
+        Ids of tasks not final, or without dependents, change nothing; calling it twice changes
+        nothing the second time. It should cost one cheap read when nothing waits on these ids:
+        workers call it after every batch of outcomes.
         """
 
     @abc.abstractmethod
@@ -244,3 +275,52 @@ class BaseEventStorage(BaseComponent):
     @abc.abstractmethod
     async def purge_events(self, before: float) -> int:
         """Delete events older than ``before``; returns how many."""
+
+
+class BaseScheduleStore(BaseComponent):
+    """Schedule state, kept by the task queue's backend so that a run and its task are one write.
+
+    Core computes every time (cron, intervals, missed runs); the store keeps the state and makes
+    :meth:`trigger_schedule` atomic, which is what lets any number of schedulers run at once.
+    """
+
+    @abc.abstractmethod
+    async def add_schedule(self, record: ScheduleRecord) -> None:
+        """Store a new schedule."""
+
+    @abc.abstractmethod
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
+        """One schedule by id, or ``None``."""
+
+    @abc.abstractmethod
+    async def list_schedules(
+        self, *, status: ScheduleStatus | None = None, limit: int = 100
+    ) -> list[ScheduleRecord]:
+        """Schedules, oldest first, optionally of one status."""
+
+    @abc.abstractmethod
+    async def due_schedules(self, now: float, *, limit: int) -> list[ScheduleRecord]:
+        """``active`` schedules whose ``next_run_at`` is at or before ``now``, earliest first."""
+
+    @abc.abstractmethod
+    async def trigger_schedule(
+        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+    ) -> bool:
+        """Claim the run due at ``expected_next_run_at``: in one atomic step, if the schedule is
+        still ``active`` with that ``next_run_at``, apply ``run`` and store ``task`` (a skipped run
+        has none); returns whether this call claimed it. Of concurrent calls for one run, exactly
+        one returns ``True``."""
+
+    @abc.abstractmethod
+    async def set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        *,
+        next_run_at: float | None,
+        now: float,
+        from_statuses: Sequence[ScheduleStatus],
+    ) -> ScheduleRecord | None:
+        """Move a schedule whose status is one of ``from_statuses`` to ``status`` with this
+        ``next_run_at``; returns the schedule as it now is (``updated_at == now`` exactly if this
+        call changed it), or ``None`` for an unknown id."""

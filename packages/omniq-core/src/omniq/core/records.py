@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import msgspec
 
-from omniq.core.models import ResultStatus, TaskStatus
+from omniq.core.models import ResultStatus, ScheduleStatus, TaskStatus
 
 __all__ = [
     "CLAIMABLE_STATUSES",
+    "FINAL_STATUSES",
     "LEASE_EXPIRED_ERROR",
     "LIVE_STATUSES",
+    "DependencyReport",
     "EventRecord",
     "Outcome",
     "ReapReport",
     "ResultRecord",
+    "ScheduleRecord",
+    "ScheduleRun",
     "TaskRecord",
+    "dependency_failed_error",
 ]
 
 #: Statuses a claim may take a task from (``failed`` means: waiting for its retry).
@@ -32,6 +37,14 @@ LIVE_STATUSES: tuple[TaskStatus, ...] = (
     TaskStatus.WAITING,
     TaskStatus.RUNNING,
     TaskStatus.FAILED,
+)
+
+#: Statuses a task never leaves on its own; a dependency in any but ``completed`` fails its dependents.
+FINAL_STATUSES: tuple[TaskStatus, ...] = (
+    TaskStatus.COMPLETED,
+    TaskStatus.DEAD,
+    TaskStatus.CANCELLED,
+    TaskStatus.EXPIRED,
 )
 
 #: The error a backend records when ``reap`` sends a task whose lease expired to ``dead``.
@@ -86,6 +99,19 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
+class DependencyReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What resolving dependencies changed.
+
+    ``released``: ``waiting`` tasks whose every dependency has completed, now ``pending``.
+    ``cancelled``: ``waiting`` tasks cancelled because a dependency (or, down the graph, one of its
+    dependencies) ended ``dead``, ``cancelled`` or ``expired``; their ``error`` is
+    :func:`dependency_failed_error`.
+    """
+
+    released: list[TaskRecord] = msgspec.field(default_factory=list)
+    cancelled: list[TaskRecord] = msgspec.field(default_factory=list)
+
+
 class ReapReport(msgspec.Struct, frozen=True, kw_only=True):
     """What one ``reap`` changed, so that core can record events and results for it.
 
@@ -97,6 +123,20 @@ class ReapReport(msgspec.Struct, frozen=True, kw_only=True):
     requeued: list[TaskRecord] = msgspec.field(default_factory=list)
     dead: list[TaskRecord] = msgspec.field(default_factory=list)
     expired: list[TaskRecord] = msgspec.field(default_factory=list)
+    #: What resolving the dependencies of final tasks changed (see ``DependencyReport``): the
+    #: reaper also finishes what a crash left half done.
+    dependencies: DependencyReport = msgspec.field(default_factory=DependencyReport)
+
+
+def dependency_failed_error(dependency_id: str, status: str) -> str:
+    """The ``error`` of a task cancelled because its dependency ``dependency_id`` ended ``status``."""
+    return msgspec.json.encode(
+        {
+            "type": "omniq.DependencyFailed",
+            "message": f"dependency {dependency_id} ended {status}",
+            "traceback": None,
+        }
+    ).decode()
 
 
 class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,3 +161,35 @@ class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int | None = None
     error: str | None = None
     details: str = "{}"
+
+
+class ScheduleRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One schedule as a backend stores it.
+
+    A scheduler finds ``active`` schedules whose ``next_run_at`` has come and claims a run with
+    :meth:`~omniq.core.interfaces.BaseScheduleStore.trigger_schedule`, which succeeds only while
+    ``next_run_at`` still holds the value it read. ``data`` (trigger and task template) is core's.
+    """
+
+    id: str
+    func: str
+    queue: str
+    status: ScheduleStatus
+    next_run_at: float | None
+    created_at: float
+    updated_at: float
+    runs: int = 0
+    last_run_at: float | None = None
+    last_task_id: str | None = None
+    data: bytes = b""
+
+
+class ScheduleRun(msgspec.Struct, frozen=True, kw_only=True):
+    """How a triggered run changes its schedule: the next run (``None``: no more), the new status,
+    and the run counters."""
+
+    next_run_at: float | None
+    status: ScheduleStatus
+    runs: int
+    last_run_at: float
+    last_task_id: str | None

@@ -91,8 +91,41 @@ _V1 = (
     "CREATE INDEX omniq_events_by_time ON omniq_events (at)",
 )
 
+# Schedules: the scheduler looks up due active schedules by their next run time.
+_V2 = (
+    """
+    CREATE TABLE omniq_schedules (
+        id TEXT PRIMARY KEY,
+        func TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        status TEXT NOT NULL,
+        next_run_at REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        runs INTEGER NOT NULL,
+        last_run_at REAL,
+        last_task_id TEXT,
+        data BLOB NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX omniq_schedules_due ON omniq_schedules (next_run_at) WHERE status = 'active'",
+)
+
+# Dependencies: an edge per dependency a waiting task still waits for, found by the dependency
+# when it finishes (the primary key), and a countdown on the waiting task.
+_V3 = (
+    """
+    CREATE TABLE omniq_dependencies (
+        dependency_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        PRIMARY KEY (dependency_id, task_id)
+    ) WITHOUT ROWID
+    """,
+    "ALTER TABLE omniq_tasks ADD COLUMN waiting_on INTEGER NOT NULL DEFAULT 0",
+)
+
 #: Statements taking the schema from version ``n`` to ``n + 1``, at index ``n``.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 
 #: The version this release creates and understands.
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -18,16 +18,20 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
-from omniq.core.models import TaskStatus
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
+from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
+    DependencyReport,
     EventRecord,
     Outcome,
     ReapReport,
     ResultRecord,
+    ScheduleRecord,
+    ScheduleRun,
     TaskRecord,
 )
+from omniq.sqlite import _dependencies as dependencies
 from omniq.sqlite import _statements as sql
 from omniq.sqlite._database import Database, Row, execute_values, fetch, run_to_end
 from omniq.sqlite._rows import (
@@ -35,6 +39,8 @@ from omniq.sqlite._rows import (
     event_row,
     result_from_row,
     result_row,
+    schedule_from_row,
+    schedule_row,
     task_from_row,
     task_row,
 )
@@ -53,7 +59,7 @@ def _json_text(value: object) -> str:
     return _json.encode(value).decode()
 
 
-class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
+class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseScheduleStore):
     """Task queue, result store and event store in one SQLite database file.
 
     Args:
@@ -109,21 +115,37 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
 
     async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
         """Insert the records in one statement; a live task holding a record's dedup key (also an
-        earlier record of the same batch) stands in for it."""
+        earlier record of the same batch) stands in for it. Records with dependencies start as
+        their dependencies' statuses decide (see ``_dependencies``)."""
         if not records:
             return []
-        rows = [task_row(record) for record in records]
         keys = [record.dedup_key for record in records if record.dedup_key is not None]
-        if not keys:
-            await self._db.execute_values(sql.insert_tasks, rows)
-            ids = [record.id for record in records]
-        else:
-            async with self._db.transaction() as conn:
-                holders: dict[str, str] = dict(await fetch(conn, sql.DEDUP_HOLDERS, (_json_text(keys),)))
-                ids, kept = _deduplicated(records, rows, holders)
-                await execute_values(conn, sql.insert_tasks, kept)
+        if not keys and not any(record.depends_on for record in records):
+            await self._db.execute_values(sql.insert_tasks, [task_row(record) for record in records])
+            self._db.tasks_changed.notify()
+            return [record.id for record in records]
+        async with self._db.transaction() as conn:
+            holders: dict[str, str] = (
+                dict(await fetch(conn, sql.DEDUP_HOLDERS, (_json_text(keys),))) if keys else {}
+            )
+            ids, kept = _deduplicated(records, holders)
+            kept, edges = await dependencies.attach(conn, kept)
+            await execute_values(conn, sql.insert_tasks, [task_row(record) for record in kept])
+            await dependencies.link(conn, edges)
         self._db.tasks_changed.notify()
         return ids
+
+    async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
+        """Release or cancel what waits on these tasks; one read when nothing does."""
+        if not task_ids:
+            return DependencyReport()
+        if not await self._db.execute(dependencies.ANY_DEPENDENT, (_json_text(list(task_ids)),)):
+            return DependencyReport()
+        async with self._db.transaction() as conn:
+            report = await dependencies.resolve(conn, task_ids, now)
+        if report.released:
+            self._db.tasks_changed.notify()
+        return report
 
     async def claim(
         self,
@@ -229,7 +251,8 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         return accepted
 
     async def reap(self, now: float) -> ReapReport:
-        """Recover expired leases and expire tasks past their TTL, in one transaction.
+        """Recover expired leases, expire tasks past their TTL and resolve the dependents of
+        finished tasks left unresolved, in one transaction.
 
         The transaction holds the file's write lock, so reapers in other processes see the rows
         already changed and report nothing twice.
@@ -237,11 +260,15 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         async with self._db.transaction() as conn:
             recovered = await fetch(conn, sql.RECOVER_LEASES, (LEASE_EXPIRED_ERROR, now, now, now))
             expired = await fetch(conn, sql.EXPIRE, (now, now))
-        report = ReapReport(expired=[task_from_row(row) for row in sorted(expired, key=_by_seq)])
+            unresolved = await dependencies.unresolved_finished(conn)
+            resolved = await dependencies.resolve(conn, unresolved, now) if unresolved else DependencyReport()
+        report = ReapReport(
+            expired=[task_from_row(row) for row in sorted(expired, key=_by_seq)], dependencies=resolved
+        )
         for row in sorted(recovered, key=_by_seq):
             record = task_from_row(row)
             (report.dead if record.status is TaskStatus.DEAD else report.requeued).append(record)
-        if report.requeued:
+        if report.requeued or resolved.released:
             self._db.tasks_changed.notify()
         return report
 
@@ -353,6 +380,72 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
                 return record
             await self._db.wait_for_change(signal, remaining, since=version)
 
+    # -- schedules --------------------------------------------------------------------------
+
+    async def add_schedule(self, record: ScheduleRecord) -> None:
+        """Insert a new schedule."""
+        await self._db.execute(sql.INSERT_SCHEDULE, schedule_row(record))
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
+        """One schedule by id."""
+        rows = await self._db.execute(sql.GET_SCHEDULE, (schedule_id,))
+        return schedule_from_row(rows[0]) if rows else None
+
+    async def list_schedules(
+        self, *, status: ScheduleStatus | None = None, limit: int = 100
+    ) -> list[ScheduleRecord]:
+        """Schedules, oldest first."""
+        where, params = _where({"status = ?": None if status is None else ScheduleStatus(status).value})
+        query = f"{sql.SELECT_SCHEDULES}{where} ORDER BY created_at, id LIMIT ?"
+        return [schedule_from_row(row) for row in await self._db.execute(query, (*params, limit))]
+
+    async def due_schedules(self, now: float, *, limit: int) -> list[ScheduleRecord]:
+        """Active schedules whose next run has come, through the partial index on due runs."""
+        return [schedule_from_row(row) for row in await self._db.execute(sql.DUE_SCHEDULES, (now, limit))]
+
+    async def trigger_schedule(
+        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+    ) -> bool:
+        """Move the schedule past the run and insert its task in one transaction; the file's
+        write lock makes the check-and-move of ``next_run_at`` atomic across processes."""
+        parameters = (
+            run.next_run_at,
+            run.status.value,
+            run.runs,
+            run.last_run_at,
+            run.last_task_id,
+            run.last_run_at,
+            schedule_id,
+            expected_next_run_at,
+        )
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(sql.TRIGGER_SCHEDULE, parameters)
+            claimed = cursor.rowcount == 1
+            if claimed and task is not None:
+                await conn.execute(sql.insert_tasks(1), task_row(task))
+        if claimed and task is not None:
+            self._db.tasks_changed.notify()
+        return claimed
+
+    async def set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        *,
+        next_run_at: float | None,
+        now: float,
+        from_statuses: Sequence[ScheduleStatus],
+    ) -> ScheduleRecord | None:
+        """Change the status if it is one of ``from_statuses``; return the schedule as it is."""
+        allowed = _json_text([ScheduleStatus(s).value for s in from_statuses])
+        async with self._db.transaction() as conn:
+            rows = await fetch(
+                conn, sql.SET_SCHEDULE_STATUS, (status.value, next_run_at, now, schedule_id, allowed)
+            )
+            if not rows:
+                rows = await fetch(conn, sql.GET_SCHEDULE, (schedule_id,))
+        return schedule_from_row(rows[0]) if rows else None
+
     # -- events -----------------------------------------------------------------------------
 
     async def append_events(self, records: Sequence[EventRecord]) -> None:
@@ -400,17 +493,17 @@ def _finish_statements(outcomes: Sequence[Outcome]) -> list[tuple[Any, ...]]:
 
 
 def _deduplicated(
-    records: Sequence[TaskRecord], rows: list[Row], holders: dict[str, str]
-) -> tuple[list[str], list[Row]]:
-    """The id holding each record's place, and the rows to insert (records whose key is free)."""
+    records: Sequence[TaskRecord], holders: dict[str, str]
+) -> tuple[list[str], list[TaskRecord]]:
+    """The id holding each record's place, and the records to insert (those whose key is free)."""
     ids = []
     kept = []
-    for record, row in zip(records, rows, strict=True):
+    for record in records:
         holder = record.id
         if record.dedup_key is not None:
             holder = holders.setdefault(record.dedup_key, record.id)
         if holder == record.id:
-            kept.append(row)
+            kept.append(record)
         ids.append(holder)
     return ids, kept
 

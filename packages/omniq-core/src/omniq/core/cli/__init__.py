@@ -25,6 +25,7 @@ from omniq.core.errors import OmniQError
 from omniq.core.settings import ENV_PREFIX
 from omniq.core.sync import OmniQ
 from omniq.core.urls import mask_url
+from omniq.core.worker.gevent_worker import monkey_patch
 
 __all__ = ["main"]
 
@@ -45,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command
     try:
+        if command is _worker and _wants_gevent(args):
+            monkey_patch()  # before the event loop exists and before any backend is imported
         return asyncio.run(command(args))
     except KeyboardInterrupt:
         return 130
@@ -67,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = _command(commands, "worker", _worker, "run a worker until SIGINT/SIGTERM")
     worker.add_argument("app", nargs="?", help="application to serve, as module:attribute")
     worker.add_argument("-q", "--queues", help="comma-separated queues, earliest served first")
-    worker.add_argument("-t", "--type", dest="worker_type", help="async, thread")
+    worker.add_argument("-t", "--type", dest="worker_type", help="async, thread, gevent (monkey-patches)")
     worker.add_argument("-c", "--concurrency", type=int, help="tasks run at once")
     worker.add_argument(
         "--grace",
@@ -114,6 +117,17 @@ def _parser() -> argparse.ArgumentParser:
         "--older-than", type=float, metavar="SECONDS", help="only tasks dead for longer than this"
     )
 
+    schedules = commands.add_parser("schedules", help="list, pause, resume or cancel schedules")
+    schedule_commands = schedules.add_subparsers(required=True, metavar="ACTION")
+    schedule_list = _command(schedule_commands, "list", _schedules_list, "list schedules, oldest first")
+    schedule_list.add_argument(
+        "-s", "--status", help="only this status (active, paused, cancelled, finished)"
+    )
+    for action, verb in (("pause", "pause"), ("resume", "resume"), ("cancel", "cancel")):
+        change = _command(schedule_commands, action, _schedules_change, f"{verb} schedules")
+        change.add_argument("schedule_ids", nargs="+", metavar="SCHEDULE_ID")
+        change.set_defaults(action=action)
+
     for name in ("info", "status"):
         _command(commands, name, _info, "queue depths by status")
 
@@ -130,6 +144,11 @@ def _command(
     sub.add_argument("--url", help="backend URI (default: OMNIQ_TASK_QUEUE_URL or ./omniq.db)")
     sub.set_defaults(command=handler)
     return sub
+
+
+def _wants_gevent(args: argparse.Namespace) -> bool:
+    worker_type = args.worker_type or os.environ.get(f"{ENV_PREFIX}DEFAULT_WORKER")
+    return worker_type == "gevent"
 
 
 def _app(args: argparse.Namespace) -> AsyncOmniQ:
@@ -227,6 +246,42 @@ async def _dead_purge(args: argparse.Namespace) -> int:
         purged = await app.purge_dead_letters(args.older_than)
     print(f"purged {purged} dead task(s)")
     return 0
+
+
+async def _schedules_list(args: argparse.Namespace) -> int:
+    async with _app(args) as app:
+        found = await app.list_schedules(args.status, limit=1_000_000)
+    for schedule in found:
+        when = schedule.cron or (
+            f"every {schedule.interval.total_seconds():g} s" if schedule.interval else None
+        )
+        when = when or f"at {schedule.at.isoformat() if schedule.at else '?'}"
+        following = schedule.next_run_at.isoformat() if schedule.next_run_at else "-"
+        print(
+            f"{schedule.id}  {schedule.status.value:<9} {schedule.func}  {when}  "
+            f"runs={schedule.runs}  next={following}"
+        )
+    if not found:
+        print("(no schedules)")
+    return 0
+
+
+async def _schedules_change(args: argparse.Namespace) -> int:
+    refused = []
+    async with _app(args) as app:
+        change = {
+            "pause": app.pause_schedule,
+            "resume": app.resume_schedule,
+            "cancel": app.cancel_schedule,
+        }[args.action]
+        for schedule_id in args.schedule_ids:
+            if not await change(schedule_id):
+                refused.append(schedule_id)
+    past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[args.action]
+    print(f"{past} {len(args.schedule_ids) - len(refused)} schedule(s)")
+    for schedule_id in refused:
+        print(f"omniq: {schedule_id}: not {past} (its status does not allow it)", file=sys.stderr)
+    return 2 if refused else 0
 
 
 def _load_app(path: str) -> AsyncOmniQ:

@@ -23,15 +23,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from omniq.core.testing.contract import ContractTests
+    from omniq.core.testing.dependencies import DependencyTests
     from omniq.core.testing.processes import ProcessTests
+    from omniq.core.testing.schedules import ScheduleTests
     from omniq.core.testing.semantics import SemanticsTests
     from omniq.core.testing.suite import BackendConformance, InProcessBackendConformance
 
 __all__ = [
     "BackendConformance",
     "ContractTests",
+    "DependencyTests",
     "InProcessBackendConformance",
     "ProcessTests",
+    "ScheduleTests",
     "SemanticsTests",
 ]
 
@@ -41,7 +45,9 @@ _HOMES = {
     "BackendConformance": "suite",
     "InProcessBackendConformance": "suite",
     "ContractTests": "contract",
+    "DependencyTests": "dependencies",
     "ProcessTests": "processes",
+    "ScheduleTests": "schedules",
     "SemanticsTests": "semantics",
 }
 

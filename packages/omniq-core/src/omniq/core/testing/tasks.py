@@ -7,8 +7,11 @@ across processes.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import resource
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ __all__ = [
     "async_add",
     "async_sleep",
     "async_whoami",
+    "die_until",
     "fail",
     "fail_until",
     "failing_callback",
@@ -29,9 +33,13 @@ __all__ = [
     "raise_timeout_error",
     "record_outcome",
     "record_run",
+    "sleep_in_c",
     "sleep_in_steps",
+    "sleep_noting_interruption",
     "slow_with_marker",
     "unencodable_result",
+    "unpicklable_result",
+    "wait_for_release",
     "whoami",
 ]
 
@@ -132,6 +140,48 @@ async def async_whoami(fail_before: int = 1) -> list[Any]:
     return whoami(fail_before)
 
 
+def die_until(path: str, succeed_on: int, how: str = "exit") -> int:
+    """End the process running this (``exit``: ``os._exit(1)``; ``kill``: SIGKILL to itself;
+    ``segfault``: read address 0) until this is run for the ``succeed_on``-th time."""
+    runs = _count_run(path)
+    if runs >= succeed_on:
+        return runs
+    if how == "exit":
+        os._exit(1)
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if how == "segfault":
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file
+        ctypes.string_at(0)
+    raise ValueError(f"unknown way to die: {how!r}")
+
+
+def _count_run(path: str) -> int:
+    with open(path, "a+", encoding="utf-8") as log:
+        log.write("x")
+        log.seek(0)
+        return len(log.read())
+
+
+def sleep_in_c(seconds: float) -> float:
+    """Sleep in one C call, which no exception raised into the thread can interrupt."""
+    time.sleep(seconds)
+    return seconds
+
+
+def wait_for_release(marker: str, release: str) -> int:
+    """Write ``marker`` (this run has started), wait until ``release`` exists, return the pid."""
+    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    while not Path(release).exists():
+        time.sleep(0.01)
+    return os.getpid()
+
+
+def unpicklable_result() -> Any:
+    """Return a value neither pickle nor msgpack can carry (a lock)."""
+    return threading.Lock()
+
+
 def record_outcome(outcome: TaskOutcome) -> None:
     """A callback: append ``kind task_id attempt`` to the file named by ``$OMNIQ_TEST_CALLBACK_LOG``."""
     with open(os.environ[CALLBACK_LOG], "a", encoding="utf-8") as log:
@@ -146,3 +196,46 @@ def failing_callback(outcome: TaskOutcome) -> None:
 def kill_own_process() -> None:
     """Kill the process running the task (SIGKILL), as a crash or the OOM killer would."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleep_noting_interruption(marker: str, note: str, seconds: float, cooperative: bool = False) -> float:
+    """Write ``marker``, sleep in steps, and append the name of whatever interrupts the sleep to
+    ``note``: the proof that a worker stopped the code rather than gave up waiting for it.
+
+    ``cooperative`` sleeps with ``gevent.sleep`` (which yields to a gevent hub even in a process
+    that is not monkey-patched) instead of ``time.sleep``.
+    """
+    pause = time.sleep
+    if cooperative:
+        import gevent  # noqa: PLC0415 - only this variant needs gevent
+
+        pause = gevent.sleep
+    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            pause(0.01)
+    except BaseException as exc:
+        with open(note, "a", encoding="utf-8") as log:
+            log.write(f"{type(exc).__name__}\n")
+        raise
+    return seconds
+
+
+def raise_system_exit() -> None:
+    """Call ``sys.exit``, as a script turned into a task might."""
+    raise SystemExit(3)
+
+
+async def async_raise_system_exit() -> None:
+    """:func:`raise_system_exit` as a coroutine."""
+    raise SystemExit(3)
+
+
+def sum_of_dependencies(url: str) -> int:
+    """The sum of the values of the tasks this one depended on, read from their results at ``url``."""
+    from omniq.core.sync import OmniQ  # noqa: PLC0415 - only this task needs the facade
+
+    with OmniQ(url) as oq:
+        results = [oq.get_result(task_id) for task_id in current_task().depends_on]
+    return sum(result.value for result in results if result is not None)
