@@ -100,6 +100,40 @@ async def test_each_hot_statement_uses_its_index(
     assert not any(kind == "Seq Scan" and relation == "tasks" for kind, relation, _ in scans), scans
 
 
+async def test_a_scheduler_tick_reads_due_schedules_from_their_own_index(
+    backend: PostgresBackend, admin: Any
+) -> None:
+    now = time.time()
+    # Many schedules that are paused or ended, a few active ones.
+    await admin.execute(
+        f'''INSERT INTO "{backend.schema}".schedules
+        SELECT 's' || n, 'm:f', 'default', CASE WHEN n % 100 = 0 THEN 'active' ELSE 'finished' END,
+            CASE WHEN n % 100 = 0 THEN $1 + n ELSE NULL END, $1, $1, 0, NULL, NULL, ''::bytea
+        FROM generate_series(1, 20000) AS n''',
+        now,
+    )
+    await admin.execute(f'ANALYZE "{backend.schema}".schedules')
+    scans = _scans(await _plan(backend, backend._schedule_sql.due, now, 100))
+    assert ("Index Scan", "schedules", "schedules_due") in scans, scans
+    assert not any(kind in ("Sort", "Seq Scan") for kind, _, _ in scans), scans
+
+
+async def test_resolving_when_nothing_waits_probes_the_edges_primary_key(
+    busy: PostgresBackend, admin: Any
+) -> None:
+    # Edges of many waiting tasks, some of them one large fan-in.
+    await admin.execute(
+        f'''INSERT INTO "{busy.schema}".dependencies
+        SELECT CASE WHEN n % 2 = 0 THEN 'fan-in' ELSE 'dep-' || n END, 'task-' || n
+        FROM generate_series(1, {HISTORY}) AS n'''
+    )
+    await admin.execute(f'ANALYZE "{busy.schema}".dependencies')
+    for ids in (["a"], BATCH):
+        scans = _scans(await _plan(busy, busy._deps.any_dependent, ids))
+        assert any(index == "dependencies_pkey" for _, _, index in scans), scans
+        assert not any(kind == "Seq Scan" for kind, _, _ in scans), scans
+
+
 async def test_dead_letters_are_listed_from_their_own_index(busy: PostgresBackend) -> None:
     query = f"{busy._sql.select_tasks} WHERE status = 'dead' ORDER BY created_at, seq LIMIT $1"
     scans = _scans(await _plan(busy, query, 100))

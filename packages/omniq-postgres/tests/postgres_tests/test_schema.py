@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from omniq.core.errors import ConfigurationError
-from omniq.core.records import TaskRecord
+from omniq.core.records import ScheduleRecord, TaskRecord
 from omniq.postgres import PostgresBackend
 from omniq.postgres._rows import TASK_COLUMNS
+from omniq.postgres._schedules import SCHEDULE_COLUMNS
 from omniq.postgres._schema import SCHEMA_VERSION
 
-OMNIQ_TABLES = {"events", "results", "schema_version", "tasks"}
+TaskFactory = Callable[..., TaskRecord]
+
+OMNIQ_TABLES = {"dependencies", "events", "results", "schedules", "schema_version", "tasks"}
 
 
 async def _tables(admin: Any, schema: str) -> set[str]:
@@ -64,6 +68,24 @@ def test_several_processes_create_one_fresh_schema_at_once(url: str) -> None:
     assert [process.wait(timeout=60) for process in processes] == [0, 0, 0, 0]
 
 
+async def test_a_version_1_schema_is_migrated_and_keeps_its_tasks(
+    admin: Any, url: str, schema: str, make_task: TaskFactory
+) -> None:
+    record = make_task()
+    async with PostgresBackend(url) as backend:
+        await backend.enqueue([record])
+    # Back to what version 1 created: no schedules, no dependencies.
+    await admin.execute(f'DROP TABLE "{schema}".schedules, "{schema}".dependencies')
+    await admin.execute(f'ALTER TABLE "{schema}".tasks DROP COLUMN waiting_on')
+    await admin.execute(f'UPDATE "{schema}".schema_version SET version = 1')
+    async with PostgresBackend(url) as backend:
+        assert await backend.get_task(record.id) == record
+        assert await backend.list_schedules() == []
+    assert await _tables(admin, schema) == OMNIQ_TABLES
+    assert await admin.fetch(f'SELECT version FROM "{schema}".schema_version') == [(SCHEMA_VERSION,)]
+    assert await admin.fetchval(f'SELECT waiting_on FROM "{schema}".tasks') == 0
+
+
 async def test_a_schema_from_a_newer_release_is_refused_naming_both_versions(
     admin: Any, url: str, schema: str
 ) -> None:
@@ -95,3 +117,7 @@ async def test_queue_times_and_events_are_plain_typed_columns(admin: Any, backen
 
 def test_task_columns_follow_the_record_fields() -> None:
     assert [c.strip() for c in TASK_COLUMNS.split(",")] == list(TaskRecord.__struct_fields__)
+
+
+def test_schedule_columns_follow_the_record_fields() -> None:
+    assert [c.strip() for c in SCHEDULE_COLUMNS.split(",")] == list(ScheduleRecord.__struct_fields__)

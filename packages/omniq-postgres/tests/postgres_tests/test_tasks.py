@@ -30,6 +30,8 @@ async def _claim(backend: PostgresBackend, now: float, *, token: str = "t", limi
 async def test_every_field_survives_a_round_trip_exactly(
     backend: PostgresBackend, url: str, make_task: TaskFactory
 ) -> None:
+    dependencies = [make_task(id=task_id, status=TaskStatus.RUNNING) for task_id in ("a", "b")]
+    await backend.enqueue(dependencies)  # not finished: the record below stays waiting
     record = make_task(
         now=1_700_000_000.123456789,
         priority=-7,

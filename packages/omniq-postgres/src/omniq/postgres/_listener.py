@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-__all__ = ["MAX_PAYLOAD", "Listener", "Waiters", "wake_payload"]
+from omniq.core.records import CLAIMABLE_STATUSES, TaskRecord
+
+__all__ = ["MAX_PAYLOAD", "Listener", "Waiters", "claimable_payload", "wake_payload"]
 
 logger = logging.getLogger("omniq.postgres")
 
@@ -35,6 +38,13 @@ def wake_payload(names: Iterable[str]) -> str | None:
     if len(payload.encode()) > MAX_PAYLOAD or any("," in name for name in unique):
         return ""
     return payload
+
+
+def claimable_payload(records: Sequence[TaskRecord]) -> str | None:
+    """The wake-up payload for the queues of records claimable now (delayed ones wake nobody:
+    workers poll for them at their poll interval)."""
+    now = time.time()
+    return wake_payload(r.queue for r in records if r.status in CLAIMABLE_STATUSES and r.due_at <= now)
 
 
 class Waiters:

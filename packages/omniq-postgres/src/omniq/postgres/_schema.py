@@ -88,8 +88,40 @@ _V1 = (
     "CREATE INDEX events_by_time ON {s}.events (at, id)",
 )
 
+# Schedules and dependencies. A scheduler tick reads due active schedules through
+# ``schedules_due`` (in its order: one index range, no sort), so paused and ended schedules cost
+# nothing. An edge ``(dependency_id, task_id)`` lives while ``task_id`` waits for ``dependency_id``;
+# the primary key finds a finished task's dependents, and ``waiting_on`` counts a waiting task's
+# edges, so that resolving a fan-in of N costs N small updates and no re-check of the N statuses.
+_V2 = (
+    """
+    CREATE TABLE {s}.schedules (
+        id text PRIMARY KEY,
+        func text NOT NULL,
+        queue text NOT NULL,
+        status text NOT NULL,
+        next_run_at double precision,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL,
+        runs integer NOT NULL,
+        last_run_at double precision,
+        last_task_id text,
+        data bytea NOT NULL
+    )
+    """,
+    "CREATE INDEX schedules_due ON {s}.schedules (next_run_at, id) WHERE status = 'active'",
+    """
+    CREATE TABLE {s}.dependencies (
+        dependency_id text NOT NULL,
+        task_id text NOT NULL,
+        PRIMARY KEY (dependency_id, task_id)
+    )
+    """,
+    "ALTER TABLE {s}.tasks ADD COLUMN waiting_on integer NOT NULL DEFAULT 0",
+)
+
 #: Statements taking the schema from version ``n`` to ``n + 1``, at index ``n``.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 
 #: The version this release creates and understands.
 SCHEMA_VERSION = len(_MIGRATIONS)

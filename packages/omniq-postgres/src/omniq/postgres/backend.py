@@ -1,4 +1,4 @@
-"""``PostgresBackend``: the task queue, result store and event store in one PostgreSQL schema.
+"""``PostgresBackend``: the task queue, results, events and schedules in one PostgreSQL schema.
 
 Any number of worker processes on any number of hosts may share the schema. Each operation on a
 worker's hot path is one statement, so one round trip: a claim is one ``FOR UPDATE SKIP LOCKED``
@@ -23,16 +23,19 @@ from typing import Any, ClassVar, Self
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
 from omniq.core.records import (
-    CLAIMABLE_STATUSES,
     LEASE_EXPIRED_ERROR,
+    DependencyReport,
     EventRecord,
     Outcome,
     ReapReport,
     ResultRecord,
     TaskRecord,
 )
+from omniq.postgres import _dependencies as dependencies
 from omniq.postgres._database import Database, run_to_end
-from omniq.postgres._listener import Listener, Waiters, wake_payload
+from omniq.postgres._dependencies import DependencyStatements
+from omniq.postgres._enqueue import enqueue_in_transaction
+from omniq.postgres._listener import Listener, Waiters, claimable_payload, wake_payload
 from omniq.postgres._order import InFlight, reads, writes
 from omniq.postgres._rows import (
     event_from_row,
@@ -42,6 +45,7 @@ from omniq.postgres._rows import (
     task_from_row,
     tasks_json,
 )
+from omniq.postgres._schedules import ScheduleStatements, ScheduleStore
 from omniq.postgres._settle import accepted_ids, outcome_arrays
 from omniq.postgres._statements import Statements
 from omniq.postgres._url import parse_url
@@ -60,12 +64,9 @@ _SEQ = _RANK
 #: How many lost claim replies are remembered for giving back (older ones expire with their lease).
 _MAX_DOUBTFUL_CLAIMS = 100
 
-#: How many rounds ``enqueue`` retries records whose dedup key's holder finished meanwhile.
-_DEDUP_ROUNDS = 5
 
-
-class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
-    """Task queue, result store and event store in one PostgreSQL schema.
+class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, ScheduleStore):
+    """Task queue, result store, event store and schedule store in one PostgreSQL schema.
 
     Args:
         url: ``postgresql://user:password@host:port/database``; query parameters other than
@@ -85,6 +86,9 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         self._db = Database(self.target, self.options)
         self.in_flight = InFlight()
         self._sql = Statements(self.schema)
+        self._deps = DependencyStatements(self.schema)
+        self._schedule_sql = ScheduleStatements(self.schema, self._sql.insert_tasks)
+        self._wake_channel = self._sql.tasks_channel
         self._task_waiters = Waiters()
         self._result_waiters = Waiters()
         self._listener = Listener(
@@ -135,15 +139,16 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
         """Insert the records in one statement, which wakes idle workers of their queues once.
 
-        Records with dedup keys take a transaction: a live task holding a record's key (also an
-        earlier record of the same batch) stands in for it.
+        Records with dedup keys or dependencies take a transaction (``_enqueue``): a live task
+        holding a record's key (also an earlier record of the same batch) stands in for it, and
+        a record's dependencies decide whether it starts waiting, pending or cancelled.
         """
         if not records:
             return []
-        if any(record.dedup_key is not None for record in records):
-            return await self._enqueue_deduplicated(records)
+        if any(record.dedup_key is not None or record.depends_on for record in records):
+            return await enqueue_in_transaction(self._db, self._sql, self._deps, records)
         batch = tasks_json(records)
-        payload = _claimable_queues(records)
+        payload = claimable_payload(records)
         if payload is None:
             await self._db.pool.execute(self._sql.insert_tasks, batch)
         else:
@@ -152,38 +157,22 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
             )
         return [record.id for record in records]
 
-    async def _enqueue_deduplicated(self, records: Sequence[TaskRecord]) -> list[str]:
-        holder_of: dict[str, str] = {}
-        inserted: list[TaskRecord] = []
-        remaining = list(records)
+    @writes
+    async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
+        """Release or cancel what waits on these tasks in one transaction; when nothing does (a
+        worker calls this after every batch of outcomes), one primary-key read and no transaction."""
+        ids = sorted(set(task_ids))
+        if not ids or not await self._db.pool.fetchval(self._deps.any_dependent, ids):
+            return DependencyReport()
+        return await self._resolve(ids, now)
+
+    async def _resolve(self, task_ids: Sequence[str], now: float) -> DependencyReport:
         async with self._db.transaction() as conn:
-            for _ in range(_DEDUP_ROUNDS):
-                ids = {
-                    row[0]
-                    for row in await conn.fetch(self._sql.insert_tasks_deduplicated, tasks_json(remaining))
-                }
-                keys = [r.dedup_key for r in remaining if r.id not in ids]
-                holders: dict[str, str] = (
-                    dict(await conn.fetch(self._sql.dedup_holders, keys)) if keys else {}
-                )
-                retry = []
-                for record in remaining:
-                    if record.id in ids:
-                        holder_of[record.id] = record.id
-                        inserted.append(record)
-                    elif record.dedup_key in holders:
-                        holder_of[record.id] = holders[record.dedup_key]
-                    else:
-                        retry.append(record)  # the holder finished between the two statements
-                if not retry:
-                    break
-                remaining = retry
-            else:
-                raise RuntimeError(f"dedup keys kept changing holders while enqueueing {len(records)} tasks")
-            payload = _claimable_queues(inserted)
+            report = await dependencies.resolve(conn, self._deps, task_ids, now)
+            payload = wake_payload(record.queue for record in report.released)
             if payload is not None:
                 await conn.execute(self._sql.notify, self._sql.tasks_channel, payload)
-        return [holder_of[record.id] for record in records]
+        return report
 
     @writes
     async def claim(
@@ -318,15 +307,21 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
 
     @writes
     async def reap(self, now: float) -> ReapReport:
-        """Recover expired leases and expire tasks past their TTL.
+        """Recover expired leases, expire tasks past their TTL, then resolve the dependents of
+        finished tasks left unresolved (a worker that died between ``finish`` and
+        ``resolve_dependencies``; tasks that ended by lease or TTL here).
 
-        Rows are locked with ``SKIP LOCKED``, so reapers of many workers split them and each change
-        is reported by one of them.
+        Rows are locked with ``SKIP LOCKED`` and edges are taken by ``DELETE ... RETURNING``, so
+        reapers of many workers split them and each change is reported by one of them.
         """
         pool = self._db.pool
         recovered = await pool.fetch(self._sql.recover_leases, now, LEASE_EXPIRED_ERROR)
         expired = await pool.fetch(self._sql.expire, now)
-        report = ReapReport(expired=[task_from_row(row) for row in sorted(expired, key=_by_seq)])
+        unresolved = await dependencies.unresolved_finished(pool, self._deps)
+        report = ReapReport(
+            expired=[task_from_row(row) for row in sorted(expired, key=_by_seq)],
+            dependencies=await self._resolve(unresolved, now) if unresolved else DependencyReport(),
+        )
         for row in sorted(recovered, key=_by_seq):
             record = task_from_row(row)
             (report.dead if record.status is TaskStatus.DEAD else report.requeued).append(record)
@@ -520,13 +515,6 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     async def purge_events(self, before: float) -> int:
         """Delete events older than ``before``."""
         return _count(await self._db.pool.execute(self._sql.delete_events, before))
-
-
-def _claimable_queues(records: Sequence[TaskRecord]) -> str | None:
-    """The wake-up payload for the queues of records claimable now (delayed ones wake nobody:
-    workers poll for them at their poll interval)."""
-    now = time.time()
-    return wake_payload(r.queue for r in records if r.status in CLAIMABLE_STATUSES and r.due_at <= now)
 
 
 def _by_seq(row: Sequence[Any]) -> int:
