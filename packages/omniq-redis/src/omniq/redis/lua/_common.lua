@@ -1,0 +1,69 @@
+-- Shared by every script (prepended to each one). ARGV[1] is the project's key base "{prefix}";
+-- KEYS[1] is "{prefix}:seq", declared so that Redis Cluster routes the script to the project's
+-- slot. Times travel as the decimal strings Python wrote and are stored unchanged, so no float
+-- ever loses digits in Lua (tostring keeps only 14).
+local P = ARGV[1]
+local SEQ = KEYS[1]
+local QUEUES = P .. ':queues'
+local LEASES = P .. ':leases'
+local TTL = P .. ':ttl'
+
+local function tkey(id) return P .. ':t:' .. id end
+local function ready_key(q) return P .. ':q:' .. q end
+local function delayed_key(q) return P .. ':d:' .. q end
+local function status_key(q, s) return P .. ':s:' .. q .. ':' .. s end
+local function wake_key(q) return P .. ':w:' .. q end
+local function dedup_key(k) return P .. ':u:' .. k end
+
+local function claimable(s) return s == 'pending' or s == 'failed' end
+local function live(s) return s == 'pending' or s == 'failed' or s == 'waiting' or s == 'running' end
+
+-- One token on the queue's wake-up list wakes one idle worker (BLPOP); more are not kept.
+local function wake(q)
+  redis.call('LPUSH', wake_key(q), '1')
+  redis.call('LTRIM', wake_key(q), 0, 0)
+end
+
+-- Ready-set member: due time in microseconds and a sequence number, both zero-padded, then the
+-- id. Members of one priority (one score) sort by it: earliest due first, then first in.
+local function rank(due, seq, id)
+  local micros = math.floor(tonumber(due) * 1000000 + 0.5)
+  if micros < 0 then micros = 0 end
+  return string.format('%016.0f%012.0f', micros, seq) .. id
+end
+local RANK_ID_START = 29
+
+-- Make a claimable task findable: in the ready set if due by `now`, else in the delayed set.
+-- Returns whether it is ready now.
+local function schedule(id, q, due, priority, now)
+  local seq = redis.call('INCR', SEQ)
+  local member = rank(due, seq, id)
+  redis.call('HSET', tkey(id), 'seq', seq, 'rk', member)
+  if tonumber(due) <= now then
+    redis.call('ZADD', ready_key(q), -tonumber(priority), member)
+    return true
+  end
+  redis.call('ZADD', delayed_key(q), due, id)
+  return false
+end
+
+local function unschedule(id, q, member)
+  if member then redis.call('ZREM', ready_key(q), member) end
+  redis.call('ZREM', delayed_key(q), id)
+end
+
+local function move_status(id, q, from, to, created)
+  if from then redis.call('ZREM', status_key(q, from), id) end
+  redis.call('ZADD', status_key(q, to), created, id)
+end
+
+-- A final task gives its dedup key back (only if it still holds it).
+local function release_dedup(id, key)
+  if key and redis.call('GET', dedup_key(key)) == id then
+    redis.call('DEL', dedup_key(key))
+  end
+end
+
+local function record(id)
+  return redis.call('HMGET', tkey(id), unpack(FIELDS))
+end
