@@ -59,6 +59,8 @@ async def check_server(client: Redis, shown: str) -> None:
     """
     try:
         await cast(Awaitable[Any], client.ping())
+    except TypeError as exc:  # redis-py makes its connections (and checks their options) only now
+        raise ConfigurationError(f"invalid option in Redis URI {shown!r}: {exc}") from None
     except (RedisConnectionError, RedisTimeoutError, OSError, ResponseError) as exc:
         raise RedisUnavailableError(f"cannot connect to Redis at {shown}: {exc}") from exc
     try:

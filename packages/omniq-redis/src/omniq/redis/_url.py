@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import msgspec
 
@@ -80,7 +80,10 @@ def parse_url(url: str, options: Mapping[str, Any]) -> tuple[str, RedisOptions]:
         )
     if parsed.events_maxlen < 1:
         raise ConfigurationError(f"events_maxlen of Redis URI {shown!r} must be at least 1")
-    client_url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(theirs), parts.fragment))
+    # Built by hand: urlunsplit would drop the "//" of "unix:///path" (no host).
+    client_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    if theirs:
+        client_url += f"?{urlencode(theirs)}"
     return client_url, parsed
 
 
