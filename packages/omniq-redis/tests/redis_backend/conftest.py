@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -89,7 +90,7 @@ class RedisServer:
             "--save", "", "--logfile", str(self.directory / "redis.log"), *self.extra,
         ]  # fmt: skip
         self.process = subprocess.Popen(command)
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        client: Any = redis.Redis(port=self.port, socket_connect_timeout=1)
         deadline = time.monotonic() + 30
         try:
             while True:

@@ -52,7 +52,7 @@ async def test_a_key_of_another_type_under_the_prefix_is_a_clear_error(
 async def test_an_idle_wait_blocks_on_the_server_and_wakes_on_enqueue(own_server: StartServer) -> None:
     server = own_server()
     async with RedisBackend(server.url) as waiter, RedisBackend(server.url) as producer:
-        stats = redis.Redis(port=server.port)
+        stats: Any = redis.Redis(port=server.port)
         try:
             stats.config_resetstat()
             waiting = asyncio.ensure_future(waiter.wait_for_tasks(["default"], 60))

@@ -28,7 +28,8 @@ logger = logging.getLogger("omniq.redis")
 def make_client(client_url: str, shown: str) -> Redis:
     """A client for ``client_url`` (not yet connected); ``shown`` is the masked URL for errors."""
     try:
-        return Redis.from_url(client_url)
+        client: Redis = Redis.from_url(client_url)
+        return client
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"invalid Redis URI {shown!r}: {exc}") from None
 

@@ -8,10 +8,10 @@ the call repeated, so a worker survives a server restart without help.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
@@ -58,11 +58,13 @@ class Script:
 
     async def __call__(self, client: Redis, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run the script; load it first if the server does not know it (yet, or any more)."""
+        # redis-py's annotations of these calls differ between its releases; Any spans them.
+        untyped: Any = client
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            return await untyped.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await cast(Awaitable[Any], client.script_load(self.source))
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            await untyped.script_load(self.source)
+            return await untyped.evalsha(self.sha, len(keys), *keys, *args)
 
 
 @cache

@@ -264,10 +264,9 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
             socket_timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
             if socket_timeout:
                 timeout = min(timeout, socket_timeout / 2)
-            await cast(
-                Awaitable[Any],
-                self.client.blpop([self.keys.wake(name) for name in names], timeout=max(timeout, 0.001)),
-            )
+            # Fractional timeouts work since Redis 6; redis-py's annotation says int.
+            waiter: Any = self.client
+            await waiter.blpop([self.keys.wake(name) for name in names], timeout=max(timeout, 0.001))
         except (RedisError, OSError):
             await asyncio.sleep(timeout)
 
