@@ -30,6 +30,7 @@ SCRIPT_NAMES = (
     "purge_events",
     "purge_results",
     "purge_tasks",
+    "put_results",
     "query_events",
     "reap",
     "requeue",

@@ -27,8 +27,9 @@ from omniq.redis._codec import (
     decode_task,
     encode_event,
     encode_result,
-    enqueue_args,
+    enqueue_item,
     number,
+    pack,
 )
 from omniq.redis._connection import check_server, make_client, translated_errors
 from omniq.redis._keys import Keys
@@ -123,9 +124,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         ids: list[str] = []
         for start in range(0, len(records), CHUNK):
             chunk = records[start : start + CHUNK]
-            args: list[Arg] = [len(chunk)]
-            for record in chunk:
-                args += enqueue_args(record)
+            args = [pack([enqueue_item(record) for record in chunk]), *(record.data for record in chunk)]
             ids += [holder.decode() for holder in await self._script("enqueue", args)]
         return ids
 
@@ -161,11 +160,11 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         """Settle the outcomes whose token is the current lease, in one script call."""
         if not outcomes:
             return []
-        args: list[Arg] = []
-        for o in outcomes:
-            due = "" if o.due_at is None else number(o.due_at)
-            args += (o.task_id, o.lease_token, o.status.value, number(o.at), due, o.error or "")
-        return [task_id.decode() for task_id in await self._script("finish", args)]
+        items = [
+            (o.task_id, o.lease_token, o.status.value, number(o.at), _optional(o.due_at), o.error or "")
+            for o in outcomes
+        ]
+        return [task_id.decode() for task_id in await self._script("finish", [pack(items)])]
 
     async def reap(self, now: float) -> ReapReport:
         """Recover expired leases and expire tasks past their TTL (up to ``SWEEP`` of each per
@@ -281,23 +280,20 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     # -- results ----------------------------------------------------------------------------
 
     async def put_results(self, records: Sequence[ResultRecord]) -> None:
-        """Store or replace results in one pipelined round trip; each expires natively (``PX``)
-        and is indexed by expiry so that :meth:`purge_results` can count them."""
+        """Store or replace results in one script call; each expires natively (``PX``) and is
+        indexed by expiry so that :meth:`purge_results` can count them."""
         if not records:
             return
         now = time.time()
-        with translated_errors(self.url, self.prefix):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for record in records:
-                    key = self.keys.result(record.task_id)
-                    if record.expires_at is None:
-                        pipe.set(key, encode_result(record))
-                        pipe.zrem(self.keys.result_expiry, record.task_id)
-                    else:
-                        millis = max(1, math.ceil((record.expires_at - now) * 1000))
-                        pipe.set(key, encode_result(record), px=millis)
-                        pipe.zadd(self.keys.result_expiry, {record.task_id: record.expires_at})
-                await pipe.execute()
+        for start in range(0, len(records), CHUNK):
+            chunk = records[start : start + CHUNK]
+            items = [
+                (r.task_id, "", "")
+                if r.expires_at is None
+                else (r.task_id, max(1, math.ceil((r.expires_at - now) * 1000)), number(r.expires_at))
+                for r in chunk
+            ]
+            await self._script("put_results", [pack(items), *(encode_result(r) for r in chunk)])
 
     async def get_result(self, task_id: str) -> ResultRecord | None:
         """The task's result unless it has expired."""
@@ -325,10 +321,8 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     async def append_events(self, records: Sequence[EventRecord]) -> None:
         """Append events to the capped stream (``XADD ... MAXLEN ~``) with their indexes."""
         for start in range(0, len(records), CHUNK):
-            args: list[Arg] = [self.events_maxlen]
-            for record in records[start : start + CHUNK]:
-                args += encode_event(record)
-            await self._script("append_events", args)
+            items = [encode_event(record) for record in records[start : start + CHUNK]]
+            await self._script("append_events", [self.events_maxlen, pack(items)])
 
     async def query_events(
         self,
@@ -361,3 +355,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
             deleted += gone
             if removed < SWEEP:
                 return int(deleted)
+
+
+def _optional(value: float | None) -> str:
+    return "" if value is None else number(value)

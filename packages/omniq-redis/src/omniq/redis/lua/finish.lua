@@ -1,9 +1,9 @@
--- Settle attempts whose token is the current lease. ARGV: base, then per outcome: id, token,
--- status, at, due_at|'', error|''. Returns the accepted ids.
+-- Settle attempts whose token is the current lease. ARGV[2]: a msgpack array with per outcome:
+-- id, token, status, at, due_at|'', error|''. Returns the accepted ids.
 local accepted = {}
 local woken = {}
-for i = 2, #ARGV, 6 do
-  local id, token, status, at, due, err = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+for _, o in ipairs(cmsgpack.unpack(ARGV[2])) do
+  local id, token, status, at, due, err = o[1], o[2], o[3], o[4], o[5], o[6]
   local key = tkey(id)
   local v = redis.call('HMGET', key, 'lease_token', 'status', 'queue', 'created_at', 'dedup_key',
     'priority', 'due_at', 'expires_at')
