@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+
 from _harness import BenchConfig, System
 
 __all__ = ["REDIS_SYSTEMS", "build_redis"]
@@ -14,6 +16,8 @@ def build_redis(key: str, config: BenchConfig) -> System:
     """The Redis system called ``key`` (its module is imported only now)."""
     import _redis_systems as systems  # noqa: PLC0415
 
+    # The run (this process, not its workers) leaves the benchmark database empty.
+    atexit.register(systems.flush)
     if key == "redis":
         return systems.OmniQRedis(config)
     if key == "huey-redis":
