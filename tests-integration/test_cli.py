@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from omniq.core import OmniQ, installed_schemes
+from omniq.core.registry import KNOWN_BACKENDS
+from omniq.core.testing import tasks
 
 OMNIQ = [sys.executable, "-m", "omniq.core.cli"]
 
@@ -55,8 +60,9 @@ def test_errors_are_one_line_and_a_non_zero_status(tmp_path: Path) -> None:
     assert unknown.returncode == 1
     assert unknown.stderr.startswith("omniq: error: no backend serves bogus://")
     assert "Traceback" not in unknown.stderr
-    missing = omniq("info", "--url", "redis://:hunter2@localhost/0", cwd=tmp_path)
-    assert "pip install omniq-redis" in missing.stderr
+    scheme, package = _a_backend_not_installed()
+    missing = omniq("info", "--url", f"{scheme}://:hunter2@localhost/0", cwd=tmp_path)
+    assert f"pip install {package}" in missing.stderr
     assert "hunter2" not in missing.stderr
     bad_json = omniq("enqueue", "m:f", "--kwargs", "[1]", "--url", f"sqlite:///{tmp_path}/x.db", cwd=tmp_path)
     assert bad_json.returncode == 1
@@ -64,3 +70,59 @@ def test_errors_are_one_line_and_a_non_zero_status(tmp_path: Path) -> None:
     absent = omniq("result", "nope", "--url", f"sqlite:///{tmp_path}/x.db", cwd=tmp_path)
     assert absent.returncode == 2
     assert "unknown task" in absent.stderr
+
+
+def _a_backend_not_installed() -> tuple[str, str]:
+    """A scheme whose (known) backend package is not installed here, and that package."""
+    installed = set(installed_schemes())
+    missing = [(scheme, package) for scheme, package in KNOWN_BACKENDS.items() if scheme not in installed]
+    assert missing, "every known backend is installed; test the message another way"
+    return missing[0]
+
+
+def test_dead_letters_are_listed_requeued_and_purged(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    with OmniQ(url, poll_interval=0.02) as oq:
+        ids = [oq.enqueue(tasks.fail, {"message": f"bad {n}"}, max_retries=0) for n in range(3)]
+        oq.start_worker()
+        for task_id in ids:
+            oq.get_result(task_id, timeout=60)
+        oq.stop_worker()
+    listed = omniq("dead", "list", "--url", url, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert all(task_id in listed.stdout for task_id in ids)
+    assert "ValueError: bad 0" in listed.stdout
+    requeued = omniq("dead", "requeue", ids[0], "--url", url, cwd=tmp_path)
+    assert (requeued.returncode, requeued.stdout.strip()) == (0, "requeued 1 task(s)")
+    again = omniq("dead", "requeue", ids[0], "--url", url, cwd=tmp_path)
+    assert again.returncode == 2 and "not requeued" in again.stderr
+    purged = omniq("dead", "purge", "--url", url, cwd=tmp_path)
+    assert purged.stdout.strip() == "purged 2 dead task(s)"
+    with OmniQ(url) as oq:
+        assert [task.id for task in oq.list_tasks()] == [ids[0]]
+        assert oq.dead_letters() == []
+
+
+def test_a_corrupt_database_or_bad_log_level_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "bad.db").write_bytes(b"this is not an SQLite file" * 100)
+    corrupt = omniq("info", "--url", f"sqlite:///{tmp_path}/bad.db", cwd=tmp_path)
+    assert corrupt.returncode == 1
+    assert corrupt.stderr.startswith("omniq: error:") and "Traceback" not in corrupt.stderr
+    assert len(corrupt.stderr.strip().splitlines()) == 1
+    loud = subprocess.run(
+        [*OMNIQ, "info", "--url", f"sqlite:///{tmp_path}/ok.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "OMNIQ_LOG_LEVEL": "loud"},
+    )
+    assert loud.returncode == 1
+    assert "OMNIQ_LOG_LEVEL='loud' is not a log level" in loud.stderr
+
+
+def test_worker_refuses_an_application_and_a_url_together(tmp_path: Path) -> None:
+    both = omniq("worker", "myproject.tasks:app", "--url", "sqlite:///x.db", cwd=tmp_path)
+    assert both.returncode == 1
+    assert "not both" in both.stderr

@@ -56,6 +56,10 @@ def test_passwords_are_masked() -> None:
         "postgresql://u:***@h/db?password=***&sslmode=require"
     )
     assert mask_url("sqlite:///omniq.db") == "sqlite:///omniq.db"
+    assert mask_url("sqlite:///data/a@b.db") == "sqlite:///data/a@b.db"
+    # Unescaped '/' or '@' in a password: everything up to the last '@' is hidden.
+    assert mask_url("redis://u:pa/ss@host/0") == "redis://u:***@host/0"
+    assert mask_url("postgresql://u:p@ss@host/db") == "postgresql://u:***@host/db"
     with pytest.raises(BackendNotFoundError) as caught:
         open_url("nats://user:hunter2@localhost:4222")
     assert "hunter2" not in str(caught.value)

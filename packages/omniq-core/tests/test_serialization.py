@@ -25,6 +25,18 @@ def test_unencodable_value_is_refused_with_its_type_named() -> None:
         SerializationManager().dumps([Opaque(1)])
 
 
+def test_an_integer_beyond_64_bits_is_refused_with_the_reason() -> None:
+    with pytest.raises(SerializationError, match="OverflowError"):
+        SerializationManager().dumps({"n": 2**70})
+
+
+def test_a_value_that_contains_itself_is_refused() -> None:
+    looped: list[object] = []
+    looped.append(looped)
+    with pytest.raises(SerializationError, match="nested too deeply"):
+        SerializationManager().dumps(looped)
+
+
 def test_dill_requires_a_secret() -> None:
     with pytest.raises(ConfigurationError, match="secret_key"):
         SerializationManager(allow_dill=True)

@@ -43,3 +43,9 @@ def test_bad_settings_name_the_setting(kwargs: dict[str, object], message: str) 
     env = kwargs.pop("env", {})
     with pytest.raises(ConfigurationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Settings.load(env=env, **kwargs)  # type: ignore[arg-type]
+
+
+def test_repr_masks_the_secret_key_and_passwords_in_urls() -> None:
+    shown = repr(Settings(secret_key="s3cret", task_queue_url="redis://:hunter2@localhost/0"))
+    assert "s3cret" not in shown and "hunter2" not in shown
+    assert "redis://:***@localhost/0" in shown and "secret_key='***'" in shown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -357,3 +358,19 @@ async def test_batches_larger_than_one_statement_are_split_in_one_transaction(
     outcomes = [Outcome(task_id=r.id, lease_token="t", status=TaskStatus.COMPLETED, at=now) for r in records]
     assert await backend.finish(outcomes) == [r.id for r in records]
     assert await backend.count_tasks() == {"default": {"completed": 1_234}}
+
+
+async def test_use_from_a_second_running_loop_is_refused_clearly(db_path: Path) -> None:
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+    backend = SQLiteBackend(db_path)
+    try:
+        asyncio.run_coroutine_threadsafe(backend.open(), other).result(timeout=60)
+        with pytest.raises(RuntimeError, match="another running event loop"):
+            await backend.get_task("anything")
+    finally:
+        asyncio.run_coroutine_threadsafe(backend.close(), other).result(timeout=60)
+        other.call_soon_threadsafe(other.stop)
+        thread.join()
+        other.close()

@@ -1,6 +1,8 @@
 """OmniQ core: models, the backend contract, workers, and the ``AsyncOmniQ`` / ``OmniQ`` facades."""
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.callbacks import TaskOutcome
+from omniq.core.context import TaskContext, current_task
 from omniq.core.errors import (
     BackendNotFoundError,
     ConfigurationError,
@@ -54,14 +56,17 @@ __all__ = [
     "SerializationManager",
     "Settings",
     "Task",
+    "TaskContext",
     "TaskEvent",
     "TaskFunction",
+    "TaskOutcome",
     "TaskResult",
     "TaskStatus",
     "TaskTimeoutError",
     "ThreadPoolWorker",
     "UnknownFunctionError",
     "ValidationError",
+    "current_task",
     "installed_schemes",
     "register_backend",
 ]

@@ -11,24 +11,22 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
 
+from omniq.core.callbacks import CallbackKind, CallbackRef, Callbacks, TaskOutcome, callback_names
 from omniq.core.codec import (
     event_from_record,
     result_from_record,
-    result_record,
     task_from_record,
 )
-from omniq.core.errors import ConfigurationError
+from omniq.core.errors import ConfigurationError, ValidationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry, function_name
 from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import (
-    ErrorInfo,
     EventType,
-    ResultStatus,
     Task,
     TaskEvent,
     TaskResult,
@@ -42,13 +40,17 @@ from omniq.core.settings import EVENTS_OFF, Settings
 from omniq.core.task_function import AsyncTaskFunction
 from omniq.core.urls import mask_url
 from omniq.core.worker import BaseWorker, worker_class
-from omniq.core.worker._outcomes import task_event
+from omniq.core.worker._outcomes import final_result, task_event
 
 __all__ = ["AsyncOmniQ"]
 
 logger = logging.getLogger("omniq")
 
+#: The statuses ``requeue`` revives.
+_REQUEUABLE = frozenset({TaskStatus.DEAD, TaskStatus.CANCELLED, TaskStatus.EXPIRED})
+
 P = ParamSpec("P")
+F = TypeVar("F", bound=Callable[[TaskOutcome], Any])
 R = TypeVar("R")
 Q = ParamSpec("Q")
 T = TypeVar("T")
@@ -91,6 +93,7 @@ class AsyncOmniQ:
             allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
         )
         self.functions = FunctionRegistry()
+        self.callbacks = Callbacks()
         self._owned: dict[str, BaseComponent] = {}
         queue_url = url or self.settings.queue_url
         self.task_queue: BaseTaskQueue = self._component(task_queue or queue_url, BaseTaskQueue, "task queue")
@@ -167,6 +170,10 @@ class AsyncOmniQ:
         timeout: Seconds | None = None,
         ttl: Seconds | None = None,
         result_ttl: Seconds | None = None,
+        on_success: CallbackRef | None = None,
+        on_failure: CallbackRef | None = None,
+        on_retry: CallbackRef | None = None,
+        on_dead: CallbackRef | None = None,
     ) -> _AsyncTaskDecorator: ...
 
     def task(
@@ -182,8 +189,17 @@ class AsyncOmniQ:
         timeout: Seconds | None = None,
         ttl: Seconds | None = None,
         result_ttl: Seconds | None = None,
+        on_success: CallbackRef | None = None,
+        on_failure: CallbackRef | None = None,
+        on_retry: CallbackRef | None = None,
+        on_dead: CallbackRef | None = None,
     ) -> AsyncTaskFunction[P, R] | _AsyncTaskDecorator:
-        """Make ``func`` a task with default enqueue options; usable with or without arguments."""
+        """Make ``func`` a task with default enqueue options; usable with or without arguments.
+
+        ``on_success``, ``on_failure``, ``on_retry`` and ``on_dead`` take a module-level function
+        (or its import path, or a list of them) called with a :class:`~omniq.core.TaskOutcome`
+        after that outcome is stored; see :mod:`omniq.core.callbacks`.
+        """
         options = TaskOptions(
             queue_name=queue,
             priority=priority,
@@ -193,6 +209,7 @@ class AsyncOmniQ:
             timeout=timeout,
             ttl=ttl,
             result_ttl=result_ttl,
+            callbacks=callback_names(success=on_success, failure=on_failure, retry=on_retry, dead=on_dead),
         )
 
         def decorate(function: Callable[Q, T]) -> AsyncTaskFunction[Q, T]:
@@ -201,6 +218,27 @@ class AsyncOmniQ:
             return wrapped
 
         return decorate if func is None else decorate(func)
+
+    @overload
+    def on(self, kind: CallbackKind, func: None = None) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, kind: CallbackKind, func: F) -> F: ...
+
+    def on(self, kind: CallbackKind, func: F | None = None) -> F | Callable[[F], F]:
+        """Call ``func(outcome)`` for every task's ``kind`` outcome (``success``, ``failure``,
+        ``retry``, ``dead``) in this application's workers; usable as ``@oq.on("dead")``.
+
+        ``outcome`` is a :class:`~omniq.core.TaskOutcome`. The callback runs after the outcome is
+        stored and cannot change it; if it raises, the error is logged and recorded as a
+        ``callback_error`` event.
+        """
+
+        def register(callback: F) -> F:
+            self.callbacks.add(kind, callback)
+            return callback
+
+        return register if func is None else register(func)
 
     async def enqueue(
         self,
@@ -296,13 +334,31 @@ class AsyncOmniQ:
         """Tasks that ran out of attempts or could not run, oldest first, with their errors."""
         return await self.list_tasks(queue_name, TaskStatus.DEAD, limit)
 
-    async def requeue(self, task_id: str) -> bool:
-        """Run a dead, cancelled or expired task again with fresh attempts."""
+    async def purge_dead_letters(self, older_than: Seconds | None = None) -> int:
+        """Delete dead tasks (those dead for longer than ``older_than``, if given); returns how many."""
         await self.open()
-        record = await self.task_queue.requeue(task_id, time.time())
-        if record is None or record.status is not TaskStatus.PENDING:
+        before = None
+        if older_than is not None:
+            age = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+            if age < 0:
+                raise ValidationError("older_than", f"must be zero or positive, got {older_than!r}")
+            before = time.time() - age
+        return await self.task_queue.purge_tasks(TaskStatus.DEAD, before=before)
+
+    async def requeue(self, task_id: str) -> bool:
+        """Run a dead, cancelled or expired task again with fresh attempts (its old result goes)."""
+        await self.open()
+        task = await self.task_queue.get_task(task_id)
+        if task is None or task.status not in _REQUEUABLE:
             return False
-        self.recorder.record(task_event(record, EventType.ENQUEUED, time.time(), details={"requeued": True}))
+        # The old result goes first: once the task is pending, a worker may store a new one.
+        await self.result_store.delete_results([task_id])
+        now = time.time()
+        record = await self.task_queue.requeue(task_id, now)
+        # An unchanged record comes back for a task that was not dead, cancelled or expired.
+        if record is None or record.status is not TaskStatus.PENDING or record.updated_at != now:
+            return False
+        self.recorder.record(task_event(record, EventType.ENQUEUED, now, details={"requeued": True}))
         return True
 
     async def cancel(self, task_id: str) -> bool:
@@ -316,32 +372,28 @@ class AsyncOmniQ:
         if record is None or record.status is not TaskStatus.CANCELLED or record.updated_at != now:
             return False
         self.recorder.record(task_event(record, EventType.CANCELLED, now))
-        error = ErrorInfo(type="omniq.Cancelled", message="cancelled")
-        await self.result_store.put_results(
-            [
-                result_record(
-                    task_id=task_id,
-                    status=ResultStatus.CANCELLED,
-                    finished_at=now,
-                    error=error,
-                    attempts=record.attempts,
-                    schedule_id=record.schedule_id,
-                    expires_at=None if self.settings.result_ttl is None else now + self.settings.result_ttl,
-                )
-            ]
-        )
+        result = final_result(record, now)
+        assert result is not None
+        await self.result_store.put_results([result])
         return True
 
     async def get_result(self, task_id: str, *, timeout: float | None = None) -> TaskResult | None:
         """The task's result: ``None`` if there is none yet, or with ``timeout`` the result once it
-        arrives (raises :class:`TimeoutError` if none does in time)."""
+        arrives (raises :class:`TimeoutError` if none does in time).
+
+        A task that ended ``dead``, ``cancelled`` or ``expired`` always has a result, even when the
+        process that ended it stopped before storing one: it is rebuilt from the task.
+        """
         await self.open()
         if timeout is None:
             record = await self.result_store.get_result(task_id)
         else:
             record = await self.result_store.wait_for_result(task_id, timeout)
-            if record is None:
-                raise TimeoutError(f"no result for task {task_id} within {timeout} s")
+        if record is None:
+            task = await self.task_queue.get_task(task_id)
+            record = None if task is None else final_result(task, task.updated_at)
+        if record is None and timeout is not None:
+            raise TimeoutError(f"no result for task {task_id} within {timeout} s")
         return None if record is None else result_from_record(record, self.serializer)
 
     async def events(
@@ -391,6 +443,7 @@ class AsyncOmniQ:
             settings=self.settings,
             functions=self.functions,
             events=self.recorder,
+            callbacks=self.callbacks,
         )
 
     async def start_worker(
@@ -431,7 +484,7 @@ class AsyncOmniQ:
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, worker.request_stop)
+                loop.add_signal_handler(signum, worker.on_stop_signal)
                 handled.append(signum)
         try:
             await worker.run()
@@ -441,10 +494,15 @@ class AsyncOmniQ:
             if self._worker is worker:
                 self._worker = None
 
-    def request_worker_stop(self) -> None:
-        """Ask a running worker to stop gracefully (safe from signal handlers in the loop)."""
+    def request_worker_stop(self, *, force: bool = False) -> None:
+        """Ask a running worker to stop: gracefully, or with ``force`` releasing running tasks at
+        once (safe from signal handlers in the loop)."""
         if self._worker is not None:
-            self._worker.request_stop()
+            self._worker.request_stop(force=force)
+
+    def _on_stop_signal(self) -> None:
+        if self._worker is not None:
+            self._worker.on_stop_signal()
 
     # -- internals --------------------------------------------------------------------------
 

@@ -47,6 +47,8 @@ class TaskSpec(msgspec.Struct, frozen=True, array_like=True):
     timeout: float | None
     retry: RetryPolicy
     result_ttl: float | None
+    #: Per-task callbacks as ``(kind, import path)`` pairs.
+    callbacks: tuple[tuple[str, str], ...] = ()
 
 
 class _StoredResult(msgspec.Struct, frozen=True, array_like=True, kw_only=True):

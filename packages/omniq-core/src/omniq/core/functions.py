@@ -68,8 +68,10 @@ def _import(name: str) -> Callable[..., Any]:
         target: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise UnknownFunctionError(f"task function {name!r} cannot be imported: {exc}") from exc
+    except Exception as exc:
+        raise UnknownFunctionError(
+            f"task function {name!r} cannot be imported: {type(exc).__name__}: {exc}"
+        ) from exc
     target = getattr(target, "__omniq_function__", target)  # a @task wrapper: run what it wraps
     if not callable(target):
         raise UnknownFunctionError(f"task function {name!r} is {type(target).__name__}, not callable")

@@ -111,6 +111,24 @@ class BaseTaskQueue(BaseComponent):
         An outcome whose token does not match the task's current lease changes nothing.
         """
 
+    async def finish_with_results(
+        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+    ) -> list[str]:
+        """:meth:`finish`, and store the ``results`` of the outcomes it accepts.
+
+        A worker calls this instead of ``finish`` when this object is also its result store. The
+        default makes two calls, so a crash between them leaves a finished task without its
+        result; engines with transactions override it to write both at once.
+        """
+        accepted = await self.finish(outcomes)
+        held = set(accepted)
+        kept = [result for result in results if result.task_id in held]
+        if kept:
+            if not isinstance(self, BaseResultStorage):
+                raise TypeError(f"{type(self).__name__} is not a result store")
+            await self.put_results(kept)
+        return accepted
+
     @abc.abstractmethod
     async def reap(self, now: float) -> ReapReport:
         """Recover tasks whose lease expired and expire tasks whose TTL passed.
@@ -141,12 +159,18 @@ class BaseTaskQueue(BaseComponent):
         """Cancel a task that has not reached a final status; returns it as it now is.
 
         A running task loses its lease (its worker learns it at the next heartbeat). Returns
-        ``None`` for an unknown id, and the unchanged record for a task already final.
+        ``None`` for an unknown id, and the unchanged record for a task already final. A record
+        this call changed has ``updated_at == now`` exactly (store times losslessly): that is how
+        the caller tells the two apart.
         """
 
     @abc.abstractmethod
     async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
-        """Make a ``dead``, ``cancelled`` or ``expired`` task pending again with fresh attempts."""
+        """Make a ``dead``, ``cancelled`` or ``expired`` task pending again with fresh attempts.
+
+        Returns ``None`` for an unknown id, the unchanged record for a task in any other status,
+        and a changed record with ``updated_at == now`` exactly.
+        """
 
     @abc.abstractmethod
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
@@ -172,6 +196,10 @@ class BaseResultStorage(BaseComponent):
     @abc.abstractmethod
     async def get_result(self, task_id: str) -> ResultRecord | None:
         """A task's unexpired result, or ``None``."""
+
+    @abc.abstractmethod
+    async def delete_results(self, task_ids: Sequence[str]) -> None:
+        """Delete these tasks' results, if any (a requeued task starts without one)."""
 
     @abc.abstractmethod
     async def purge_results(self, now: float) -> int:

@@ -333,17 +333,24 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
                 if record.status == status and (before is None or record.updated_at < before)
             ]
             for task_id in doomed:
-                del s.tasks[task_id]
+                record = s.tasks.pop(task_id)
                 del s.sequence[task_id]
+                if record.dedup_key is not None and s.dedup.get(record.dedup_key) == task_id:
+                    del s.dedup[record.dedup_key]
         return len(doomed)
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
+        waiter = (loop, future)
         with self._s.lock:
-            self._s.task_waiters.append((loop, future))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(future, timeout)
+            self._s.task_waiters.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, timeout)
+        finally:
+            with self._s.lock, contextlib.suppress(ValueError):
+                self._s.task_waiters.remove(waiter)
 
     # -- results ----------------------------------------------------------------------------
 
@@ -360,6 +367,11 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
             return None
         return record
 
+    async def delete_results(self, task_ids: Sequence[str]) -> None:
+        with self._s.lock:
+            for task_id in task_ids:
+                self._s.results.pop(task_id, None)
+
     async def purge_results(self, now: float) -> int:
         s = self._s
         with s.lock:
@@ -375,13 +387,23 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     async def wait_for_result(self, task_id: str, timeout: float) -> ResultRecord | None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
+        waiter = (loop, future)
+        waiters = self._s.result_waiters
         with self._s.lock:
             record = self._s.results.get(task_id)
             if record is None:
-                self._s.result_waiters.setdefault(task_id, []).append((loop, future))
+                waiters.setdefault(task_id, []).append(waiter)
         if record is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, timeout)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(future, timeout)
+            finally:
+                with self._s.lock:
+                    pending = waiters.get(task_id, [])
+                    if waiter in pending:
+                        pending.remove(waiter)
+                        if not pending:
+                            del waiters[task_id]
         return await self.get_result(task_id)
 
     # -- events -----------------------------------------------------------------------------

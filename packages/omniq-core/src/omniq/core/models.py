@@ -86,6 +86,7 @@ class EventType(enum.StrEnum):
     EXPIRED = "expired"
     TIMEOUT = "timeout"
     LEASE_LOST = "lease_lost"
+    CALLBACK_ERROR = "callback_error"
     SCHEDULE_TRIGGERED = "schedule_triggered"
     SCHEDULE_PAUSED = "schedule_paused"
     SCHEDULE_RESUMED = "schedule_resumed"

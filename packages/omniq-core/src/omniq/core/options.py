@@ -38,6 +38,7 @@ class TaskOptions:
     retry_on: Sequence[type[BaseException] | str] | None = None
     depends_on: Sequence[str] = ()
     dedup_key: str | None = None
+    callbacks: tuple[tuple[str, str], ...] = ()
 
     def merged(self, overrides: TaskOptions) -> TaskOptions:
         """These options with every field that ``overrides`` sets replaced."""
@@ -81,13 +82,14 @@ class RecordFactory:
         self.timeout = _seconds("timeout", options.timeout, settings.task_timeout, positive=True)
         self.result_ttl = _seconds("result_ttl", options.result_ttl, settings.result_ttl, positive=True)
         self.depends_on = tuple(options.depends_on)
+        self.callbacks = options.callbacks
         self.dedup_key = options.dedup_key
         if self.dedup_key is not None and not isinstance(self.dedup_key, str):
             raise ValidationError("dedup_key", f"must be a string, got {self.dedup_key!r}")
 
-    def record(self, payload_format: str, payload: bytes, *, dedup_key: str | None = None) -> TaskRecord:
+    def record(self, payload_format: str, payload: bytes) -> TaskRecord:
         """A new pending task carrying ``payload``."""
-        spec = TaskSpec(payload_format, payload, self.timeout, self.retry, self.result_ttl)
+        spec = TaskSpec(payload_format, payload, self.timeout, self.retry, self.result_ttl, self.callbacks)
         return TaskRecord(
             id=new_id(),
             queue=self.queue,
@@ -100,7 +102,7 @@ class RecordFactory:
             expires_at=self.expires_at,
             max_attempts=self.retry.max_attempts,
             data=encode_spec(spec),
-            dedup_key=dedup_key or self.dedup_key,
+            dedup_key=self.dedup_key,
             depends_on=self.depends_on,
         )
 

@@ -16,12 +16,12 @@ from omniq.core.errors import BackendNotFoundError
 from omniq.core.interfaces import BaseComponent
 from omniq.core.urls import url_scheme
 
-__all__ = ["backend_class", "installed_schemes", "open_url", "register_backend"]
+__all__ = ["KNOWN_BACKENDS", "backend_class", "installed_schemes", "open_url", "register_backend"]
 
 ENTRY_POINT_GROUP = "omniq.backends"
 
 #: Schemes served by OmniQ's own distributions, for the "install this" hint.
-_DISTRIBUTION_OF_SCHEME = {
+KNOWN_BACKENDS = {
     "sqlite": "omniq-sqlite",
     "postgresql": "omniq-postgres",
     "postgres": "omniq-postgres",
@@ -100,7 +100,7 @@ def _checked(scheme: str, obj: object) -> type[BaseComponent]:
 
 
 def _missing_message(scheme: str) -> str:
-    distribution = _DISTRIBUTION_OF_SCHEME.get(scheme)
+    distribution = KNOWN_BACKENDS.get(scheme)
     if distribution is not None:
         return f"the {scheme}:// backend is not installed: pip install {distribution}"
     return f"no backend serves {scheme}:// URIs; installed schemes: {', '.join(installed_schemes())}"
@@ -113,8 +113,8 @@ def _warn_on_version_skew(entry_point: metadata.EntryPoint) -> None:
     core_version = _core_version()
     if core_version is not None and dist.version != core_version:
         warnings.warn(
-            f"{dist.name} {dist.version} was released with omniq-core {dist.version}, "
-            f"but omniq-core {core_version} is installed; install matching versions",
+            f"{dist.name} {dist.version} is installed beside omniq-core {core_version}; OmniQ's "
+            f"packages are released together: install omniq-core=={dist.version}",
             RuntimeWarning,
             stacklevel=4,
         )

@@ -48,14 +48,21 @@ class SerializationManager:
         """Encode ``value``; raises :class:`SerializationError` naming a type that cannot be encoded."""
         try:
             return MSGPACK, self._encoder.encode(value)
-        except TypeError as exc:
+        except (TypeError, OverflowError, ValueError, RecursionError) as exc:
             if not self.allow_dill:
                 raise SerializationError(
-                    f"cannot encode a value of type {_type_named_in(exc)}: msgspec supports plain "
-                    "data (numbers, strings, bytes, lists, dicts, datetimes, dataclasses, Structs); "
-                    "pass plain data, or enable dill with allow_dill=True and a secret_key"
+                    f"cannot encode {_what_failed(exc)}: msgspec supports plain data (numbers "
+                    "within 64 bits, strings, bytes, lists, dicts, datetimes, dataclasses, "
+                    "Structs); pass plain data, or enable dill with allow_dill=True and a secret_key"
                 ) from exc
-        return DILL, self._sign(_dill().dumps(value))
+        try:
+            return DILL, self._sign(_dill().dumps(value))
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise SerializationError(
+                f"cannot encode a value of type {type(value).__name__} with dill: {exc}"
+            ) from exc
 
     def loads(self, fmt: str, data: bytes) -> Any:
         """Decode a value stored with format tag ``fmt``."""
@@ -67,7 +74,13 @@ class SerializationManager:
         if fmt == DILL:
             if not self.allow_dill:
                 raise SerializationError("refusing a dill payload: dill is disabled (allow_dill=False)")
-            return _dill().loads(self._verified(data))
+            payload = self._verified(data)
+            try:
+                return _dill().loads(payload)
+            except ConfigurationError:
+                raise
+            except Exception as exc:
+                raise SerializationError(f"corrupt dill payload: {type(exc).__name__}: {exc}") from exc
         raise SerializationError(f"unknown payload format {fmt!r}")
 
     def _sign(self, payload: bytes) -> bytes:
@@ -84,9 +97,14 @@ class SerializationManager:
         return payload
 
 
-def _type_named_in(exc: TypeError) -> str:
-    match = _UNSUPPORTED_TYPE.search(str(exc))
-    return match.group(1) if match else str(exc)
+def _what_failed(exc: Exception) -> str:
+    """The part of a msgspec error a user can act on: the type it refused, or what went wrong."""
+    if isinstance(exc, TypeError):
+        match = _UNSUPPORTED_TYPE.search(str(exc))
+        return f"a value of type {match.group(1) if match else exc}"
+    if isinstance(exc, RecursionError):
+        return "a value nested too deeply (or containing itself)"
+    return f"a value ({type(exc).__name__}: {exc})"
 
 
 def _dill() -> Any:

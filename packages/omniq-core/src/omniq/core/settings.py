@@ -13,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from omniq.core.errors import ConfigurationError
+from omniq.core.urls import mask_url
 
 __all__ = ["ENV_PREFIX", "EVENTS_OFF", "Settings"]
 
@@ -50,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     retry_max_delay: float = 300.0
     lease_ttl: float = 60.0
     heartbeat_interval: float | None = None
+    shutdown_grace: float | None = 30.0
     poll_interval: float = 0.5
     claim_batch: int = 500
     allow_dill: bool = False
@@ -62,6 +64,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _require(self.retry_attempts >= 0, "retry_attempts", self.retry_attempts, "an integer >= 0")
         _require(self.claim_batch >= 1, "claim_batch", self.claim_batch, "an integer >= 1")
         _require(self.poll_interval > 0, "poll_interval", self.poll_interval, "a positive number")
+        grace = self.shutdown_grace
+        _require(grace is None or grace >= 0, "shutdown_grace", grace, "zero or a positive number of seconds")
         interval = self.heartbeat_interval
         _require(
             interval is None or 0 < interval < self.lease_ttl,
@@ -69,6 +73,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             interval,
             f"a positive number of seconds below lease_ttl ({self.lease_ttl})",
         )
+
+    def __repr__(self) -> str:
+        """Every field, with passwords in URIs and the secret key masked (settings get logged)."""
+        shown = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name == "secret_key" and value is not None:
+                value = "***"
+            elif name.endswith("_url") and isinstance(value, str):
+                value = mask_url(value)
+            shown.append(f"{name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @property
     def effective_heartbeat_interval(self) -> float:

@@ -16,6 +16,7 @@ from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
 
 from omniq.core._portal import LoopThread, twin_of
 from omniq.core.app import AsyncOmniQ, TaskRef
+from omniq.core.callbacks import CallbackKind, CallbackRef, TaskOutcome
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import EventType, Task, TaskEvent, TaskResult, TaskStatus
 from omniq.core.options import Seconds
@@ -26,6 +27,7 @@ __all__ = ["OmniQ"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[[TaskOutcome], Any])
 Q = ParamSpec("Q")
 T = TypeVar("T")
 
@@ -103,6 +105,10 @@ class OmniQ:
         timeout: Seconds | None = None,
         ttl: Seconds | None = None,
         result_ttl: Seconds | None = None,
+        on_success: CallbackRef | None = None,
+        on_failure: CallbackRef | None = None,
+        on_retry: CallbackRef | None = None,
+        on_dead: CallbackRef | None = None,
     ) -> _TaskDecorator: ...
 
     @twin_of(AsyncOmniQ.task)
@@ -119,6 +125,10 @@ class OmniQ:
         timeout: Seconds | None = None,
         ttl: Seconds | None = None,
         result_ttl: Seconds | None = None,
+        on_success: CallbackRef | None = None,
+        on_failure: CallbackRef | None = None,
+        on_retry: CallbackRef | None = None,
+        on_dead: CallbackRef | None = None,
     ) -> TaskFunction[P, R] | _TaskDecorator:
         register = self.aio.task(
             name=name,
@@ -130,6 +140,10 @@ class OmniQ:
             timeout=timeout,
             ttl=ttl,
             result_ttl=result_ttl,
+            on_success=on_success,
+            on_failure=on_failure,
+            on_retry=on_retry,
+            on_dead=on_dead,
         )
 
         def decorate(function: Callable[Q, T]) -> TaskFunction[Q, T]:
@@ -137,6 +151,16 @@ class OmniQ:
             return TaskFunction(self, function, registered.task_name, registered.default_options)
 
         return decorate if func is None else decorate(func)
+
+    @overload
+    def on(self, kind: CallbackKind, func: None = None) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, kind: CallbackKind, func: F) -> F: ...
+
+    @twin_of(AsyncOmniQ.on)
+    def on(self, kind: CallbackKind, func: F | None = None) -> F | Callable[[F], F]:
+        return self.aio.on(kind, func) if func is not None else self.aio.on(kind)
 
     @twin_of(AsyncOmniQ.enqueue)
     def enqueue(
@@ -222,6 +246,10 @@ class OmniQ:
     def dead_letters(self, queue_name: str | None = None, limit: int = 100) -> list[Task]:
         return self._portal.call(self.aio.dead_letters, queue_name, limit)
 
+    @twin_of(AsyncOmniQ.purge_dead_letters)
+    def purge_dead_letters(self, older_than: Seconds | None = None) -> int:
+        return self._portal.call(self.aio.purge_dead_letters, older_than)
+
     @twin_of(AsyncOmniQ.requeue)
     def requeue(self, task_id: str) -> bool:
         return self._portal.call(self.aio.requeue, task_id)
@@ -277,7 +305,7 @@ class OmniQ:
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
 
             def request_stop(signum: int, frame: FrameType | None) -> None:
-                self._portal.call_soon(self.aio.request_worker_stop)
+                self._portal.call_soon(self.aio._on_stop_signal)
 
             for signum in (signal.SIGINT, signal.SIGTERM):
                 previous[signum] = signal.signal(signum, request_stop)
@@ -294,5 +322,5 @@ class OmniQ:
                 signal.signal(signum, handler)
 
     @twin_of(AsyncOmniQ.request_worker_stop)
-    def request_worker_stop(self) -> None:
-        self._portal.call_soon(self.aio.request_worker_stop)
+    def request_worker_stop(self, *, force: bool = False) -> None:
+        self._portal.call_soon(lambda: self.aio.request_worker_stop(force=force))

@@ -99,6 +99,10 @@ class SyncTaskQueue(_SyncTwin):
     def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
         return self.portal.call(self.aio.finish, outcomes)
 
+    @twin_of(BaseTaskQueue.finish_with_results)
+    def finish_with_results(self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]) -> list[str]:
+        return self.portal.call(self.aio.finish_with_results, outcomes, results)
+
     @twin_of(BaseTaskQueue.reap)
     def reap(self, now: float) -> ReapReport:
         return self.portal.call(self.aio.reap, now)
@@ -148,6 +152,10 @@ class SyncResultStorage(_SyncTwin):
     @twin_of(BaseResultStorage.get_result)
     def get_result(self, task_id: str) -> ResultRecord | None:
         return self.portal.call(self.aio.get_result, task_id)
+
+    @twin_of(BaseResultStorage.delete_results)
+    def delete_results(self, task_ids: Sequence[str]) -> None:
+        self.portal.call(self.aio.delete_results, task_ids)
 
     @twin_of(BaseResultStorage.purge_results)
     def purge_results(self, now: float) -> int:
@@ -217,6 +225,10 @@ class SyncWorker(_SyncTwin):
     def run(self) -> None:
         self.portal.call(self.aio.run)
 
+    @twin_of(BaseWorker.on_stop_signal)
+    def on_stop_signal(self) -> None:
+        self.portal.call_soon(self.aio.on_stop_signal)
+
     @twin_of(BaseWorker.request_stop)
-    def request_stop(self) -> None:
-        self.portal.call_soon(self.aio.request_stop)
+    def request_stop(self, *, force: bool = False) -> None:
+        self.portal.call_soon(lambda: self.aio.request_stop(force=force))

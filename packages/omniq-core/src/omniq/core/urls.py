@@ -9,7 +9,7 @@ from omniq.core.errors import ConfigurationError
 __all__ = ["mask_url", "url_scheme"]
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-_USERINFO_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@]*):[^@/?#]*@")
+_SECRET_PARAMETER = re.compile(r"(?i)((?:password|passwd|pwd|secret|token|access_key|sas)=)[^&#]*")
 
 
 def url_scheme(url: str) -> str:
@@ -26,6 +26,18 @@ def url_scheme(url: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (also in query strings such as ``password=``)."""
-    masked = _USERINFO_PASSWORD.sub(r"\1:***@", url)
-    return re.sub(r"(?i)((?:password|passwd|secret|token)=)[^&]*", r"\1***", masked)
+    """``url`` with any password replaced by ``***`` (also in query strings such as ``password=``).
+
+    The user part ends at the *last* ``@`` before the query, so a password that itself holds
+    ``@`` or ``/`` (unescaped, as people do write them) is still hidden whole.
+    """
+    masked = url
+    match = _SCHEME.match(url)
+    if match is not None:
+        start = match.end()
+        rest_end = min((i for i in (url.find("?", start), url.find("#", start)) if i >= 0), default=len(url))
+        at = url.rfind("@", start, rest_end)
+        colon = url.find(":", start, at) if at >= 0 else -1
+        if colon >= 0:
+            masked = f"{url[: colon + 1]}***{url[at:]}"
+    return _SECRET_PARAMETER.sub(r"\1***", masked)

@@ -142,6 +142,11 @@ class Database:
         loop = asyncio.get_running_loop()
         state = self._state
         if state is None or state.loop is not loop:
+            if state is not None and state.loop.is_running():
+                raise RuntimeError(
+                    f"the SQLite database {self.path} is in use by another running event loop; "
+                    "open one backend object per event loop (per thread)"
+                )
             state = self._state = _LoopState(loop)
         return state
 

@@ -22,6 +22,7 @@ __all__ = [
     "DEDUP_HOLDERS",
     "DELETE_EVENTS",
     "DELETE_RESULTS",
+    "DELETE_RESULTS_OF",
     "DELETE_TASKS",
     "EXPIRE",
     "FINISH",
@@ -200,6 +201,9 @@ DELETE_TASKS = "DELETE FROM omniq_tasks"
 GET_RESULT = f"SELECT {RESULT_COLUMNS} FROM omniq_results WHERE task_id = ?"
 
 DELETE_RESULTS = "DELETE FROM omniq_results WHERE expires_at IS NOT NULL AND expires_at <= ?"
+
+#: The results of the task ids in the JSON array ``?``.
+DELETE_RESULTS_OF = "DELETE FROM omniq_results WHERE task_id IN (SELECT value FROM json_each(?))"
 
 #: Followed by optional filters, then ``ORDER BY at, id LIMIT ?``.
 SELECT_EVENTS = f"SELECT {EVENT_COLUMNS} FROM omniq_events"

@@ -46,7 +46,7 @@ def parse_url(url: str, options: Mapping[str, Any]) -> tuple[Path, SQLiteOptions
         )
     if parts.netloc:
         raise ConfigurationError(
-            f"SQLite URI {shown!r} names a host ({parts.netloc!r}); SQLite opens a local file: {_EXAMPLES}"
+            f"SQLite URI {shown!r} names a host ({parts.hostname!r}); SQLite opens a local file: {_EXAMPLES}"
         )
     if not path or path.endswith("/"):
         raise ConfigurationError(f"SQLite URI {shown!r} names no database file: {_EXAMPLES}")

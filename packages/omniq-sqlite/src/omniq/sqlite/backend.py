@@ -188,19 +188,36 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         """
         if not outcomes:
             return []
-        groups: dict[tuple[str, str, float | None, str | None], list[Outcome]] = {}
-        for outcome in outcomes:
-            key = (outcome.lease_token, outcome.status.value, outcome.due_at, outcome.error)
-            groups.setdefault(key, []).append(outcome)
-        statements = [
-            (status, due_at, error, max(o.at for o in group), _json_text([o.task_id for o in group]), token)
-            for (token, status, due_at, error), group in groups.items()
-        ]
+        statements = _finish_statements(outcomes)
         if len(statements) == 1:
             rows = await self._db.execute(sql.FINISH, statements[0])
         else:
             async with self._db.transaction() as conn:
                 rows = [row for parameters in statements for row in await fetch(conn, sql.FINISH, parameters)]
+        return self._accepted(outcomes, rows)
+
+    async def finish_with_results(
+        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+    ) -> list[str]:
+        """:meth:`finish` and the results of the accepted outcomes, in one transaction."""
+        if not outcomes:
+            return []
+        async with self._db.transaction() as conn:
+            rows = [
+                row
+                for parameters in _finish_statements(outcomes)
+                for row in await fetch(conn, sql.FINISH, parameters)
+            ]
+            accepted = self._accepted(outcomes, rows)
+            held = set(accepted)
+            kept = [result_row(result) for result in results if result.task_id in held]
+            if kept:
+                await execute_values(conn, sql.put_results, kept)
+        if kept:
+            self._db.results_changed.notify()
+        return accepted
+
+    def _accepted(self, outcomes: Sequence[Outcome], rows: Sequence[Row]) -> list[str]:
         settled = {row[0] for row in rows}
         accepted = []
         for outcome in outcomes:
@@ -313,6 +330,11 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
             return None
         return record
 
+    async def delete_results(self, task_ids: Sequence[str]) -> None:
+        """Delete these tasks' results in one statement."""
+        if task_ids:
+            await self._db.execute(sql.DELETE_RESULTS_OF, (_json_text(list(task_ids)),))
+
     async def purge_results(self, now: float) -> int:
         """Delete results whose expiry has passed."""
         return await self._db.changes(sql.DELETE_RESULTS, (now,))
@@ -363,6 +385,18 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     async def purge_events(self, before: float) -> int:
         """Delete events older than ``before``."""
         return await self._db.changes(sql.DELETE_EVENTS, (before,))
+
+
+def _finish_statements(outcomes: Sequence[Outcome]) -> list[tuple[Any, ...]]:
+    """``FINISH`` parameters, one set per group of outcomes that change their tasks alike."""
+    groups: dict[tuple[str, str, float | None, str | None], list[Outcome]] = {}
+    for outcome in outcomes:
+        key = (outcome.lease_token, outcome.status.value, outcome.due_at, outcome.error)
+        groups.setdefault(key, []).append(outcome)
+    return [
+        (status, due_at, error, max(o.at for o in group), _json_text([o.task_id for o in group]), token)
+        for (token, status, due_at, error), group in groups.items()
+    ]
 
 
 def _deduplicated(

@@ -1,4 +1,5 @@
-"""The ``omniq`` command: run workers, enqueue, read results, inspect queues, and the demo.
+"""The ``omniq`` command: run workers, enqueue, read results, inspect queues and dead letters, and the
+demo.
 
 Every command reads the same settings as the library (``OMNIQ_*`` variables) and takes ``--url``
 to name the backend. Errors print one line and exit with status 1.
@@ -32,10 +33,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``omniq`` script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get(f"{ENV_PREFIX}LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level_variable = f"{ENV_PREFIX}LOG_LEVEL"
+    level = os.environ.get(level_variable, "WARNING").upper()
+    if level not in _LOG_LEVELS:
+        print(
+            f"omniq: error: {level_variable}={os.environ[level_variable]!r} is not a log level; "
+            f"expected one of {', '.join(_LOG_LEVELS)}",
+            file=sys.stderr,
+        )
+        return 1
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command
     try:
         return asyncio.run(command(args))
@@ -44,6 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OmniQError, ValueError, TypeError, ImportError, OSError, TimeoutError) as exc:
         print(f"omniq: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a backend's own error (a corrupt file, say): still one line
+        logging.getLogger("omniq.cli").debug("command failed", exc_info=True)
+        print(f"omniq: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("-q", "--queues", help="comma-separated queues, earliest served first")
     worker.add_argument("-t", "--type", dest="worker_type", help="async, thread")
     worker.add_argument("-c", "--concurrency", type=int, help="tasks run at once")
+    worker.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long running tasks may finish before they are released "
+        "(default: OMNIQ_SHUTDOWN_GRACE, 30); a second signal releases them at once",
+    )
     worker.add_argument(
         "-i",
         "--import",
@@ -75,6 +96,23 @@ def _parser() -> argparse.ArgumentParser:
     result = _command(commands, "result", _result, "print a task's result as JSON")
     result.add_argument("task_id")
     result.add_argument("-w", "--wait", type=float, help="seconds to wait for it")
+
+    dead = commands.add_parser("dead", help="list, requeue or purge dead tasks", description="dead letters")
+    dead_commands = dead.add_subparsers(required=True, metavar="ACTION")
+    dead_list = _command(dead_commands, "list", _dead_list, "list dead tasks with their errors, oldest first")
+    dead_list.add_argument("-q", "--queue", dest="queue_name", help="only this queue")
+    dead_list.add_argument("-n", "--limit", type=int, default=100, help="at most this many (default 100)")
+    dead_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    dead_requeue = _command(
+        dead_commands, "requeue", _dead_requeue, "run dead tasks again with fresh attempts"
+    )
+    dead_requeue.add_argument("task_ids", nargs="*", metavar="TASK_ID")
+    dead_requeue.add_argument("--all", action="store_true", help="every dead task (of --queue, if given)")
+    dead_requeue.add_argument("-q", "--queue", dest="queue_name", help="with --all: only this queue")
+    dead_purge = _command(dead_commands, "purge", _dead_purge, "delete dead tasks")
+    dead_purge.add_argument(
+        "--older-than", type=float, metavar="SECONDS", help="only tasks dead for longer than this"
+    )
 
     for name in ("info", "status"):
         _command(commands, name, _info, "queue depths by status")
@@ -101,7 +139,13 @@ def _app(args: argparse.Namespace) -> AsyncOmniQ:
 async def _worker(args: argparse.Namespace) -> int:
     for module in args.imports:
         importlib.import_module(module)
+    if args.app and args.url:
+        raise ValueError(
+            f"give an application ({args.app}) or --url, not both: the application names its own backend"
+        )
     app = _load_app(args.app) if args.app else _app(args)
+    if args.grace is not None:
+        app.settings = msgspec.structs.replace(app.settings, shutdown_grace=args.grace)
     queues = args.queues.split(",") if args.queues else None
     async with app:
         print(f"omniq: worker serving {mask_url(_url_of(app))}", file=sys.stderr)
@@ -146,6 +190,42 @@ async def _info(args: argparse.Namespace) -> int:
         print(f"{queue:<20}" + "".join(f"{counts[queue].get(status, 0):>11}" for status in statuses))
     if not counts:
         print("(no tasks)")
+    return 0
+
+
+async def _dead_list(args: argparse.Namespace) -> int:
+    async with _app(args) as app:
+        dead = await app.dead_letters(args.queue_name, limit=args.limit)
+    for task in dead:
+        error = task.error
+        if args.json:
+            print(msgspec.json.encode(task, enc_hook=repr).decode())
+        else:
+            reason = "" if error is None else f"{error.type}: {_one_line(RuntimeError(error.message))}"
+            print(f"{task.id}  {task.queue:<12} {task.func}  attempts={task.attempts}  {reason}")
+    if not dead and not args.json:
+        print("(no dead tasks)")
+    return 0
+
+
+async def _dead_requeue(args: argparse.Namespace) -> int:
+    if bool(args.task_ids) == bool(args.all):
+        raise ValueError("give task ids or --all (not both)")
+    async with _app(args) as app:
+        ids = args.task_ids
+        if args.all:
+            ids = [task.id for task in await app.dead_letters(args.queue_name, limit=1_000_000)]
+        refused = [task_id for task_id in ids if not await app.requeue(task_id)]
+    print(f"requeued {len(ids) - len(refused)} task(s)")
+    for task_id in refused:
+        print(f"omniq: {task_id}: not requeued (unknown, or not dead, cancelled or expired)", file=sys.stderr)
+    return 2 if refused else 0
+
+
+async def _dead_purge(args: argparse.Namespace) -> int:
+    async with _app(args) as app:
+        purged = await app.purge_dead_letters(args.older_than)
+    print(f"purged {purged} dead task(s)")
     return 0
 
 

@@ -133,6 +133,25 @@ class ContractTests(ConformanceFixtures):
         assert (stored.status, stored.lease_token) == (TaskStatus.COMPLETED, None)
         assert await queue.finish([done]) == []
 
+    async def test_finish_with_results_stores_only_the_accepted_ones(
+        self, queue: BaseTaskQueue, results: BaseResultStorage
+    ) -> None:
+        held, stale = make_record(), make_record()
+        await queue.enqueue([held, stale])
+        now = time.time()
+        await _claim(queue, now)
+        outcomes = [
+            Outcome(task_id=held.id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now),
+            Outcome(task_id=stale.id, lease_token="other", status=TaskStatus.COMPLETED, at=now),
+        ]
+        stored = [
+            ResultRecord(task_id=task_id, status=ResultStatus.SUCCESS, finished_at=now, data=b"v")
+            for task_id in (held.id, stale.id)
+        ]
+        assert await queue.finish_with_results(outcomes, stored) == [held.id]
+        assert await results.get_result(held.id) == stored[0]
+        assert await results.get_result(stale.id) is None
+
     async def test_failed_task_runs_again_when_its_retry_is_due(self, queue: BaseTaskQueue) -> None:
         record = make_record()
         await queue.enqueue([record])
@@ -240,7 +259,9 @@ class ContractTests(ConformanceFixtures):
         await queue.finish([dead])
         requeued = await queue.requeue(record.id, now + 1)
         assert requeued is not None
-        assert (requeued.status, requeued.attempts) == (TaskStatus.PENDING, 0)
+        assert (requeued.status, requeued.attempts, requeued.updated_at) == (TaskStatus.PENDING, 0, now + 1)
+        unchanged = await queue.requeue(record.id, now + 2)
+        assert unchanged is not None and unchanged.updated_at == now + 1
         assert await _claim(queue, now + 2, token="b") == [record.id]
 
     async def test_dedup_key_is_held_while_the_task_is_live(self, queue: BaseTaskQueue) -> None:
@@ -286,6 +307,8 @@ class ContractTests(ConformanceFixtures):
         assert await results.purge_results(now) == 1
         assert await results.wait_for_result("t1", 0.1) == replaced
         assert await results.wait_for_result("missing", 0.05) is None
+        await results.delete_results(["t1", "never-stored"])
+        assert await results.get_result("t1") is None
 
     async def test_events_are_queried_by_task_type_and_time(self, event_storage: BaseEventStorage) -> None:
         base = time.time()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -20,7 +21,13 @@ __all__ = ["ProcessTests"]
 
 @contextlib.contextmanager
 def worker_processes(
-    url: str, count: int, *, lease_ttl: float = 10.0, max_workers: int = 4, worker_type: str = "async"
+    url: str,
+    count: int,
+    *,
+    lease_ttl: float = 10.0,
+    max_workers: int = 4,
+    worker_type: str = "async",
+    grace: float = 30.0,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start ``count`` worker processes on ``url``; they are stopped (SIGTERM, then SIGKILL) on exit."""
     command = [
@@ -34,6 +41,8 @@ def worker_processes(
         str(max_workers),
         "--worker-type",
         worker_type,
+        "--grace",
+        str(grace),
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     processes = [subprocess.Popen(command, env=env) for _ in range(count)]
@@ -90,6 +99,79 @@ class ProcessTests(ConformanceFixtures):
         assert result is not None
         assert (result.status, result.attempts) == (ResultStatus.SUCCESS, 2)
         assert read_runs(log) == ["done"]
+
+    async def test_sigterm_lets_a_running_task_finish_within_the_grace(
+        self, app: AsyncOmniQ, backend_url: str, tmp_path: Path
+    ) -> None:
+        marker, log = tmp_path / "started", tmp_path / "runs.log"
+        task_id = await app.enqueue(
+            tasks.slow_with_marker, {"marker": str(marker), "seconds": 1.0, "log": str(log)}
+        )
+        with worker_processes(backend_url, 1, worker_type="thread", grace=60) as [worker]:
+            await eventually(lambda: _exists(marker))
+            worker.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(worker.wait, 120) == 0
+        result = await app.get_result(task_id)
+        assert result is not None and (result.status, result.attempts) == (ResultStatus.SUCCESS, 1)
+        assert read_runs(log) == ["done"]
+
+    async def test_sigterm_releases_a_task_still_running_after_the_grace(
+        self, app: AsyncOmniQ, backend_url: str, tmp_path: Path
+    ) -> None:
+        marker = tmp_path / "started"
+        task_id = await app.enqueue(
+            tasks.slow_with_marker, {"marker": str(marker), "seconds": 120, "log": str(tmp_path / "log")}
+        )
+        with worker_processes(backend_url, 1, worker_type="thread", grace=0.2) as [worker]:
+            await eventually(lambda: _exists(marker))
+            worker.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(worker.wait, 120) == 0
+        task = await app.get_task(task_id)
+        assert task is not None and (task.status, task.attempts) == (TaskStatus.PENDING, 1)
+
+    async def test_a_second_sigint_releases_running_tasks_at_once(
+        self, app: AsyncOmniQ, backend_url: str, tmp_path: Path
+    ) -> None:
+        marker = tmp_path / "started"
+        task_id = await app.enqueue(
+            tasks.slow_with_marker, {"marker": str(marker), "seconds": 120, "log": str(tmp_path / "log")}
+        )
+        with worker_processes(backend_url, 1, worker_type="thread", grace=600) as [worker]:
+            await eventually(lambda: _exists(marker))
+            worker.send_signal(signal.SIGINT)
+            await asyncio.sleep(0.2)
+            assert worker.poll() is None  # still waiting for the task
+            worker.send_signal(signal.SIGINT)
+            assert await asyncio.to_thread(worker.wait, 120) == 0
+        task = await app.get_task(task_id)
+        assert task is not None and task.status is TaskStatus.PENDING
+
+    async def test_a_task_that_kills_its_worker_every_time_ends_dead(
+        self, app: AsyncOmniQ, backend_url: str
+    ) -> None:
+        task_id = await app.enqueue(tasks.kill_own_process, max_retries=1)
+        deaths = 0
+
+        while not await _is_dead(app, task_id):
+            with worker_processes(backend_url, 1, lease_ttl=0.5) as [worker]:
+                # Each worker either dies running the task or, once a lease has expired, reaps it.
+                await eventually(lambda: _ended_or_dead(worker, app, task_id), within=120)
+                deaths += worker.poll() == -signal.SIGKILL
+            assert deaths <= 2, "the task ran more often than its attempts allow"
+        task = await app.get_task(task_id)
+        assert task is not None and task.attempts == 2 and deaths == 2
+        assert task.error is not None and task.error.type == "omniq.LeaseExpired"
+        result = await app.get_result(task_id)
+        assert result is not None and result.status is ResultStatus.ERROR
+
+
+async def _ended_or_dead(worker: subprocess.Popen[bytes], app: AsyncOmniQ, task_id: str) -> bool:
+    return worker.poll() is not None or await _is_dead(app, task_id)
+
+
+async def _is_dead(app: AsyncOmniQ, task_id: str) -> bool:
+    task = await app.get_task(task_id)
+    return task is not None and task.status is TaskStatus.DEAD
 
 
 async def _completed(app: AsyncOmniQ, count: int) -> bool:

@@ -47,6 +47,17 @@ class SemanticsTests(ConformanceFixtures):
         assert async_result.value == 7
         assert await _status(app, sync_id) is TaskStatus.COMPLETED
 
+    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    @pytest.mark.parametrize("function_kind", ["sync", "async"])
+    async def test_a_running_task_knows_its_id_and_attempt(
+        self, app: AsyncOmniQ, worker_type: str, function_kind: str
+    ) -> None:
+        func = tasks.async_whoami if function_kind == "async" else tasks.whoami
+        task_id = await app.enqueue(func, {"fail_before": 2}, max_retries=2, retry_delay=0)
+        await app.start_worker(worker_type)
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.value == [task_id, 2, 3]
+
     async def test_get_result_is_none_until_done_and_waiting_times_out(self, app: AsyncOmniQ) -> None:
         task_id = await app.enqueue(tasks.add, {"a": 1, "b": 1})
         assert await app.get_result(task_id) is None
@@ -86,10 +97,11 @@ class SemanticsTests(ConformanceFixtures):
         assert result.started_at >= task.due_at
 
     @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    @pytest.mark.parametrize("function_kind", ["sync", "async"])
     async def test_timeout_stops_the_attempt_and_counts_as_a_failure(
-        self, app: AsyncOmniQ, worker_type: str
+        self, app: AsyncOmniQ, worker_type: str, function_kind: str
     ) -> None:
-        func = tasks.async_sleep if worker_type == "async" else tasks.sleep_in_steps
+        func = tasks.async_sleep if function_kind == "async" else tasks.sleep_in_steps
         task_id = await app.enqueue(func, {"seconds": 60}, timeout=0.3, max_retries=1, retry_delay=0)
         await app.start_worker(worker_type)
         result = await app.get_result(task_id, timeout=60)
@@ -99,6 +111,33 @@ class SemanticsTests(ConformanceFixtures):
         assert result.attempts == 2
         types = await _event_types(app, task_id)
         assert types.count("timeout") == 2 and types[-1] == "dead"
+
+    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    async def test_a_tasks_own_timeout_error_is_its_error_not_a_timeout(
+        self, app: AsyncOmniQ, worker_type: str
+    ) -> None:
+        task_id = await app.enqueue(
+            tasks.raise_timeout_error, timeout=30, max_retries=2, retry_on=[ValueError]
+        )
+        await app.start_worker(worker_type)
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.error is not None
+        assert (result.error.type, result.attempts) == ("TimeoutError", 1)
+        await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
+        assert "timeout" not in await _event_types(app, task_id)
+
+    async def test_retry_delays_grow_by_the_backoff_and_stop_at_the_cap(self, make_app: AppFactory) -> None:
+        app = await make_app(retry_backoff=3.0, retry_max_delay=0.2)
+        task_id = await app.enqueue(tasks.fail, max_retries=3, retry_delay=0.05)
+        await app.start_worker()
+        await app.get_result(task_id, timeout=60)
+        await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
+        delays = [float(e.details["delay"]) for e in await app.events(task_id, types=[EventType.RETRY])]
+        # With jitter each delay lies in [d/2, d] of its nominal d: 0.05, 0.15, then the cap 0.2.
+        assert len(delays) == 3
+        assert 0.025 <= delays[0] <= 0.05
+        assert 0.075 <= delays[1] <= 0.15
+        assert 0.1 <= delays[2] <= 0.2
 
     async def test_failures_retry_with_backoff_then_go_dead(self, app: AsyncOmniQ) -> None:
         task_id = await app.enqueue(tasks.fail, {"message": "nope"}, max_retries=2, retry_delay=0.01)
@@ -160,11 +199,24 @@ class SemanticsTests(ConformanceFixtures):
         result = await app.get_result(task_id)
         assert result is not None and (result.status, result.value) == (ResultStatus.SUCCESS, 2)
 
+    async def test_a_requeued_task_loses_its_old_result(self, app: AsyncOmniQ) -> None:
+        task_id = await app.enqueue(tasks.fail, max_retries=0)
+        await app.start_worker()
+        first = await app.get_result(task_id, timeout=60)
+        assert first is not None and first.status is ResultStatus.ERROR
+        await eventually(lambda: _status_is(app, task_id, TaskStatus.DEAD))
+        await app.stop_worker()
+        assert await app.requeue(task_id)
+        assert await app.get_result(task_id) is None
+        assert await _status(app, task_id) is TaskStatus.PENDING
+
     async def test_bad_payload_or_function_goes_dead_and_the_worker_goes_on(self, app: AsyncOmniQ) -> None:
         corrupt = msgspec.structs.replace(make_record(f"{tasks.__name__}:add"), data=b"\xc1garbage")
         await app.task_queue.enqueue([corrupt])
         missing = await app.enqueue("no.such.module:func")
+        broken = await app.enqueue("omniq.core.testing._fails_on_import:anything", max_retries=3)
         unencodable = await app.enqueue(tasks.unencodable_result, max_retries=3)
+        too_large = await app.enqueue(tasks.huge_int_result, max_retries=3)
         healthy = await app.enqueue(tasks.add, {"a": 5, "b": 5})
         await app.start_worker(max_workers=1)
         result = await app.get_result(healthy, timeout=60)
@@ -172,7 +224,9 @@ class SemanticsTests(ConformanceFixtures):
         for task_id, reason in (
             (corrupt.id, "cannot be decoded"),
             (missing, "cannot be imported"),
+            (broken, "fails while it is imported"),
             (unencodable, "cannot encode"),
+            (too_large, "cannot encode"),
         ):
             await eventually(functools.partial(_status_is, app, task_id, TaskStatus.DEAD))
             task = await app.get_task(task_id)
@@ -201,6 +255,29 @@ class SemanticsTests(ConformanceFixtures):
         result = await app.get_result(task_id)
         assert result is not None and result.status is ResultStatus.CANCELLED
         assert await _status(app, task_id) is TaskStatus.CANCELLED
+
+    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    async def test_cancelling_a_running_task_stops_it_and_it_is_not_retried(
+        self, make_app: AppFactory, tmp_path: Path, worker_type: str
+    ) -> None:
+        app = await make_app(lease_ttl=0.6)
+        log = tmp_path / "runs.log"
+        marker = tmp_path / "started"
+        task_id = await app.enqueue(
+            tasks.slow_with_marker, {"marker": str(marker), "seconds": 60, "log": str(log)}, max_retries=3
+        )
+        await app.start_worker(worker_type, max_workers=1)
+        await eventually(lambda: _exists(marker))
+        assert await app.cancel(task_id)
+        after = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+        # The worker's only slot comes free only once the cancelled task has stopped.
+        assert (await app.get_result(after, timeout=60)) is not None
+        result = await app.get_result(task_id)
+        assert result is not None and result.status is ResultStatus.CANCELLED
+        task = await app.get_task(task_id)
+        assert task is not None and (task.status, task.attempts) == (TaskStatus.CANCELLED, 1)
+        assert read_runs(log) == []
+        assert "completed" not in await _event_types(app, task_id)
 
     async def test_heartbeats_keep_a_long_task_leased(self, make_app: AppFactory, tmp_path: Path) -> None:
         first = await make_app(lease_ttl=0.6)
@@ -247,6 +324,94 @@ class SemanticsTests(ConformanceFixtures):
         assert result is not None and result.status is ResultStatus.SUCCESS
         assert await _has_event(app, running, EventType.COMPLETED)
         assert await _status(app, waiting) is TaskStatus.PENDING
+
+    async def test_stop_worker_with_grace_releases_unfinished_tasks(
+        self, app: AsyncOmniQ, tmp_path: Path
+    ) -> None:
+        marker = tmp_path / "started"
+        task_id = await app.enqueue(
+            tasks.slow_with_marker, {"marker": str(marker), "seconds": 60, "log": str(tmp_path / "log")}
+        )
+        await app.start_worker("thread", max_workers=1)
+        await eventually(lambda: _exists(marker))
+        await app.stop_worker(grace=0.1)
+        task = await app.get_task(task_id)
+        assert task is not None and task.status is TaskStatus.PENDING
+        await eventually(lambda: _has_event(app, task_id, EventType.RETRY))
+        await app.start_worker("thread", max_workers=1)
+        await eventually(lambda: _status_is(app, task_id, TaskStatus.RUNNING))
+        running = await app.get_task(task_id)
+        assert running is not None and running.attempts == 2
+        await app.stop_worker(grace=0)
+
+    async def test_run_worker_returns_once_stop_worker_is_called(self, app: AsyncOmniQ) -> None:
+        serving = asyncio.create_task(app.run_worker(install_signal_handlers=False))
+        task_id = await app.enqueue(tasks.add, {"a": 1, "b": 2})
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.value == 3
+        await app.stop_worker()
+        await asyncio.wait_for(serving, 60)  # a hang guard, not a time bound
+
+    async def test_callbacks_run_per_task_and_per_app_on_each_outcome(
+        self, app: AsyncOmniQ, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        log = tmp_path / "callbacks.log"
+        monkeypatch.setenv(tasks.CALLBACK_LOG, str(log))
+        seen: list[tuple[str, str, int]] = []
+        for kind in ("success", "failure", "retry", "dead"):
+            app.on(kind, lambda outcome: seen.append((outcome.kind, outcome.task_id, outcome.attempt)))
+        flaky = app.task(
+            max_retries=3,
+            retry_delay=0,
+            on_success=tasks.record_outcome,
+            on_failure=tasks.record_outcome,
+            on_retry=tasks.record_outcome,
+            on_dead=tasks.record_outcome,
+        )(tasks.fail_until)
+        doomed = app.task(max_retries=1, retry_delay=0, on_dead=[tasks.record_outcome])(tasks.fail)
+        flaky_id = await flaky.enqueue(str(tmp_path / "count"), 2)
+        doomed_id = await doomed.enqueue("never")
+        await app.start_worker()
+        for task_id in (flaky_id, doomed_id):
+            await app.get_result(task_id, timeout=60)
+        expected_app = {
+            ("failure", flaky_id, 1),
+            ("retry", flaky_id, 1),
+            ("success", flaky_id, 2),
+            ("failure", doomed_id, 1),
+            ("retry", doomed_id, 1),
+            ("failure", doomed_id, 2),
+            ("dead", doomed_id, 2),
+        }
+        expected_task = {
+            f"failure {flaky_id} 1",
+            f"retry {flaky_id} 1",
+            f"success {flaky_id} 2",
+            f"dead {doomed_id} 2",
+        }
+
+        async def all_called() -> bool:
+            lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+            return len(seen) >= len(expected_app) and len(lines) >= len(expected_task)
+
+        await eventually(all_called)
+        await app.stop_worker()
+        assert sorted(seen) == sorted(expected_app)
+        assert sorted(log.read_text(encoding="utf-8").splitlines()) == sorted(expected_task)
+
+    async def test_a_failing_callback_is_recorded_and_never_changes_the_outcome(
+        self, app: AsyncOmniQ
+    ) -> None:
+        checked = app.task(on_success=tasks.failing_callback)(tasks.add)
+        task_id = await checked.enqueue(2, 3)
+        await app.start_worker()
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and (result.status, result.value) == (ResultStatus.SUCCESS, 5)
+        await eventually(lambda: _has_event(app, task_id, EventType.CALLBACK_ERROR))
+        (event,) = await app.events(task_id, types=[EventType.CALLBACK_ERROR])
+        assert event.error is not None and "fails" in event.error.message
+        assert event.details["callback"] == f"{tasks.__name__}:failing_callback"
+        assert await _status(app, task_id) is TaskStatus.COMPLETED
 
     async def test_results_expire_after_their_ttl(self, app: AsyncOmniQ) -> None:
         task_id = await app.enqueue(tasks.add, {"a": 1, "b": 1}, result_ttl=0.2)

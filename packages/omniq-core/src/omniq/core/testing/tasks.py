@@ -8,22 +8,35 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
+
+from omniq.core.callbacks import TaskOutcome
+from omniq.core.context import current_task
 
 __all__ = [
     "add",
     "async_add",
     "async_sleep",
+    "async_whoami",
     "fail",
     "fail_until",
+    "failing_callback",
+    "huge_int_result",
     "noop",
+    "raise_timeout_error",
+    "record_outcome",
     "record_run",
     "sleep_in_steps",
     "slow_with_marker",
     "unencodable_result",
+    "whoami",
 ]
+
+#: Where :func:`record_outcome` writes (an environment variable, so worker processes see it too).
+CALLBACK_LOG = "OMNIQ_TEST_CALLBACK_LOG"
 
 
 def noop() -> None:
@@ -89,6 +102,47 @@ def slow_with_marker(marker: str, seconds: float, log: str) -> str:
     return record_run(log, "done")
 
 
+def huge_int_result() -> int:
+    """Return an integer too large for msgpack."""
+    return 2**70
+
+
+def raise_timeout_error(message: str = "the task's own timeout") -> None:
+    """Raise the builtin ``TimeoutError`` (a task's own error, not OmniQ running out of time)."""
+    raise TimeoutError(message)
+
+
 def unencodable_result() -> Any:
     """Return a value msgspec cannot encode."""
     return object()
+
+
+def whoami(fail_before: int = 1) -> list[Any]:
+    """``[task_id, attempt, max_attempts]`` of the running attempt; fails on attempts before
+    ``fail_before``."""
+    context = current_task()
+    if context.attempt < fail_before:
+        raise RuntimeError(f"attempt {context.attempt} fails")
+    return [context.task_id, context.attempt, context.max_attempts]
+
+
+async def async_whoami(fail_before: int = 1) -> list[Any]:
+    """:func:`whoami` as a coroutine."""
+    await asyncio.sleep(0)
+    return whoami(fail_before)
+
+
+def record_outcome(outcome: TaskOutcome) -> None:
+    """A callback: append ``kind task_id attempt`` to the file named by ``$OMNIQ_TEST_CALLBACK_LOG``."""
+    with open(os.environ[CALLBACK_LOG], "a", encoding="utf-8") as log:
+        log.write(f"{outcome.kind} {outcome.task_id} {outcome.attempt}\n")
+
+
+def failing_callback(outcome: TaskOutcome) -> None:
+    """A callback that always raises."""
+    raise RuntimeError(f"callback for {outcome.task_id} fails")
+
+
+def kill_own_process() -> None:
+    """Kill the process running the task (SIGKILL), as a crash or the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)

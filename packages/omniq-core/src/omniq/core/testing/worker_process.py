@@ -16,10 +16,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-workers", type=int, default=4)
     parser.add_argument("--worker-type", default="async")
     parser.add_argument("--lease-ttl", type=float, default=10.0)
+    parser.add_argument("--grace", type=float, default=30.0, help="shutdown grace, seconds")
     args = parser.parse_args(argv)
 
     async def serve() -> None:
-        app = AsyncOmniQ(args.url, lease_ttl=args.lease_ttl, poll_interval=0.05)
+        app = AsyncOmniQ(args.url, lease_ttl=args.lease_ttl, poll_interval=0.05, shutdown_grace=args.grace)
         async with app:
             await app.run_worker(
                 args.worker_type, max_workers=args.max_workers, queues=args.queues.split(",")

@@ -5,16 +5,25 @@ from __future__ import annotations
 import random
 import time
 import traceback
+from typing import Any
 
 import msgspec
 
-from omniq.core.codec import TaskSpec, encode_error, result_record
-from omniq.core.errors import TaskTimeoutError
+from omniq.core.codec import TaskSpec, decode_error, decode_spec, encode_error, result_record
+from omniq.core.errors import PayloadError, TaskTimeoutError
 from omniq.core.models import ErrorInfo, EventType, ResultStatus, RetryPolicy, TaskStatus
 from omniq.core.options import exception_name
 from omniq.core.records import EventRecord, Outcome, ResultRecord, TaskRecord
 
-__all__ = ["Settlement", "error_info", "retry_delay", "should_retry", "task_event"]
+__all__ = ["Settlement", "error_info", "final_result", "retry_delay", "should_retry", "task_event"]
+
+#: The result status of each final task status that leaves no value behind.
+_RESULT_STATUS = {
+    TaskStatus.DEAD: ResultStatus.ERROR,
+    TaskStatus.CANCELLED: ResultStatus.CANCELLED,
+    TaskStatus.EXPIRED: ResultStatus.EXPIRED,
+}
+_CANCELLED = ErrorInfo(type="omniq.Cancelled", message="cancelled")
 
 
 def error_info(exc: BaseException, *, with_traceback: bool = True) -> ErrorInfo:
@@ -47,12 +56,27 @@ def should_retry(policy: RetryPolicy, exc: BaseException, attempts: int, max_att
 class Settlement:
     """What the worker writes when an attempt ends: the outcome, maybe a result, and events."""
 
-    __slots__ = ("events", "outcome", "result")
+    __slots__ = ("error", "events", "outcome", "record", "result", "returned", "spec")
 
-    def __init__(self, outcome: Outcome, result: ResultRecord | None, events: list[EventRecord]) -> None:
+    def __init__(
+        self,
+        outcome: Outcome,
+        result: ResultRecord | None,
+        events: list[EventRecord],
+        *,
+        record: TaskRecord,
+        spec: TaskSpec | None = None,
+        returned: Any = None,
+        error: ErrorInfo | None = None,
+    ) -> None:
         self.outcome = outcome
         self.result = result
         self.events = events
+        # What callbacks are told once the outcome is stored.
+        self.record = record
+        self.spec = spec
+        self.returned = returned
+        self.error = error
 
     @classmethod
     def success(
@@ -62,6 +86,7 @@ class Settlement:
         *,
         value_format: str,
         value: bytes,
+        returned: Any,
         started_at: float,
     ) -> Settlement:
         now = time.time()
@@ -80,7 +105,8 @@ class Settlement:
         )
         outcome = Outcome(task_id=record.id, lease_token=token, status=TaskStatus.COMPLETED, at=now)
         # The duration is the result's finished_at - started_at; no need to encode it again here.
-        return cls(outcome, result, [task_event(record, EventType.COMPLETED, now)])
+        events = [task_event(record, EventType.COMPLETED, now, details={"duration": now - started_at})]
+        return cls(outcome, result, events, record=record, spec=spec, returned=returned)
 
     @classmethod
     def failure(
@@ -98,7 +124,8 @@ class Settlement:
         error_json = encode_error(error)
         token = record.lease_token or ""
         kind = EventType.TIMEOUT if isinstance(exc, TaskTimeoutError) else EventType.ERROR
-        events = [task_event(record, kind, now, error=error_json)]
+        timing: dict[str, object] | None = None if started_at is None else {"duration": now - started_at}
+        events = [task_event(record, kind, now, error=error_json, details=timing)]
         if (
             retryable
             and spec is not None
@@ -114,7 +141,7 @@ class Settlement:
                 error=error_json,
             )
             events.append(task_event(record, EventType.RETRY, now, details={"delay": delay}))
-            return cls(outcome, None, events)
+            return cls(outcome, None, events, record=record, spec=spec, error=error)
         outcome = Outcome(
             task_id=record.id, lease_token=token, status=TaskStatus.DEAD, at=now, error=error_json
         )
@@ -130,7 +157,7 @@ class Settlement:
             expires_at=_expiry(spec.result_ttl if spec else None, now),
             schedule_id=record.schedule_id,
         )
-        return cls(outcome, result, events)
+        return cls(outcome, result, events, record=record, spec=spec, error=error)
 
     @classmethod
     def release(cls, record: TaskRecord) -> Settlement:
@@ -143,7 +170,36 @@ class Settlement:
             at=now,
             due_at=now,
         )
-        return cls(outcome, None, [task_event(record, EventType.RETRY, now, details={"reason": "released"})])
+        events = [task_event(record, EventType.RETRY, now, details={"reason": "released"})]
+        return cls(outcome, None, events, record=record)
+
+
+def final_result(record: TaskRecord, now: float) -> ResultRecord | None:
+    """The result of a task that ended ``dead``, ``cancelled`` or ``expired`` without a worker
+    writing one (reaped, cancelled, or its worker died between the two writes); ``None`` for
+    any other status. Kept for the task's own ``result_ttl``."""
+    status = _RESULT_STATUS.get(record.status)
+    if status is None:
+        return None
+    try:
+        result_ttl = decode_spec(record).result_ttl
+    except PayloadError:
+        result_ttl = None
+    error = decode_error(record.error)
+    if status is ResultStatus.CANCELLED:
+        error = error or _CANCELLED
+    elif status is ResultStatus.EXPIRED:
+        error = None
+    return result_record(
+        task_id=record.id,
+        status=status,
+        finished_at=now,
+        error=error,
+        attempts=record.attempts,
+        worker_id=record.worker_id,
+        expires_at=_expiry(result_ttl, now),
+        schedule_id=record.schedule_id,
+    )
 
 
 def _expiry(ttl: float | None, now: float) -> float | None:

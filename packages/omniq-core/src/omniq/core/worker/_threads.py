@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import inspect
 import queue
@@ -30,12 +31,15 @@ class _Job:
     __slots__ = (
         "abandoned",
         "args",
+        "context",
+        "coroutine_task",
         "func",
         "future",
         "kwargs",
         "lock",
         "loop",
         "running",
+        "stop_requested",
         "thread",
         "thread_id",
     )
@@ -51,6 +55,8 @@ class _Job:
         self.args = args
         self.kwargs = kwargs
         self.loop = loop
+        # The caller's context variables (the running task's context among them) follow the call.
+        self.context = contextvars.copy_context()
         self.future: asyncio.Future[Any] = loop.create_future()
         # The caller may have stopped waiting (timeout, abandoned thread); the outcome then has
         # no reader, which is expected, not an error to report at garbage collection.
@@ -60,11 +66,21 @@ class _Job:
         self.abandoned = False
         self.thread_id = 0
         self.thread: threading.Thread | None = None
+        # Set while the job's coroutine runs on the thread's own loop: it is stopped by
+        # cancelling that task, never by raising into the thread (which would land inside the
+        # loop's machinery rather than in the task's code).
+        self.coroutine_task: asyncio.Task[Any] | None = None
+        self.stop_requested = False
 
     def interrupt(self, exc_type: type[BaseException]) -> None:
-        """Raise ``exc_type`` in the job's thread if the job is still running there."""
+        """Stop the job if it is still running: cancel its coroutine, or raise ``exc_type`` in
+        its thread."""
         with self.lock:
-            if self.running:
+            self.stop_requested = True
+            task = self.coroutine_task
+            if task is not None:
+                task.get_loop().call_soon_threadsafe(task.cancel)
+            elif self.running:
                 _set_async_exc(ctypes.c_ulong(self.thread_id), ctypes.py_object(exc_type))
 
     def settle(self, value: Any, error: BaseException | None) -> None:
@@ -106,17 +122,16 @@ class InterruptibleThreads:
         job = _Job(func, args, kwargs, asyncio.get_running_loop())
         self._submit(job)
         try:
-            if timeout is None:
-                return await asyncio.shield(job.future)
-            return await asyncio.wait_for(asyncio.shield(job.future), timeout)
-        except TimeoutError:
-            if job.future.done() and job.future.exception() is None:
-                return job.future.result()
-            await self._stop(job, TaskTimeoutError)
-            raise TaskTimeoutError(f"task ran longer than its timeout of {timeout} s") from None
+            # Waiting on the job's future (not wait_for) so that a TimeoutError raised by the task
+            # itself is the task's error, not mistaken for running out of time.
+            await asyncio.wait((job.future,), timeout=timeout)
         except asyncio.CancelledError:
             await self._stop(job, asyncio.CancelledError)
             raise
+        if not job.future.done():
+            await self._stop(job, TaskTimeoutError)
+            raise TaskTimeoutError(f"task ran longer than its timeout of {timeout} s")
+        return job.future.result()
 
     async def _stop(self, job: _Job, exc_type: type[BaseException]) -> None:
         job.interrupt(exc_type)
@@ -179,10 +194,13 @@ class InterruptibleThreads:
                 job.thread = threading.current_thread()
                 job.running = True
             try:
-                value = job.func(*job.args, **job.kwargs)
+                value = job.context.run(job.func, *job.args, **job.kwargs)
                 if inspect.isawaitable(value):
                     loop = loop or asyncio.new_event_loop()
-                    value = loop.run_until_complete(_awaited(value))
+                    try:
+                        value = job.context.run(loop.run_until_complete, _awaited(value, job))
+                    finally:
+                        _cancel_leftovers(loop)
             except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the loop
                 error = exc
             finally:
@@ -196,5 +214,28 @@ class InterruptibleThreads:
         return loop
 
 
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable
+async def _awaited(awaitable: Any, job: _Job) -> Any:
+    task = asyncio.current_task()
+    assert task is not None
+    with job.lock:
+        if job.stop_requested:
+            # Stopped between the call and now; close the coroutine so it is not left unawaited.
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise asyncio.CancelledError
+        job.coroutine_task = task
+    try:
+        return await awaitable
+    finally:
+        with job.lock:
+            job.coroutine_task = None
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel tasks a job's coroutine started and left behind, so that none of them runs on
+    (or is silently resumed) during the thread's next job."""
+    leftovers = asyncio.all_tasks(loop)
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))

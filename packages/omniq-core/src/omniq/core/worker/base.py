@@ -18,22 +18,27 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
 
-from omniq.core.codec import decode_error, decode_spec, result_record
-from omniq.core.errors import OmniQError, PayloadError, SerializationError
+from omniq.core.callbacks import Callbacks, TaskOutcome
+from omniq.core.codec import TaskSpec, decode_error, decode_spec, from_timestamp
+from omniq.core.context import TaskContext, enter_task
+from omniq.core.errors import PayloadError, SerializationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
-from omniq.core.models import EventType, ResultStatus
-from omniq.core.records import ReapReport, ResultRecord, TaskRecord
+from omniq.core.models import ErrorInfo, EventType, TaskStatus
+from omniq.core.records import Outcome, ReapReport, ResultRecord, TaskRecord
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
-from omniq.core.worker._outcomes import Settlement, task_event
+from omniq.core.worker._outcomes import Settlement, final_result, task_event
 
 __all__ = ["BaseWorker", "Runner"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("omniq.worker")
 
@@ -52,7 +57,13 @@ async def _pause(event: asyncio.Event, seconds: float) -> bool:
 
 
 class Runner(Protocol):
-    """How a worker kind runs one attempt of a task function."""
+    """How a worker kind runs one attempt of a task function.
+
+    ``run`` is called inside the attempt's :class:`~omniq.core.context.TaskContext`
+    (:func:`~omniq.core.context.current_task`); a runner that leaves the calling thread or process
+    carries it along. When ``run`` is cancelled it must stop the call (or give up on it) before it
+    returns.
+    """
 
     async def run(
         self,
@@ -79,6 +90,7 @@ class BaseWorker(abc.ABC):
         settings: leases, polling and serialization settings.
         functions: extra task functions by name (``@oq.task`` registrations).
         events: an event recorder shared with the application.
+        callbacks: the application's callbacks (per-task callbacks come with each task).
         worker_id: how events and leases name this worker.
     """
 
@@ -95,6 +107,7 @@ class BaseWorker(abc.ABC):
         settings: Settings | None = None,
         functions: FunctionRegistry | None = None,
         events: EventRecorder | None = None,
+        callbacks: Callbacks | None = None,
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings or Settings.load()
@@ -106,6 +119,7 @@ class BaseWorker(abc.ABC):
             raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.functions = functions or FunctionRegistry()
+        self.callbacks = callbacks or Callbacks()
         self.serializer = SerializationManager(
             allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
         )
@@ -121,6 +135,9 @@ class BaseWorker(abc.ABC):
         self._closing = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._settler: asyncio.Task[None] | None = None
+        self._stopper: asyncio.Task[None] | None = None
+        self._grace_deadline: float | None = None
+        self._grace_changed = asyncio.Event()
         self._started = False
         self.completed_count = 0
 
@@ -145,6 +162,9 @@ class BaseWorker(abc.ABC):
         self._closing = asyncio.Event()
         self._settle_wake = asyncio.Event()
         self._capacity = asyncio.Event()
+        self._grace_changed = asyncio.Event()
+        self._grace_deadline = None
+        self._stopper = None
         self._runner = self.make_runner()
         await self.events.start()
         self._settler = asyncio.create_task(self._settle_forever(), name="omniq-settle")
@@ -163,19 +183,31 @@ class BaseWorker(abc.ABC):
         loop is cut off in the middle of a write: each finishes what it is doing and returns, and
         everything settled is written before this returns (for at most ``CLOSE_TIMEOUT`` seconds
         if the store keeps failing; unwritten outcomes then come back through lease expiry).
+
+        Calling it again while a stop is under way waits for that stop; a shorter ``grace``
+        shortens the wait for running tasks (``stop(0)`` releases them at once).
         """
         if not self._started:
             return
+        self._shorten_grace(grace)
+        if self._stopper is None:
+            self._stopper = asyncio.create_task(self._stop_sequence(), name="omniq-stop")
+        await asyncio.shield(self._stopper)
+
+    def _shorten_grace(self, grace: float | None) -> None:
+        if grace is None:
+            return
+        deadline = asyncio.get_running_loop().time() + max(grace, 0.0)
+        if self._grace_deadline is None or deadline < self._grace_deadline:
+            self._grace_deadline = deadline
+            self._grace_changed.set()
+
+    async def _stop_sequence(self) -> None:
         self._stopping.set()
         self._capacity.set()
         claimer, heartbeat, reaper = self._loops
         await claimer
-        if self._executions:
-            _, unfinished = await asyncio.wait(list(self._executions.values()), timeout=grace)
-            for execution in unfinished:
-                execution.cancel()
-            if unfinished:
-                await asyncio.wait(unfinished)
+        await self._let_running_finish()
         self._closing.set()
         self._settle_wake.set()
         background = [heartbeat, reaper]
@@ -187,23 +219,59 @@ class BaseWorker(abc.ABC):
                 "worker %s: %s did not finish in %s s; cancelled", self.worker_id, task, CLOSE_TIMEOUT
             )
             task.cancel()
+        await self.callbacks.close()
         await self.events.close()
         if self._runner is not None:
             self._runner.close()
         self._started = False
         logger.info("worker %s stopped", self.worker_id)
 
+    async def _let_running_finish(self) -> None:
+        """Wait for running tasks until the grace deadline (which may move closer), then release
+        the rest: cancelled attempts settle as released, so their tasks are pending at once."""
+        loop = asyncio.get_running_loop()
+        while self._executions:
+            remaining = None if self._grace_deadline is None else self._grace_deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                break
+            self._grace_changed.clear()
+            changed = asyncio.ensure_future(self._grace_changed.wait())
+            try:
+                await asyncio.wait(
+                    [*self._executions.values(), changed],
+                    timeout=remaining,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                changed.cancel()
+        unfinished = list(self._executions.values())
+        for execution in unfinished:
+            execution.cancel()
+        if unfinished:
+            await asyncio.wait(unfinished)
+
     async def run(self) -> None:
-        """Start, then serve until :meth:`stop` is called from elsewhere (or this is cancelled)."""
+        """Start, then serve until :meth:`stop` or :meth:`request_stop` (or this is cancelled);
+        running tasks then get the ``shutdown_grace`` setting's time to finish."""
         await self.start()
         try:
             await self._stopping.wait()
         finally:
-            await self.stop()
+            await self.stop(self.settings.shutdown_grace)
 
-    def request_stop(self) -> None:
-        """Ask :meth:`run` to stop gracefully; safe to call from a signal handler in the loop."""
+    def request_stop(self, *, force: bool = False) -> None:
+        """Ask :meth:`run` to stop gracefully, or with ``force`` to release running tasks now.
+
+        Safe to call from a signal handler in the worker's loop: the first SIGINT or SIGTERM asks
+        for a graceful stop, a second one forces it.
+        """
         self._stopping.set()
+        if force:
+            self._shorten_grace(0.0)
+
+    def on_stop_signal(self) -> None:
+        """SIGINT or SIGTERM: the first asks for a graceful stop, the next one forces it."""
+        self.request_stop(force=self._stopping.is_set())
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -269,6 +337,7 @@ class BaseWorker(abc.ABC):
         finally:
             if self._executions.get(record.id) is asyncio.current_task():
                 del self._executions[record.id]
+            self._lost.discard(record.id)
             self._capacity.set()
 
     async def _run_attempt(self, record: TaskRecord) -> None:
@@ -278,31 +347,33 @@ class BaseWorker(abc.ABC):
             args, kwargs = _call_arguments(
                 record.id, self.serializer.loads(spec.payload_format, spec.payload)
             )
-        except OmniQError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever stops a task from starting kills it
             logger.error("task %s cannot run and goes to dead: %s", record.id, exc)
             self._settle(Settlement.failure(record, None, exc, started_at=None, retryable=False))
             return
         started_at = time.time()
         self.events.record(task_event(record, EventType.EXECUTING, started_at))
         assert self._runner is not None
+        # This attempt runs in a task of its own, so the context needs no reset: it ends with it.
+        enter_task(task_context(record))
         try:
             value = await self._runner.run(func, args, kwargs, spec.timeout)
         except asyncio.CancelledError:
-            if record.id in self._lost:
-                self._lost.discard(record.id)
-                return
-            self._settle(Settlement.release(record))
+            if record.id not in self._lost:
+                self._settle(Settlement.release(record))
             return
         except Exception as exc:  # noqa: BLE001 - any failure of user code is an outcome
             self._settle(Settlement.failure(record, spec, exc, started_at=started_at))
             return
         try:
             value_format, encoded = self.serializer.dumps(value)
-        except SerializationError as exc:
+        except SerializationError as exc:  # the value is the problem; running again cannot help
             self._settle(Settlement.failure(record, spec, exc, started_at=started_at, retryable=False))
             return
         self._settle(
-            Settlement.success(record, spec, value_format=value_format, value=encoded, started_at=started_at)
+            Settlement.success(
+                record, spec, value_format=value_format, value=encoded, returned=value, started_at=started_at
+            )
         )
 
     # -- settling ---------------------------------------------------------------------------
@@ -318,13 +389,12 @@ class BaseWorker(abc.ABC):
             await self._write_settlements()
 
     async def _write_settlements(self) -> None:
-        """Write everything settled so far: outcomes first, then results of the accepted ones."""
+        """Write everything settled so far: outcomes, and the results of the accepted ones."""
         while self._settlements:
             batch, self._settlements = self._settlements, []
-            accepted = set(await self._retrying("finish", self.queue.finish, [s.outcome for s in batch]))
-            results = [s.result for s in batch if s.result is not None and s.outcome.task_id in accepted]
-            if results and self.result_store is not None:
-                await self._retrying("put_results", self.result_store.put_results, results)
+            outcomes = [s.outcome for s in batch]
+            results = [s.result for s in batch if s.result is not None]
+            accepted = set(await self._retrying("finish", self._finish, outcomes, results))
             for settlement in batch:
                 task_id = settlement.outcome.task_id
                 held = self._leases.get(task_id)
@@ -333,15 +403,63 @@ class BaseWorker(abc.ABC):
                 if task_id in accepted:
                     self.events.record_many(settlement.events)
                     self.completed_count += 1
+                    self._call_back(settlement)
                 else:
                     logger.warning("task %s: lease lost before it settled; outcome discarded", task_id)
 
-    async def _retrying(self, what: str, call: Callable[[Any], Any], argument: Any) -> Any:
+    def _call_back(self, settlement: Settlement) -> None:
+        """Start the callbacks of a stored outcome, if the task or the application has any."""
+        outcome = settlement.outcome
+        if outcome.status is TaskStatus.PENDING:
+            return  # released by a stopping worker: not an outcome of the task
+        retry_at = None if outcome.due_at is None else from_timestamp(outcome.due_at)
+        self._dispatch(settlement.record, settlement.spec, settlement.returned, settlement.error, retry_at)
+
+    def _dispatch(
+        self,
+        record: TaskRecord,
+        spec: TaskSpec | None,
+        value: Any,
+        error: ErrorInfo | None,
+        retry_at: datetime | None,
+    ) -> None:
+        per_task = spec.callbacks if spec is not None else ()
+        if not self.callbacks.wanted(per_task):
+            return
+        kinds = ["success"] if error is None else ["failure", "dead" if retry_at is None else "retry"]
+        for kind in kinds:
+            outcome = TaskOutcome(
+                kind=kind,
+                task_id=record.id,
+                func=record.func,
+                queue=record.queue,
+                attempt=record.attempts,
+                max_attempts=record.max_attempts,
+                worker_id=record.worker_id,
+                value=value,
+                error=error,
+                retry_at=retry_at if kind == "retry" else None,
+            )
+            self.callbacks.dispatch(outcome, per_task, self.functions, self.events)
+
+    async def _finish(self, outcomes: list[Outcome], results: list[ResultRecord]) -> list[str]:
+        store = self.result_store
+        if store is None or not results:
+            return await self.queue.finish(outcomes)
+        if store is cast(object, self.queue):  # one backend: one transaction where it can
+            return await self.queue.finish_with_results(outcomes, results)
+        accepted = set(await self.queue.finish(outcomes))
+        kept = [result for result in results if result.task_id in accepted]
+        if kept:
+            await self._retrying("put_results", store.put_results, kept)
+        return list(accepted)
+
+    async def _retrying(self, what: str, call: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Call until it succeeds: a settled outcome must not be dropped while the worker lives."""
         failures = 0
         while True:
             try:
-                return await call(argument)
+                return await call(*args)
             except Exception:
                 failures += 1
                 logger.exception("%s failed (attempt %d); retrying", what, failures)
@@ -367,10 +485,14 @@ class BaseWorker(abc.ABC):
                 self._give_up(task_id)
 
     def _give_up(self, task_id: str) -> None:
+        execution = self._executions.get(task_id)
+        if execution is None:
+            # Settled here, its outcome not yet written (or written while the heartbeat was in
+            # flight): the write itself learns whether the lease still held.
+            return
         record = self._leases.pop(task_id, None)
         if record is None:
-            return  # settled in the meantime
-        execution = self._executions.get(task_id)
+            return
         logger.warning("task %s: lease lost (cancelled or reclaimed); stopping it", task_id)
         self.events.record(task_event(record, EventType.LEASE_LOST, time.time()))
         if execution is not None:
@@ -395,17 +517,21 @@ class BaseWorker(abc.ABC):
 
     async def _record_reaped(self, report: ReapReport) -> None:
         now = time.time()
-        results: list[ResultRecord] = []
         for record in report.requeued:
             self.events.record(task_event(record, EventType.RETRY, now, details={"reason": "lease expired"}))
+            self._dispatch(record, _spec_or_none(record), None, _LEASE_EXPIRED, from_timestamp(record.due_at))
         for record in report.dead:
             self.events.record(task_event(record, EventType.DEAD, now, error=record.error))
-            results.append(_final_result(record, ResultStatus.ERROR, now))
+            self._dispatch(
+                record, _spec_or_none(record), None, decode_error(record.error) or _LEASE_EXPIRED, None
+            )
         for record in report.expired:
             self.events.record(task_event(record, EventType.EXPIRED, now))
-            results.append(_final_result(record, ResultStatus.EXPIRED, now))
-        if results and self.result_store is not None:
-            await self._retrying("put_results", self.result_store.put_results, results)
+        finals = (final_result(record, now) for record in [*report.dead, *report.expired])
+        results = [result for result in finals if result is not None]
+        store = self.result_store
+        if results and store is not None:
+            await self._retrying("put_results", store.put_results, results)
 
     async def _purge(self, now: float) -> None:
         if self.result_store is not None:
@@ -413,6 +539,31 @@ class BaseWorker(abc.ABC):
         storage = self.events.storage
         if storage is not None and self.settings.event_retention is not None:
             await storage.purge_events(now - self.settings.event_retention)
+
+
+_LEASE_EXPIRED = ErrorInfo(
+    type="omniq.LeaseExpired", message="the worker running the task stopped renewing its lease"
+)
+
+
+def _spec_or_none(record: TaskRecord) -> TaskSpec | None:
+    try:
+        return decode_spec(record)
+    except PayloadError:
+        return None
+
+
+def task_context(record: TaskRecord) -> TaskContext:
+    """What the attempt of a claimed ``record`` may know about itself."""
+    return TaskContext(
+        task_id=record.id,
+        attempt=record.attempts,
+        max_attempts=record.max_attempts,
+        queue=record.queue,
+        func=record.func,
+        worker_id=record.worker_id,
+        schedule_id=record.schedule_id,
+    )
 
 
 def _call_arguments(task_id: str, decoded: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -424,20 +575,3 @@ def _call_arguments(task_id: str, decoded: Any) -> tuple[tuple[Any, ...], dict[s
     ):
         return tuple(decoded[0]), decoded[1]
     raise PayloadError(f"task {task_id}: arguments are not [args, kwargs]")
-
-
-def _final_result(record: TaskRecord, status: ResultStatus, now: float) -> ResultRecord:
-    try:
-        result_ttl = decode_spec(record).result_ttl
-    except PayloadError:
-        result_ttl = None
-    return result_record(
-        task_id=record.id,
-        status=status,
-        finished_at=now,
-        error=decode_error(record.error) if status is ResultStatus.ERROR else None,
-        attempts=record.attempts,
-        worker_id=record.worker_id,
-        expires_at=None if result_ttl is None else now + result_ttl,
-        schedule_id=record.schedule_id,
-    )

@@ -1,0 +1,105 @@
+"""How a worker stops, and what never depends on the event store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import pytest
+
+from omniq.core import AsyncOmniQ, ResultStatus, TaskStatus, events
+from omniq.core.errors import SerializationError
+from omniq.core.interfaces import BaseEventStorage
+from omniq.core.models import EventType
+from omniq.core.records import EventRecord
+from omniq.core.testing import tasks
+from omniq.core.testing._support import eventually
+
+
+def _app(**settings: Any) -> AsyncOmniQ:
+    return AsyncOmniQ(f"memory://{uuid.uuid4().hex}", poll_interval=0.02, **settings)
+
+
+async def test_stopping_twice_at_once_is_one_stop_and_the_app_keeps_recording_events() -> None:
+    async with _app() as app:
+        first = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+        await app.start_worker()
+        assert await app.get_result(first, timeout=30) is not None
+        worker = app._worker
+        assert worker is not None
+        await asyncio.gather(worker.stop(), worker.stop(), app.stop_worker())
+        assert not worker.running
+        later = await app.enqueue(tasks.add, {"a": 2, "b": 2})
+
+        async def enqueued_event_stored() -> bool:
+            return [e.type for e in await app.events(later)] == [EventType.ENQUEUED]
+
+        await eventually(enqueued_event_stored)
+
+
+async def test_a_second_stop_request_releases_running_tasks_at_once(tmp_path: Path) -> None:
+    async with _app() as app:
+        marker = tmp_path / "started"
+        task_id = await app.enqueue(
+            tasks.slow_with_marker, {"marker": str(marker), "seconds": 60, "log": str(tmp_path / "log")}
+        )
+        serving = asyncio.create_task(app.run_worker("thread", max_workers=1, install_signal_handlers=False))
+
+        async def started() -> bool:
+            return marker.exists()
+
+        await eventually(started)
+        worker = app._worker
+        assert worker is not None
+        worker.on_stop_signal()  # graceful: would wait the full minute
+        await asyncio.sleep(0.1)
+        assert not serving.done()
+        worker.on_stop_signal()  # forced: the task is released
+        await asyncio.wait_for(serving, 60)  # a hang guard, not a time bound
+        task = await app.get_task(task_id)
+        assert task is not None and task.status is TaskStatus.PENDING
+
+
+class _BrokenEvents(BaseEventStorage):
+    """An event store that is always down."""
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        return cls()
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def append_events(self, records: Sequence[EventRecord]) -> None:
+        raise ConnectionError("event store is down")
+
+    async def query_events(self, **filters: Any) -> list[EventRecord]:
+        raise ConnectionError("event store is down")
+
+    async def purge_events(self, before: float) -> int:
+        raise ConnectionError("event store is down")
+
+
+async def test_tasks_run_and_settle_while_the_event_store_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Closing gives up on the unwritable events after CLOSE_TIMEOUT; shortened for the test.
+    monkeypatch.setattr(events, "CLOSE_TIMEOUT", 0.2)
+    async with _app(event_store=_BrokenEvents()) as app:
+        ids = await app.enqueue_many(tasks.add, [{"a": n, "b": n} for n in range(20)])
+        await app.start_worker()
+        for n, task_id in enumerate(ids):
+            result = await app.get_result(task_id, timeout=30)
+            assert result is not None and (result.status, result.value) == (ResultStatus.SUCCESS, 2 * n)
+        await app.stop_worker()
+
+
+async def test_enqueue_refuses_an_argument_msgpack_cannot_hold() -> None:
+    async with _app() as app:
+        with pytest.raises(SerializationError, match="OverflowError"):
+            await app.enqueue(tasks.add, {"a": 2**70, "b": 1})
+        assert await app.list_tasks() == []
