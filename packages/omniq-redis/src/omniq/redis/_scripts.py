@@ -24,6 +24,7 @@ SCRIPT_NAMES = (
     "append_events",
     "cancel",
     "claim",
+    "delete_results",
     "enqueue",
     "finish",
     "heartbeat",

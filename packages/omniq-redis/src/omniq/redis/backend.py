@@ -158,13 +158,22 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
 
     async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
         """Settle the outcomes whose token is the current lease, in one script call."""
+        return await self.finish_with_results(outcomes, ())
+
+    async def finish_with_results(
+        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+    ) -> list[str]:
+        """Settle the outcomes and store the results of the accepted ones in one script call, so
+        a crash never leaves a finished task without its result."""
         if not outcomes:
             return []
         items = [
             (o.task_id, o.lease_token, o.status.value, number(o.at), _optional(o.due_at), o.error or "")
             for o in outcomes
         ]
-        return [task_id.decode() for task_id in await self._script("finish", [pack(items)])]
+        meta, values = _packed_results(results)
+        accepted = await self._script("finish", [pack(items), meta, *values])
+        return [task_id.decode() for task_id in accepted]
 
     async def reap(self, now: float) -> ReapReport:
         """Recover expired leases and expire tasks past their TTL (up to ``SWEEP`` of each per
@@ -284,16 +293,14 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
         indexed by expiry so that :meth:`purge_results` can count them."""
         if not records:
             return
-        now = time.time()
         for start in range(0, len(records), CHUNK):
-            chunk = records[start : start + CHUNK]
-            items = [
-                (r.task_id, "", "")
-                if r.expires_at is None
-                else (r.task_id, max(1, math.ceil((r.expires_at - now) * 1000)), number(r.expires_at))
-                for r in chunk
-            ]
-            await self._script("put_results", [pack(items), *(encode_result(r) for r in chunk)])
+            meta, values = _packed_results(records[start : start + CHUNK])
+            await self._script("put_results", [meta, *values])
+
+    async def delete_results(self, task_ids: Sequence[str]) -> None:
+        """Delete these tasks' results (a requeued task starts without one)."""
+        for start in range(0, len(task_ids), CHUNK):
+            await self._script("delete_results", list(task_ids[start : start + CHUNK]))
 
     async def get_result(self, task_id: str) -> ResultRecord | None:
         """The task's result unless it has expired."""
@@ -359,3 +366,16 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
 
 def _optional(value: float | None) -> str:
     return "" if value is None else number(value)
+
+
+def _packed_results(records: Sequence[ResultRecord]) -> tuple[bytes, list[bytes]]:
+    """Results as script arguments: one packed list of (id, milliseconds to live, expiry), then
+    each encoded result."""
+    now = time.time()
+    meta = [
+        (r.task_id, "", "")
+        if r.expires_at is None
+        else (r.task_id, max(1, math.ceil((r.expires_at - now) * 1000)), number(r.expires_at))
+        for r in records
+    ]
+    return pack(meta), [encode_result(r) for r in records]

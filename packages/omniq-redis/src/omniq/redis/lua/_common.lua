@@ -67,3 +67,16 @@ end
 local function record(id)
   return redis.call('HMGET', tkey(id), unpack(FIELDS))
 end
+
+-- Store one result (milliseconds to live and expiry '' when it never expires): the value expires
+-- natively (PX); the expiry index lets purge_results count it.
+local function store_result(task_id, value, millis, expires)
+  local key, index = P .. ':r:' .. task_id, P .. ':rx'
+  if millis == '' then
+    redis.call('SET', key, value)
+    redis.call('ZREM', index, task_id)
+  else
+    redis.call('SET', key, value, 'PX', millis)
+    redis.call('ZADD', index, expires, task_id)
+  end
+end

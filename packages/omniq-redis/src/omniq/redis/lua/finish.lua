@@ -1,6 +1,9 @@
--- Settle attempts whose token is the current lease. ARGV[2]: a msgpack array with per outcome:
--- id, token, status, at, due_at|'', error|''. Returns the accepted ids.
+-- Settle attempts whose token is the current lease, and store the results of the accepted ones
+-- in the same step. ARGV[2]: a msgpack array with per outcome: id, token, status, at, due_at|'',
+-- error|''. ARGV[3]: a msgpack array with per result: task_id, milliseconds to live|'',
+-- expires_at|''; ARGV[3 + n]: result n's value. Returns the accepted ids.
 local accepted = {}
+local held = {}
 local woken = {}
 for _, o in ipairs(cmsgpack.unpack(ARGV[2])) do
   local id, token, status, at, due, err = o[1], o[2], o[3], o[4], o[5], o[6]
@@ -22,7 +25,11 @@ for _, o in ipairs(cmsgpack.unpack(ARGV[2])) do
       release_dedup(id, v[5])
     end
     accepted[#accepted + 1] = id
+    held[id] = true
   end
+end
+for n, r in ipairs(cmsgpack.unpack(ARGV[3])) do
+  if held[r[1]] then store_result(r[1], ARGV[3 + n], r[2], r[3]) end
 end
 for q in pairs(woken) do wake(q) end
 return accepted
