@@ -189,7 +189,7 @@ class RawRedis(_Peer):
 
 
 async def _serve_raw(target: int) -> None:
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client: Any = aioredis.Redis.from_url(REDIS_URL)  # annotations differ across redis-py releases
     reporter = DoneReporter(target)
 
     async def loop() -> None:
