@@ -38,7 +38,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's sources and tests."""
-    session.install(MYPY, "nox", "-e", "packages/omniq-core[testing,dill]")
+    session.install(MYPY, "types-croniter", "nox", "-e", "packages/omniq-core[testing,dill]")
     _editable(session, *(p for p in PACKAGES if p != "omniq-core"))
     session.run("mypy", "packages", "tests-integration", "benchmarks", "noxfile.py")
 

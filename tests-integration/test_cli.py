@@ -103,6 +103,28 @@ def test_dead_letters_are_listed_requeued_and_purged(tmp_path: Path) -> None:
         assert oq.dead_letters() == []
 
 
+def test_schedules_are_listed_paused_resumed_and_cancelled(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    with OmniQ(url) as oq:
+        every = oq.schedule(tasks.noop, interval=3600)
+        nightly = oq.schedule(tasks.noop, cron="0 3 * * *", timezone="Europe/Paris")
+    listed = omniq("schedules", "list", "--url", url, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert every in listed.stdout and "every 3600 s" in listed.stdout and "0 3 * * *" in listed.stdout
+    paused = omniq("schedules", "pause", every, nightly, "--url", url, cwd=tmp_path)
+    assert (paused.returncode, paused.stdout.strip()) == (0, "paused 2 schedule(s)")
+    only_paused = omniq("schedules", "list", "--status", "paused", "--url", url, cwd=tmp_path)
+    assert every in only_paused.stdout and nightly in only_paused.stdout
+    resumed = omniq("schedules", "resume", every, "--url", url, cwd=tmp_path)
+    assert resumed.stdout.strip() == "resumed 1 schedule(s)"
+    cancelled = omniq("schedules", "cancel", every, "--url", url, cwd=tmp_path)
+    assert cancelled.stdout.strip() == "cancelled 1 schedule(s)"
+    again = omniq("schedules", "cancel", every, "--url", url, cwd=tmp_path)
+    assert again.returncode == 2 and "not cancelled" in again.stderr
+    unknown = omniq("schedules", "pause", "nope", "--url", url, cwd=tmp_path)
+    assert unknown.returncode == 1 and "no schedule has the id 'nope'" in unknown.stderr
+
+
 def test_a_corrupt_database_or_bad_log_level_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "bad.db").write_bytes(b"this is not an SQLite file" * 100)
     corrupt = omniq("info", "--url", f"sqlite:///{tmp_path}/bad.db", cwd=tmp_path)

@@ -38,6 +38,7 @@ async def test_claim_walks_the_runnable_index_in_claim_order(backend: SQLiteBack
         (sql.UNCLAIM, "sqlite_autoindex_omniq_tasks_1 (id=?)"),
         (sql.DELETE_RESULTS, "omniq_results_expiry"),
         (sql.DELETE_EVENTS, "omniq_events_by_time"),
+        (sql.DUE_SCHEDULES, "omniq_schedules_due"),
     ],
 )
 async def test_each_hot_statement_uses_its_index(backend: SQLiteBackend, statement: str, index: str) -> None:

@@ -11,11 +11,11 @@ import pytest
 
 from omniq.core.errors import ConfigurationError
 from omniq.core.records import TaskRecord
-from omniq.sqlite import SQLiteBackend
+from omniq.sqlite import SQLiteBackend, _schema
 from omniq.sqlite._rows import TASK_COLUMNS
 from omniq.sqlite._schema import SCHEMA_VERSION
 
-OMNIQ_TABLES = {"omniq_events", "omniq_results", "omniq_schema_version", "omniq_tasks"}
+OMNIQ_TABLES = {"omniq_events", "omniq_results", "omniq_schedules", "omniq_schema_version", "omniq_tasks"}
 
 
 def _inspect(path: Path, query: str) -> list[tuple[object, ...]]:
@@ -95,3 +95,15 @@ async def test_a_file_from_a_newer_release_is_refused(db_path: Path) -> None:
 
 def test_task_columns_follow_the_record_fields() -> None:
     assert [c.strip() for c in TASK_COLUMNS.split(",")] == list(TaskRecord.__struct_fields__)
+
+
+async def test_a_version_1_file_is_migrated_and_keeps_its_tasks(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as conn:
+        for statement in _schema._V1:
+            conn.execute(statement)
+        conn.execute("CREATE TABLE omniq_schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO omniq_schema_version (version) VALUES (1)")
+    async with SQLiteBackend(db_path) as backend:
+        assert await backend.list_schedules() == []
+    assert _inspect(db_path, "SELECT version FROM omniq_schema_version") == [(SCHEMA_VERSION,)]
+    assert _tables(db_path) == OMNIQ_TABLES

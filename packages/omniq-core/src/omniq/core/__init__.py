@@ -11,6 +11,7 @@ from omniq.core.errors import (
     SerializationError,
     TaskTimeoutError,
     UnknownFunctionError,
+    UnknownScheduleError,
     ValidationError,
 )
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
@@ -65,6 +66,7 @@ __all__ = [
     "TaskTimeoutError",
     "ThreadPoolWorker",
     "UnknownFunctionError",
+    "UnknownScheduleError",
     "ValidationError",
     "current_task",
     "installed_schemes",

@@ -21,12 +21,20 @@ from omniq.core.codec import (
     result_from_record,
     task_from_record,
 )
-from omniq.core.errors import ConfigurationError, ValidationError
+from omniq.core.errors import ConfigurationError, UnknownScheduleError, ValidationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry, function_name
-from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.interfaces import (
+    BaseComponent,
+    BaseEventStorage,
+    BaseResultStorage,
+    BaseScheduleStore,
+    BaseTaskQueue,
+)
 from omniq.core.models import (
     EventType,
+    Schedule,
+    ScheduleStatus,
     Task,
     TaskEvent,
     TaskResult,
@@ -35,9 +43,11 @@ from omniq.core.models import (
 from omniq.core.options import RecordFactory, Seconds, TaskOptions
 from omniq.core.records import TaskRecord
 from omniq.core.registry import open_url
+from omniq.core.schedules import new_schedule, schedule_event, schedule_from_record
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import EVENTS_OFF, Settings
 from omniq.core.task_function import AsyncTaskFunction
+from omniq.core.triggers import Trigger, decode_schedule_spec
 from omniq.core.urls import mask_url
 from omniq.core.worker import BaseWorker, worker_class
 from omniq.core.worker._outcomes import final_result, task_event
@@ -377,24 +387,189 @@ class AsyncOmniQ:
         await self.result_store.put_results([result])
         return True
 
-    async def get_result(self, task_id: str, *, timeout: float | None = None) -> TaskResult | None:
+    async def get_result(
+        self,
+        task_id: str | None = None,
+        *,
+        schedule_id: str | None = None,
+        kind: Literal["latest"] = "latest",
+        timeout: float | None = None,
+    ) -> TaskResult | None:
         """The task's result: ``None`` if there is none yet, or with ``timeout`` the result once it
         arrives (raises :class:`TimeoutError` if none does in time).
+
+        With ``schedule_id`` instead of a task id: the result of the schedule's ``latest`` run
+        (with ``timeout``, waiting for a first run and its result).
 
         A task that ended ``dead``, ``cancelled`` or ``expired`` always has a result, even when the
         process that ended it stopped before storing one: it is rebuilt from the task.
         """
         await self.open()
-        if timeout is None:
+        if (task_id is None) == (schedule_id is None):
+            raise ValidationError("task_id", "give a task id or a schedule_id (not both)")
+        if kind != "latest":
+            raise ValidationError("kind", f"only 'latest' is supported, got {kind!r}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if schedule_id is not None:
+            task_id = await self._latest_run(schedule_id, deadline)
+        if task_id is None:
+            return None  # the schedule has made no run yet
+        if deadline is None:
             record = await self.result_store.get_result(task_id)
         else:
-            record = await self.result_store.wait_for_result(task_id, timeout)
+            record = await self.result_store.wait_for_result(task_id, max(0.0, deadline - time.monotonic()))
         if record is None:
             task = await self.task_queue.get_task(task_id)
             record = None if task is None else final_result(task, task.updated_at)
         if record is None and timeout is not None:
             raise TimeoutError(f"no result for task {task_id} within {timeout} s")
         return None if record is None else result_from_record(record, self.serializer)
+
+    async def _latest_run(self, schedule_id: str, deadline: float | None) -> str | None:
+        """The id of the schedule's latest run; waits for a first run until ``deadline``."""
+        store = self._schedule_store()
+        while True:
+            record = await store.get_schedule(schedule_id)
+            if record is None:
+                raise UnknownScheduleError(schedule_id)
+            if record.last_task_id is not None:
+                return record.last_task_id
+            if deadline is None:
+                return None
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"schedule {schedule_id} made no run in time")
+            await asyncio.sleep(min(self.settings.poll_interval, max(0.0, deadline - time.monotonic())))
+
+    # -- schedules --------------------------------------------------------------------------
+
+    async def schedule(
+        self,
+        func: TaskRef,
+        func_args: Mapping[str, Any] | None = None,
+        *,
+        args: Sequence[Any] = (),
+        at: datetime | None = None,
+        interval: Seconds | None = None,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        max_runs: int | None = None,
+        queue_name: str | None = None,
+        priority: int | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+        timeout: Seconds | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+    ) -> str:
+        """Run ``func`` once ``at`` a time, every ``interval``, or on a ``cron`` expression (five
+        fields, or six with seconds first, read in ``timezone``); returns the schedule id.
+
+        Runs are enqueued by the scheduler that every worker runs, exactly once each however many
+        workers there are. ``start_at``/``end_at`` bound the runs and ``max_runs`` counts them. A run
+        missed while no scheduler ran is made once, late; the next is computed from then.
+        """
+        await self.open()
+        store = self._schedule_store()
+        trigger = Trigger.build(
+            at=at,
+            interval=interval,
+            cron=cron,
+            timezone=timezone,
+            start_at=start_at,
+            end_at=end_at,
+            max_runs=max_runs,
+        )
+        options = TaskOptions(
+            queue_name=queue_name,
+            priority=priority,
+            ttl=ttl,
+            result_ttl=result_ttl,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_on=retry_on,
+        )
+        factory = self._factory(func, options)
+        payload = self.serializer.dumps([list(args), dict(func_args or {})])
+        record = new_schedule(factory.record(*payload), trigger, factory.ttl, payload)
+        await store.add_schedule(record)
+        return record.id
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        """The schedule with this id, or ``None``."""
+        await self.open()
+        record = await self._schedule_store().get_schedule(schedule_id)
+        return None if record is None else schedule_from_record(record)
+
+    async def list_schedules(
+        self, status: ScheduleStatus | str | None = None, limit: int = 100
+    ) -> list[Schedule]:
+        """Schedules, oldest first, optionally of one status."""
+        await self.open()
+        records = await self._schedule_store().list_schedules(
+            status=None if status is None else ScheduleStatus(status), limit=limit
+        )
+        return [schedule_from_record(record) for record in records]
+
+    async def pause_schedule(self, schedule_id: str) -> bool:
+        """Stop making runs until resumed; ``False`` if it is not active."""
+        return await self._set_schedule_status(
+            schedule_id, ScheduleStatus.PAUSED, (ScheduleStatus.ACTIVE,), EventType.SCHEDULE_PAUSED
+        )
+
+    async def resume_schedule(self, schedule_id: str) -> bool:
+        """Make runs again, the next one computed from now (runs missed while paused are not
+        replayed); ``False`` if it is not paused."""
+        return await self._set_schedule_status(
+            schedule_id, ScheduleStatus.ACTIVE, (ScheduleStatus.PAUSED,), EventType.SCHEDULE_RESUMED
+        )
+
+    async def cancel_schedule(self, schedule_id: str) -> bool:
+        """End the schedule for good (its record stays, ``cancelled``); ``False`` if it already ended."""
+        return await self._set_schedule_status(
+            schedule_id,
+            ScheduleStatus.CANCELLED,
+            (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED),
+            EventType.SCHEDULE_CANCELLED,
+        )
+
+    async def _set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        from_statuses: tuple[ScheduleStatus, ...],
+        kind: EventType,
+    ) -> bool:
+        await self.open()
+        store = self._schedule_store()
+        current = await store.get_schedule(schedule_id)
+        if current is None:
+            raise UnknownScheduleError(schedule_id)
+        next_run_at = None
+        now = time.time()
+        if status is ScheduleStatus.ACTIVE:
+            next_run_at = decode_schedule_spec(current.data).trigger.resumed_run(now, current.runs)
+            if next_run_at is None:
+                status = ScheduleStatus.FINISHED
+        record = await store.set_schedule_status(
+            schedule_id, status, next_run_at=next_run_at, now=now, from_statuses=from_statuses
+        )
+        if record is None or record.updated_at != now:
+            return False
+        self.recorder.record(schedule_event(record, kind, now))
+        return True
+
+    def _schedule_store(self) -> BaseScheduleStore:
+        store = self.task_queue
+        if not isinstance(store, BaseScheduleStore):
+            raise ConfigurationError(
+                f"the task queue {store!r} does not keep schedules; use a backend that does "
+                "(memory, sqlite, ...)"
+            )
+        return store
 
     async def events(
         self,

@@ -61,3 +61,14 @@ class TaskTimeoutError(OmniQError, TimeoutError):
 
 class LeaseLostError(OmniQError):
     """The worker no longer holds a task's lease; its outcome is discarded."""
+
+
+class UnknownScheduleError(OmniQError, KeyError):
+    """No schedule has the given id."""
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(schedule_id)
+        self.schedule_id = schedule_id
+
+    def __str__(self) -> str:
+        return f"no schedule has the id {self.schedule_id!r}"

@@ -16,13 +16,22 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from omniq.core.models import TaskStatus
-from omniq.core.records import EventRecord, Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.models import ScheduleStatus, TaskStatus
+from omniq.core.records import (
+    EventRecord,
+    Outcome,
+    ReapReport,
+    ResultRecord,
+    ScheduleRecord,
+    ScheduleRun,
+    TaskRecord,
+)
 
 __all__ = [
     "BaseComponent",
     "BaseEventStorage",
     "BaseResultStorage",
+    "BaseScheduleStore",
     "BaseTaskQueue",
 ]
 
@@ -244,3 +253,52 @@ class BaseEventStorage(BaseComponent):
     @abc.abstractmethod
     async def purge_events(self, before: float) -> int:
         """Delete events older than ``before``; returns how many."""
+
+
+class BaseScheduleStore(BaseComponent):
+    """Schedule state, kept by the task queue's backend so that a run and its task are one write.
+
+    Core computes every time (cron, intervals, missed runs); the store keeps the state and makes
+    :meth:`trigger_schedule` atomic, which is what lets any number of schedulers run at once.
+    """
+
+    @abc.abstractmethod
+    async def add_schedule(self, record: ScheduleRecord) -> None:
+        """Store a new schedule."""
+
+    @abc.abstractmethod
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
+        """One schedule by id, or ``None``."""
+
+    @abc.abstractmethod
+    async def list_schedules(
+        self, *, status: ScheduleStatus | None = None, limit: int = 100
+    ) -> list[ScheduleRecord]:
+        """Schedules, oldest first, optionally of one status."""
+
+    @abc.abstractmethod
+    async def due_schedules(self, now: float, *, limit: int) -> list[ScheduleRecord]:
+        """``active`` schedules whose ``next_run_at`` is at or before ``now``, earliest first."""
+
+    @abc.abstractmethod
+    async def trigger_schedule(
+        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+    ) -> bool:
+        """Claim the run due at ``expected_next_run_at``: in one atomic step, if the schedule is
+        still ``active`` with that ``next_run_at``, apply ``run`` and store ``task`` (a skipped run
+        has none); returns whether this call claimed it. Of concurrent calls for one run, exactly
+        one returns ``True``."""
+
+    @abc.abstractmethod
+    async def set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        *,
+        next_run_at: float | None,
+        now: float,
+        from_statuses: Sequence[ScheduleStatus],
+    ) -> ScheduleRecord | None:
+        """Move a schedule whose status is one of ``from_statuses`` to ``status`` with this
+        ``next_run_at``; returns the schedule as it now is (``updated_at == now`` exactly if this
+        call changed it), or ``None`` for an unknown id."""

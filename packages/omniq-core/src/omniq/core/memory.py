@@ -18,8 +18,8 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
-from omniq.core.models import TaskStatus
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
+from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     CLAIMABLE_STATUSES,
     LEASE_EXPIRED_ERROR,
@@ -28,6 +28,8 @@ from omniq.core.records import (
     Outcome,
     ReapReport,
     ResultRecord,
+    ScheduleRecord,
+    ScheduleRun,
     TaskRecord,
 )
 
@@ -48,6 +50,7 @@ class _Store:
         self.dedup: dict[str, str] = {}
         self.results: dict[str, ResultRecord] = {}
         self.events: list[EventRecord] = []
+        self.schedules: dict[str, ScheduleRecord] = {}
         self.counter = itertools.count()
         self.task_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.result_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
@@ -93,8 +96,8 @@ _stores: dict[str, _Store] = {}
 _stores_lock = threading.Lock()
 
 
-class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
-    """Task queue, result store and event store in this process's memory."""
+class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseScheduleStore):
+    """Task queue, result store, event store and schedules in this process's memory."""
 
     shared_across_processes: ClassVar[bool] = False
 
@@ -120,22 +123,25 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
     # -- task queue -------------------------------------------------------------------------
 
     async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
+        with self._s.lock:
+            return self._enqueue_locked(records)
+
+    def _enqueue_locked(self, records: Sequence[TaskRecord]) -> list[str]:
         s = self._s
         ids = []
-        with s.lock:
-            for record in records:
-                holder = s.dedup.get(record.dedup_key) if record.dedup_key else None
-                if holder is not None:
-                    ids.append(holder)
-                    continue
-                s.tasks[record.id] = record
-                s.sequence[record.id] = next(s.counter)
-                if record.dedup_key is not None:
-                    s.dedup[record.dedup_key] = record.id
-                if record.status in CLAIMABLE_STATUSES:
-                    s.schedule(record, record.created_at)
-                ids.append(record.id)
-            _wake(s.task_waiters)
+        for record in records:
+            holder = s.dedup.get(record.dedup_key) if record.dedup_key else None
+            if holder is not None:
+                ids.append(holder)
+                continue
+            s.tasks[record.id] = record
+            s.sequence[record.id] = next(s.counter)
+            if record.dedup_key is not None:
+                s.dedup[record.dedup_key] = record.id
+            if record.status in CLAIMABLE_STATUSES:
+                s.schedule(record, record.created_at)
+            ids.append(record.id)
+        _wake(s.task_waiters)
         return ids
 
     async def claim(
@@ -405,6 +411,77 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
                         if not pending:
                             del waiters[task_id]
         return await self.get_result(task_id)
+
+    # -- schedules --------------------------------------------------------------------------
+
+    async def add_schedule(self, record: ScheduleRecord) -> None:
+        with self._s.lock:
+            self._s.schedules[record.id] = record
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
+        return self._s.schedules.get(schedule_id)
+
+    async def list_schedules(
+        self, *, status: ScheduleStatus | None = None, limit: int = 100
+    ) -> list[ScheduleRecord]:
+        with self._s.lock:
+            found = [r for r in self._s.schedules.values() if status is None or r.status == status]
+        found.sort(key=lambda record: (record.created_at, record.id))
+        return found[:limit]
+
+    async def due_schedules(self, now: float, *, limit: int) -> list[ScheduleRecord]:
+        with self._s.lock:
+            due = [
+                record
+                for record in self._s.schedules.values()
+                if record.status == ScheduleStatus.ACTIVE
+                and record.next_run_at is not None
+                and record.next_run_at <= now
+            ]
+        due.sort(key=lambda record: (record.next_run_at or 0.0, record.id))
+        return due[:limit]
+
+    async def trigger_schedule(
+        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+    ) -> bool:
+        s = self._s
+        with s.lock:
+            record = s.schedules.get(schedule_id)
+            if (
+                record is None
+                or record.status != ScheduleStatus.ACTIVE
+                or record.next_run_at != expected_next_run_at
+            ):
+                return False
+            s.schedules[schedule_id] = _replace(
+                record,
+                next_run_at=run.next_run_at,
+                status=run.status,
+                runs=run.runs,
+                last_run_at=run.last_run_at,
+                last_task_id=run.last_task_id,
+                updated_at=run.last_run_at,
+            )
+            if task is not None:
+                self._enqueue_locked([task])
+        return True
+
+    async def set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        *,
+        next_run_at: float | None,
+        now: float,
+        from_statuses: Sequence[ScheduleStatus],
+    ) -> ScheduleRecord | None:
+        with self._s.lock:
+            record = self._s.schedules.get(schedule_id)
+            if record is None or record.status not in from_statuses:
+                return record
+            changed = _replace(record, status=status, next_run_at=next_run_at, updated_at=now)
+            self._s.schedules[schedule_id] = changed
+            return changed
 
     # -- events -----------------------------------------------------------------------------
 

@@ -87,6 +87,7 @@ class EventType(enum.StrEnum):
     TIMEOUT = "timeout"
     LEASE_LOST = "lease_lost"
     CALLBACK_ERROR = "callback_error"
+    SCHEDULE_ERROR = "schedule_error"
     SCHEDULE_TRIGGERED = "schedule_triggered"
     SCHEDULE_PAUSED = "schedule_paused"
     SCHEDULE_RESUMED = "schedule_resumed"
@@ -226,4 +227,5 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     runs: int = 0
     next_run_at: datetime | None = None
     last_run_at: datetime | None = None
+    last_task_id: str | None = None
     created_at: datetime

@@ -67,8 +67,8 @@ class RecordFactory:
         self.queue = _queue_name(settings.default_queue if options.queue_name is None else options.queue_name)
         self.priority = _priority(options.priority)
         self.due_at = _due_at(options, now)
-        ttl = _seconds("ttl", options.ttl, settings.task_ttl, positive=True)
-        self.expires_at = None if ttl is None else self.due_at + ttl
+        self.ttl = _seconds("ttl", options.ttl, settings.task_ttl, positive=True)
+        self.expires_at = None if self.ttl is None else self.due_at + self.ttl
         max_retries = settings.retry_attempts if options.max_retries is None else options.max_retries
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValidationError("max_retries", f"must be an integer >= 0, got {max_retries!r}")

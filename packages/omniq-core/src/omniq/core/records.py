@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from omniq.core.models import ResultStatus, TaskStatus
+from omniq.core.models import ResultStatus, ScheduleStatus, TaskStatus
 
 __all__ = [
     "CLAIMABLE_STATUSES",
@@ -20,6 +20,8 @@ __all__ = [
     "Outcome",
     "ReapReport",
     "ResultRecord",
+    "ScheduleRecord",
+    "ScheduleRun",
     "TaskRecord",
 ]
 
@@ -121,3 +123,35 @@ class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int | None = None
     error: str | None = None
     details: str = "{}"
+
+
+class ScheduleRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One schedule as a backend stores it.
+
+    A scheduler finds ``active`` schedules whose ``next_run_at`` has come and claims a run with
+    :meth:`~omniq.core.interfaces.BaseScheduleStore.trigger_schedule`, which succeeds only while
+    ``next_run_at`` still holds the value it read. ``data`` (trigger and task template) is core's.
+    """
+
+    id: str
+    func: str
+    queue: str
+    status: ScheduleStatus
+    next_run_at: float | None
+    created_at: float
+    updated_at: float
+    runs: int = 0
+    last_run_at: float | None = None
+    last_task_id: str | None = None
+    data: bytes = b""
+
+
+class ScheduleRun(msgspec.Struct, frozen=True, kw_only=True):
+    """How a triggered run changes its schedule: the next run (``None``: no more), the new status,
+    and the run counters."""
+
+    next_run_at: float | None
+    status: ScheduleStatus
+    runs: int
+    last_run_at: float
+    last_task_id: str | None

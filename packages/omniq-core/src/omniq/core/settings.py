@@ -52,6 +52,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     lease_ttl: float = 60.0
     heartbeat_interval: float | None = None
     shutdown_grace: float | None = 30.0
+    scheduler: bool = True
+    scheduler_interval: float = 1.0
     poll_interval: float = 0.5
     claim_batch: int = 500
     allow_dill: bool = False
@@ -64,6 +66,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _require(self.retry_attempts >= 0, "retry_attempts", self.retry_attempts, "an integer >= 0")
         _require(self.claim_batch >= 1, "claim_batch", self.claim_batch, "an integer >= 1")
         _require(self.poll_interval > 0, "poll_interval", self.poll_interval, "a positive number")
+        _require(
+            self.scheduler_interval > 0, "scheduler_interval", self.scheduler_interval, "a positive number"
+        )
         grace = self.shutdown_grace
         _require(grace is None or grace >= 0, "shutdown_grace", grace, "zero or a positive number of seconds")
         interval = self.heartbeat_interval

@@ -18,7 +18,7 @@ from omniq.core._portal import LoopThread, twin_of
 from omniq.core.app import AsyncOmniQ, TaskRef
 from omniq.core.callbacks import CallbackKind, CallbackRef, TaskOutcome
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
-from omniq.core.models import EventType, Task, TaskEvent, TaskResult, TaskStatus
+from omniq.core.models import EventType, Schedule, ScheduleStatus, Task, TaskEvent, TaskResult, TaskStatus
 from omniq.core.options import Seconds
 from omniq.core.settings import Settings
 from omniq.core.task_function import TaskFunction
@@ -259,8 +259,82 @@ class OmniQ:
         return self._portal.call(self.aio.cancel, task_id)
 
     @twin_of(AsyncOmniQ.get_result)
-    def get_result(self, task_id: str, *, timeout: float | None = None) -> TaskResult | None:
-        return self._portal.call(self.aio.get_result, task_id, timeout=timeout)
+    def get_result(
+        self,
+        task_id: str | None = None,
+        *,
+        schedule_id: str | None = None,
+        kind: Literal["latest"] = "latest",
+        timeout: float | None = None,
+    ) -> TaskResult | None:
+        return self._portal.call(
+            self.aio.get_result, task_id, schedule_id=schedule_id, kind=kind, timeout=timeout
+        )
+
+    @twin_of(AsyncOmniQ.schedule)
+    def schedule(
+        self,
+        func: TaskRef,
+        func_args: Mapping[str, Any] | None = None,
+        *,
+        args: Sequence[Any] = (),
+        at: datetime | None = None,
+        interval: Seconds | None = None,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        max_runs: int | None = None,
+        queue_name: str | None = None,
+        priority: int | None = None,
+        ttl: Seconds | None = None,
+        result_ttl: Seconds | None = None,
+        timeout: Seconds | None = None,
+        max_retries: int | None = None,
+        retry_delay: Seconds | None = None,
+        retry_on: Sequence[type[BaseException] | str] | None = None,
+    ) -> str:
+        return self._portal.call(
+            self.aio.schedule,
+            func,
+            func_args,
+            args=args,
+            at=at,
+            interval=interval,
+            cron=cron,
+            timezone=timezone,
+            start_at=start_at,
+            end_at=end_at,
+            max_runs=max_runs,
+            queue_name=queue_name,
+            priority=priority,
+            ttl=ttl,
+            result_ttl=result_ttl,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_on=retry_on,
+        )
+
+    @twin_of(AsyncOmniQ.get_schedule)
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return self._portal.call(self.aio.get_schedule, schedule_id)
+
+    @twin_of(AsyncOmniQ.list_schedules)
+    def list_schedules(self, status: ScheduleStatus | str | None = None, limit: int = 100) -> list[Schedule]:
+        return self._portal.call(self.aio.list_schedules, status, limit)
+
+    @twin_of(AsyncOmniQ.pause_schedule)
+    def pause_schedule(self, schedule_id: str) -> bool:
+        return self._portal.call(self.aio.pause_schedule, schedule_id)
+
+    @twin_of(AsyncOmniQ.resume_schedule)
+    def resume_schedule(self, schedule_id: str) -> bool:
+        return self._portal.call(self.aio.resume_schedule, schedule_id)
+
+    @twin_of(AsyncOmniQ.cancel_schedule)
+    def cancel_schedule(self, schedule_id: str) -> bool:
+        return self._portal.call(self.aio.cancel_schedule, schedule_id)
 
     @twin_of(AsyncOmniQ.events)
     def events(

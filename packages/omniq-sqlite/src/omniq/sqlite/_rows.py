@@ -7,17 +7,20 @@ from typing import Any
 
 import msgspec
 
-from omniq.core.models import ResultStatus, TaskStatus
-from omniq.core.records import EventRecord, ResultRecord, TaskRecord
+from omniq.core.models import ResultStatus, ScheduleStatus, TaskStatus
+from omniq.core.records import EventRecord, ResultRecord, ScheduleRecord, TaskRecord
 
 __all__ = [
     "EVENT_COLUMNS",
     "RESULT_COLUMNS",
+    "SCHEDULE_COLUMNS",
     "TASK_COLUMNS",
     "event_from_row",
     "event_row",
     "result_from_row",
     "result_row",
+    "schedule_from_row",
+    "schedule_row",
     "task_from_row",
     "task_row",
 ]
@@ -29,6 +32,9 @@ TASK_COLUMNS = (
 )
 RESULT_COLUMNS = "task_id, status, finished_at, data, expires_at, schedule_id"
 EVENT_COLUMNS = "type, task_id, at, queue, worker_id, attempt, error, details"
+SCHEDULE_COLUMNS = (
+    "id, func, queue, status, next_run_at, created_at, updated_at, runs, last_run_at, last_task_id, data"
+)
 
 _NO_DEPENDENCIES = "[]"
 _encode_json = msgspec.json.Encoder().encode
@@ -107,4 +113,29 @@ def event_from_row(row: Sequence[Any]) -> EventRecord:
         attempt=row[5],
         error=row[6],
         details=row[7],
+    )
+
+
+def schedule_row(r: ScheduleRecord) -> tuple[Any, ...]:
+    """``r`` as parameters for ``SCHEDULE_COLUMNS``."""
+    return (
+        r.id, r.func, r.queue, r.status.value, r.next_run_at, r.created_at, r.updated_at, r.runs,
+        r.last_run_at, r.last_task_id, r.data,
+    )  # fmt: skip
+
+
+def schedule_from_row(row: Sequence[Any]) -> ScheduleRecord:
+    """The record of a row of ``SCHEDULE_COLUMNS``."""
+    return ScheduleRecord(
+        id=row[0],
+        func=row[1],
+        queue=row[2],
+        status=ScheduleStatus(row[3]),
+        next_run_at=row[4],
+        created_at=row[5],
+        updated_at=row[6],
+        runs=row[7],
+        last_run_at=row[8],
+        last_task_id=row[9],
+        data=row[10],
     )

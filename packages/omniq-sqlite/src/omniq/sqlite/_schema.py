@@ -91,8 +91,28 @@ _V1 = (
     "CREATE INDEX omniq_events_by_time ON omniq_events (at)",
 )
 
+# Schedules: the scheduler looks up due active schedules by their next run time.
+_V2 = (
+    """
+    CREATE TABLE omniq_schedules (
+        id TEXT PRIMARY KEY,
+        func TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        status TEXT NOT NULL,
+        next_run_at REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        runs INTEGER NOT NULL,
+        last_run_at REAL,
+        last_task_id TEXT,
+        data BLOB NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX omniq_schedules_due ON omniq_schedules (next_run_at) WHERE status = 'active'",
+)
+
 #: Statements taking the schema from version ``n`` to ``n + 1``, at index ``n``.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 
 #: The version this release creates and understands.
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 
-from omniq.sqlite._rows import EVENT_COLUMNS, RESULT_COLUMNS, TASK_COLUMNS
+from omniq.sqlite._rows import EVENT_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS
 
 __all__ = [
     "CANCEL",
@@ -24,15 +24,21 @@ __all__ = [
     "DELETE_RESULTS",
     "DELETE_RESULTS_OF",
     "DELETE_TASKS",
+    "DUE_SCHEDULES",
     "EXPIRE",
     "FINISH",
     "GET_RESULT",
+    "GET_SCHEDULE",
     "GET_TASK",
     "HEARTBEAT",
+    "INSERT_SCHEDULE",
     "RECOVER_LEASES",
     "REQUEUE",
     "SELECT_EVENTS",
+    "SELECT_SCHEDULES",
     "SELECT_TASKS",
+    "SET_SCHEDULE_STATUS",
+    "TRIGGER_SCHEDULE",
     "UNCLAIM",
     "claim",
     "insert_events",
@@ -209,3 +215,35 @@ DELETE_RESULTS_OF = "DELETE FROM omniq_results WHERE task_id IN (SELECT value FR
 SELECT_EVENTS = f"SELECT {EVENT_COLUMNS} FROM omniq_events"
 
 DELETE_EVENTS = "DELETE FROM omniq_events WHERE at < ?"
+
+
+# -- schedules ---------------------------------------------------------------------------------
+
+INSERT_SCHEDULE = (
+    f"INSERT INTO omniq_schedules ({SCHEDULE_COLUMNS}) VALUES ({values(1, _width(SCHEDULE_COLUMNS))[1:-1]})"
+)
+
+GET_SCHEDULE = f"SELECT {SCHEDULE_COLUMNS} FROM omniq_schedules WHERE id = ?"
+
+#: Followed by an optional ``WHERE status = ?``, then ``ORDER BY created_at, id LIMIT ?``.
+SELECT_SCHEDULES = f"SELECT {SCHEDULE_COLUMNS} FROM omniq_schedules"
+
+DUE_SCHEDULES = f"""
+SELECT {SCHEDULE_COLUMNS} FROM omniq_schedules INDEXED BY omniq_schedules_due
+WHERE status = 'active' AND next_run_at <= ?
+ORDER BY next_run_at, id LIMIT ?
+"""
+
+#: The claim of one run: it changes the row only while the run is still the one read.
+TRIGGER_SCHEDULE = """
+UPDATE omniq_schedules
+SET next_run_at = ?, status = ?, runs = ?, last_run_at = ?, last_task_id = ?, updated_at = ?
+WHERE id = ? AND status = 'active' AND next_run_at = ?
+"""
+
+#: Parameters: new status, next run, now, id, then the JSON array of statuses it may change from.
+SET_SCHEDULE_STATUS = f"""
+UPDATE omniq_schedules SET status = ?, next_run_at = ?, updated_at = ?
+WHERE id = ? AND status IN (SELECT value FROM json_each(?))
+RETURNING {SCHEDULE_COLUMNS}
+"""

@@ -18,14 +18,16 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
-from omniq.core.models import TaskStatus
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
+from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
     EventRecord,
     Outcome,
     ReapReport,
     ResultRecord,
+    ScheduleRecord,
+    ScheduleRun,
     TaskRecord,
 )
 from omniq.sqlite import _statements as sql
@@ -35,6 +37,8 @@ from omniq.sqlite._rows import (
     event_row,
     result_from_row,
     result_row,
+    schedule_from_row,
+    schedule_row,
     task_from_row,
     task_row,
 )
@@ -53,7 +57,7 @@ def _json_text(value: object) -> str:
     return _json.encode(value).decode()
 
 
-class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
+class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseScheduleStore):
     """Task queue, result store and event store in one SQLite database file.
 
     Args:
@@ -352,6 +356,72 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
             if record is not None or remaining <= 0:
                 return record
             await self._db.wait_for_change(signal, remaining, since=version)
+
+    # -- schedules --------------------------------------------------------------------------
+
+    async def add_schedule(self, record: ScheduleRecord) -> None:
+        """Insert a new schedule."""
+        await self._db.execute(sql.INSERT_SCHEDULE, schedule_row(record))
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
+        """One schedule by id."""
+        rows = await self._db.execute(sql.GET_SCHEDULE, (schedule_id,))
+        return schedule_from_row(rows[0]) if rows else None
+
+    async def list_schedules(
+        self, *, status: ScheduleStatus | None = None, limit: int = 100
+    ) -> list[ScheduleRecord]:
+        """Schedules, oldest first."""
+        where, params = _where({"status = ?": None if status is None else ScheduleStatus(status).value})
+        query = f"{sql.SELECT_SCHEDULES}{where} ORDER BY created_at, id LIMIT ?"
+        return [schedule_from_row(row) for row in await self._db.execute(query, (*params, limit))]
+
+    async def due_schedules(self, now: float, *, limit: int) -> list[ScheduleRecord]:
+        """Active schedules whose next run has come, through the partial index on due runs."""
+        return [schedule_from_row(row) for row in await self._db.execute(sql.DUE_SCHEDULES, (now, limit))]
+
+    async def trigger_schedule(
+        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+    ) -> bool:
+        """Move the schedule past the run and insert its task in one transaction; the file's
+        write lock makes the check-and-move of ``next_run_at`` atomic across processes."""
+        parameters = (
+            run.next_run_at,
+            run.status.value,
+            run.runs,
+            run.last_run_at,
+            run.last_task_id,
+            run.last_run_at,
+            schedule_id,
+            expected_next_run_at,
+        )
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(sql.TRIGGER_SCHEDULE, parameters)
+            claimed = cursor.rowcount == 1
+            if claimed and task is not None:
+                await conn.execute(sql.insert_tasks(1), task_row(task))
+        if claimed and task is not None:
+            self._db.tasks_changed.notify()
+        return claimed
+
+    async def set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        *,
+        next_run_at: float | None,
+        now: float,
+        from_statuses: Sequence[ScheduleStatus],
+    ) -> ScheduleRecord | None:
+        """Change the status if it is one of ``from_statuses``; return the schedule as it is."""
+        allowed = _json_text([ScheduleStatus(s).value for s in from_statuses])
+        async with self._db.transaction() as conn:
+            rows = await fetch(
+                conn, sql.SET_SCHEDULE_STATUS, (status.value, next_run_at, now, schedule_id, allowed)
+            )
+            if not rows:
+                rows = await fetch(conn, sql.GET_SCHEDULE, (schedule_id,))
+        return schedule_from_row(rows[0]) if rows else None
 
     # -- events -----------------------------------------------------------------------------
 

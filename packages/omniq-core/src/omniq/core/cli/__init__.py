@@ -114,6 +114,17 @@ def _parser() -> argparse.ArgumentParser:
         "--older-than", type=float, metavar="SECONDS", help="only tasks dead for longer than this"
     )
 
+    schedules = commands.add_parser("schedules", help="list, pause, resume or cancel schedules")
+    schedule_commands = schedules.add_subparsers(required=True, metavar="ACTION")
+    schedule_list = _command(schedule_commands, "list", _schedules_list, "list schedules, oldest first")
+    schedule_list.add_argument(
+        "-s", "--status", help="only this status (active, paused, cancelled, finished)"
+    )
+    for action, verb in (("pause", "pause"), ("resume", "resume"), ("cancel", "cancel")):
+        change = _command(schedule_commands, action, _schedules_change, f"{verb} schedules")
+        change.add_argument("schedule_ids", nargs="+", metavar="SCHEDULE_ID")
+        change.set_defaults(action=action)
+
     for name in ("info", "status"):
         _command(commands, name, _info, "queue depths by status")
 
@@ -227,6 +238,42 @@ async def _dead_purge(args: argparse.Namespace) -> int:
         purged = await app.purge_dead_letters(args.older_than)
     print(f"purged {purged} dead task(s)")
     return 0
+
+
+async def _schedules_list(args: argparse.Namespace) -> int:
+    async with _app(args) as app:
+        found = await app.list_schedules(args.status, limit=1_000_000)
+    for schedule in found:
+        when = schedule.cron or (
+            f"every {schedule.interval.total_seconds():g} s" if schedule.interval else None
+        )
+        when = when or f"at {schedule.at.isoformat() if schedule.at else '?'}"
+        following = schedule.next_run_at.isoformat() if schedule.next_run_at else "-"
+        print(
+            f"{schedule.id}  {schedule.status.value:<9} {schedule.func}  {when}  "
+            f"runs={schedule.runs}  next={following}"
+        )
+    if not found:
+        print("(no schedules)")
+    return 0
+
+
+async def _schedules_change(args: argparse.Namespace) -> int:
+    refused = []
+    async with _app(args) as app:
+        change = {
+            "pause": app.pause_schedule,
+            "resume": app.resume_schedule,
+            "cancel": app.cancel_schedule,
+        }[args.action]
+        for schedule_id in args.schedule_ids:
+            if not await change(schedule_id):
+                refused.append(schedule_id)
+    past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[args.action]
+    print(f"{past} {len(args.schedule_ids) - len(refused)} schedule(s)")
+    for schedule_id in refused:
+        print(f"omniq: {schedule_id}: not {past} (its status does not allow it)", file=sys.stderr)
+    return 2 if refused else 0
 
 
 def _load_app(path: str) -> AsyncOmniQ:

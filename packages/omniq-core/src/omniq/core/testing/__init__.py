@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from omniq.core.testing.contract import ContractTests
     from omniq.core.testing.processes import ProcessTests
+    from omniq.core.testing.schedules import ScheduleTests
     from omniq.core.testing.semantics import SemanticsTests
     from omniq.core.testing.suite import BackendConformance, InProcessBackendConformance
 
@@ -32,6 +33,7 @@ __all__ = [
     "ContractTests",
     "InProcessBackendConformance",
     "ProcessTests",
+    "ScheduleTests",
     "SemanticsTests",
 ]
 
@@ -42,6 +44,7 @@ _HOMES = {
     "InProcessBackendConformance": "suite",
     "ContractTests": "contract",
     "ProcessTests": "processes",
+    "ScheduleTests": "schedules",
     "SemanticsTests": "semantics",
 }
 

@@ -271,7 +271,14 @@ class ContractTests(ConformanceFixtures):
         assert await queue.enqueue([second, make_record(dedup_key="report-42")]) == [first.id, first.id]
         now = time.time()
         await _claim(queue, now)
-        done = Outcome(task_id=first.id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
+        assert await queue.enqueue([second]) == [first.id]  # running
+        failed = Outcome(
+            task_id=first.id, lease_token="token-a", status=TaskStatus.FAILED, at=now, due_at=now, error="{}"
+        )
+        await queue.finish([failed])
+        assert await queue.enqueue([second]) == [first.id]  # failed, to be retried
+        await _claim(queue, now + 1, token="token-b")
+        done = Outcome(task_id=first.id, lease_token="token-b", status=TaskStatus.COMPLETED, at=now + 1)
         await queue.finish([done])
         assert await queue.enqueue([second]) == [second.id]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from omniq.core.app import AsyncOmniQ
-from omniq.core.models import ResultStatus, TaskStatus
+from omniq.core.models import EventType, ResultStatus, ScheduleStatus, TaskStatus
 from omniq.core.testing import tasks
 from omniq.core.testing._support import ConformanceFixtures, eventually, read_runs
 
@@ -28,6 +28,7 @@ def worker_processes(
     max_workers: int = 4,
     worker_type: str = "async",
     grace: float = 30.0,
+    scheduler_interval: float = 1.0,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start ``count`` worker processes on ``url``; they are stopped (SIGTERM, then SIGKILL) on exit."""
     command = [
@@ -43,6 +44,8 @@ def worker_processes(
         worker_type,
         "--grace",
         str(grace),
+        "--scheduler-interval",
+        str(scheduler_interval),
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     processes = [subprocess.Popen(command, env=env) for _ in range(count)]
@@ -163,6 +166,24 @@ class ProcessTests(ConformanceFixtures):
         assert task.error is not None and task.error.type == "omniq.LeaseExpired"
         result = await app.get_result(task_id)
         assert result is not None and result.status is ResultStatus.ERROR
+
+    async def test_three_scheduler_processes_enqueue_each_run_once(
+        self, app: AsyncOmniQ, backend_url: str
+    ) -> None:
+        runs = 40
+        schedule_id = await app.schedule(tasks.noop, interval=0.05, max_runs=runs)
+        with worker_processes(backend_url, 3, scheduler_interval=0.02):
+            await eventually(lambda: _schedule_finished(app, schedule_id), within=120)
+        schedule = await app.get_schedule(schedule_id)
+        assert schedule is not None and schedule.runs == runs
+        made = [t for t in await app.list_tasks(limit=10 * runs) if t.schedule_id == schedule_id]
+        assert len(made) == runs, "a run was enqueued twice or never"
+        assert len(await app.events(schedule_id, types=[EventType.SCHEDULE_TRIGGERED])) == runs
+
+
+async def _schedule_finished(app: AsyncOmniQ, schedule_id: str) -> bool:
+    schedule = await app.get_schedule(schedule_id)
+    return schedule is not None and schedule.status is ScheduleStatus.FINISHED
 
 
 async def _ended_or_dead(worker: subprocess.Popen[bytes], app: AsyncOmniQ, task_id: str) -> bool:

@@ -2,12 +2,13 @@
 
 from omniq.core.testing.contract import ContractTests
 from omniq.core.testing.processes import ProcessTests
+from omniq.core.testing.schedules import ScheduleTests
 from omniq.core.testing.semantics import SemanticsTests
 
 __all__ = ["BackendConformance", "InProcessBackendConformance"]
 
 
-class InProcessBackendConformance(ContractTests, SemanticsTests):
+class InProcessBackendConformance(ContractTests, SemanticsTests, ScheduleTests):
     """Every rule that one process can prove."""
 
 

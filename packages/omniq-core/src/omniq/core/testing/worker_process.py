@@ -17,10 +17,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker-type", default="async")
     parser.add_argument("--lease-ttl", type=float, default=10.0)
     parser.add_argument("--grace", type=float, default=30.0, help="shutdown grace, seconds")
+    parser.add_argument("--scheduler-interval", type=float, default=1.0, help="seconds between ticks")
     args = parser.parse_args(argv)
 
     async def serve() -> None:
-        app = AsyncOmniQ(args.url, lease_ttl=args.lease_ttl, poll_interval=0.05, shutdown_grace=args.grace)
+        app = AsyncOmniQ(
+            args.url,
+            lease_ttl=args.lease_ttl,
+            poll_interval=0.05,
+            shutdown_grace=args.grace,
+            scheduler_interval=args.scheduler_interval,
+        )
         async with app:
             await app.run_worker(
                 args.worker_type, max_workers=args.max_workers, queues=args.queues.split(",")

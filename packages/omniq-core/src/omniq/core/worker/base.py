@@ -29,9 +29,10 @@ from omniq.core.context import TaskContext, enter_task
 from omniq.core.errors import PayloadError, SerializationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
 from omniq.core.models import ErrorInfo, EventType, TaskStatus
 from omniq.core.records import Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.schedules import Scheduler
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 from omniq.core.worker._outcomes import Settlement, final_result, task_event
@@ -173,6 +174,9 @@ class BaseWorker(abc.ABC):
             asyncio.create_task(self._heartbeat_forever(), name="omniq-heartbeat"),
             asyncio.create_task(self._reap_forever(), name="omniq-reap"),
         ]
+        if self.settings.scheduler and isinstance(self.queue, BaseScheduleStore):
+            scheduler = Scheduler(self.queue, self.events, self.functions.resolve, worker_id=self.worker_id)
+            self._loops.append(asyncio.create_task(self._schedule_forever(scheduler), name="omniq-schedule"))
         self._started = True
         logger.info("worker %s (%s) serving %s", self.worker_id, self.kind, self.queues)
 
@@ -205,12 +209,11 @@ class BaseWorker(abc.ABC):
     async def _stop_sequence(self) -> None:
         self._stopping.set()
         self._capacity.set()
-        claimer, heartbeat, reaper = self._loops
+        claimer, *background = self._loops
         await claimer
         await self._let_running_finish()
         self._closing.set()
         self._settle_wake.set()
-        background = [heartbeat, reaper]
         if self._settler is not None:
             background.append(self._settler)
         _, stuck = await asyncio.wait(background, timeout=CLOSE_TIMEOUT)
@@ -514,6 +517,14 @@ class BaseWorker(abc.ABC):
                     await self._purge(now)
             except Exception:
                 logger.exception("reap failed; will try again")
+
+    async def _schedule_forever(self, scheduler: Scheduler) -> None:
+        interval = self.settings.scheduler_interval
+        while not await _pause(self._stopping, interval * random.uniform(0.9, 1.1)):  # noqa: S311
+            try:
+                await scheduler.tick()
+            except Exception:
+                logger.exception("scheduler tick failed; will try again")
 
     async def _record_reaped(self, report: ReapReport) -> None:
         now = time.time()
