@@ -16,7 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from omniq.core.records import TaskRecord
+from omniq.core.records import ScheduleRecord, TaskRecord
 
 __all__ = ["SCRIPT_NAMES", "Script", "load_script"]
 
@@ -35,6 +35,8 @@ SCRIPT_NAMES = (
     "query_events",
     "reap",
     "requeue",
+    "set_schedule_status",
+    "trigger_schedule",
 )
 
 Arg = str | bytes | int | float
@@ -47,7 +49,8 @@ def _read(name: str) -> str:
 def _prelude() -> str:
     # The task fields in TaskRecord's order: scripts return tasks as HMGET of these.
     fields = ", ".join(f"'{name}'" for name in TaskRecord.__struct_fields__)
-    return f"local FIELDS = {{{fields}}}\n{_read('_common')}\n"
+    schedule_fields = ", ".join(f"'{name}'" for name in ScheduleRecord.__struct_fields__)
+    return f"local FIELDS = {{{fields}}}\nlocal SCHEDULE_FIELDS = {{{schedule_fields}}}\n{_read('_common')}\n"
 
 
 class Script:

@@ -33,6 +33,7 @@ from omniq.redis._codec import (
 )
 from omniq.redis._connection import check_server, make_client, translated_errors
 from omniq.redis._keys import Keys
+from omniq.redis._schedules import RedisSchedules
 from omniq.redis._scripts import Arg, load_script
 from omniq.redis._url import parse_url
 
@@ -48,8 +49,8 @@ PROMOTE_CAP = 1000
 _TASK_STATUSES = tuple(status.value for status in TaskStatus)
 
 
-class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage):
-    """Task queue, result store and event store on a Redis server, under one key prefix.
+class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSchedules):
+    """Task queue, result store, event store and schedules on a Redis server, under one key prefix.
 
     Args:
         url: ``redis://[user:password@]host[:port][/db]``, ``rediss://...`` (TLS) or

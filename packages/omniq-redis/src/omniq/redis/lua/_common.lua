@@ -80,3 +80,40 @@ local function store_result(task_id, value, millis, expires)
     redis.call('ZADD', index, expires, task_id)
   end
 end
+
+-- Store one new task (see enqueue.lua for `t`) unless a live task holds its dedup key or its id is
+-- already stored (a retried call stores nothing twice). Returns the id now holding its place;
+-- marks its queue in `woken` if it is claimable now.
+local function enqueue_one(t, data, woken)
+  local id, q, status, due, created, priority, expires, key = t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]
+  if key ~= '' then
+    local holder = redis.call('GET', dedup_key(key))
+    if holder then return holder end
+  end
+  if redis.call('EXISTS', tkey(id)) == 1 then return id end
+  redis.call('HSET', tkey(id), 'data', data, unpack(t[9]))
+  if key ~= '' then redis.call('SET', dedup_key(key), id) end
+  redis.call('SADD', QUEUES, q)
+  move_status(id, q, false, status, created)
+  if expires ~= '' then redis.call('ZADD', TTL, expires, id) end
+  if claimable(status) and schedule(id, q, due, priority, tonumber(created)) then
+    woken[q] = true
+  end
+  return id
+end
+
+local SCHEDULES_DUE = P .. ':sch:due'
+local function schedule_key(id) return P .. ':sch:' .. id end
+
+-- Keep the due index in step with a schedule's status and next run.
+local function index_schedule(id, status, next_run)
+  if status == 'active' and next_run ~= '' then
+    redis.call('ZADD', SCHEDULES_DUE, next_run, id)
+  else
+    redis.call('ZREM', SCHEDULES_DUE, id)
+  end
+end
+
+local function schedule_record(id)
+  return redis.call('HMGET', schedule_key(id), unpack(SCHEDULE_FIELDS))
+end
