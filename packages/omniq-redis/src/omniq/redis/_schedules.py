@@ -80,7 +80,7 @@ class RedisSchedules(BaseScheduleStore):
         fields.update({name: value for name, value in optional.items() if value is not None})
         with translated_errors(self.url, self.prefix):
             async with self.client.pipeline(transaction=True) as pipe:
-                pipe.hset(self._schedule_key(record.id), mapping=fields)
+                pipe.hset(self._schedule_key(record.id), mapping=cast(Any, fields))  # stubs differ by release
                 pipe.zadd(f"{self.keys.base}:sch:all", {record.id: record.created_at})
                 if record.status is ScheduleStatus.ACTIVE and record.next_run_at is not None:
                     pipe.zadd(f"{self.keys.base}:sch:due", {record.id: record.next_run_at})
