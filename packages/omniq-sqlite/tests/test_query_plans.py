@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from omniq.sqlite import SQLiteBackend
+from omniq.sqlite import _dependencies as dependencies
 from omniq.sqlite import _statements as sql
 
 
@@ -63,3 +64,13 @@ async def test_events_of_one_task_come_in_order_from_the_index(backend: SQLiteBa
     plan = await _plan(backend, f"{sql.SELECT_EVENTS} WHERE task_id = ? ORDER BY at, id")
     assert "USING INDEX omniq_events_by_task (task_id=?)" in plan
     assert "TEMP B-TREE" not in plan
+
+
+@pytest.mark.parametrize("statement", [dependencies.ANY_DEPENDENT, dependencies.FINISHED_EDGES])
+async def test_a_finished_task_finds_its_dependents_by_primary_key(
+    backend: SQLiteBackend, statement: str
+) -> None:
+    # Every finish batch asks whether anything waits on it: that must stay a lookup per id.
+    plan = await _plan(backend, statement)
+    assert "USING PRIMARY KEY (dependency_id=?)" in plan
+    assert not [line for line in plan.splitlines() if line.startswith("SCAN") and "json_each" not in line]

@@ -15,7 +15,14 @@ from omniq.sqlite import SQLiteBackend, _schema
 from omniq.sqlite._rows import TASK_COLUMNS
 from omniq.sqlite._schema import SCHEMA_VERSION
 
-OMNIQ_TABLES = {"omniq_events", "omniq_results", "omniq_schedules", "omniq_schema_version", "omniq_tasks"}
+OMNIQ_TABLES = {
+    "omniq_dependencies",
+    "omniq_events",
+    "omniq_results",
+    "omniq_schedules",
+    "omniq_schema_version",
+    "omniq_tasks",
+}
 
 
 def _inspect(path: Path, query: str) -> list[tuple[object, ...]]:

@@ -38,6 +38,8 @@ async def _claim(
 async def test_every_field_survives_a_round_trip_exactly(
     backend: SQLiteBackend, db_path: Path, make_task: TaskFactory
 ) -> None:
+    first, second = make_task(), make_task()
+    await backend.enqueue([first, second])
     record = make_task(
         now=1_700_000_000.123456789,
         priority=-7,
@@ -47,7 +49,7 @@ async def test_every_field_survives_a_round_trip_exactly(
         max_attempts=5,
         data=bytes(range(256)),
         dedup_key="key",
-        depends_on=("a", "b"),
+        depends_on=(first.id, second.id),
         schedule_id="s1",
         lease_token="t",
         lease_expires_at=0.1 + 0.2,

@@ -32,7 +32,7 @@ from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 from omniq.core.sync import OmniQ
 from omniq.core.task_function import AsyncTaskFunction, TaskFunction
-from omniq.core.worker import AsyncWorker, BaseWorker, ThreadPoolWorker
+from omniq.core.worker import AsyncWorker, BaseWorker, GeventWorker, ThreadPoolWorker
 
 __all__ = [
     "AsyncOmniQ",
@@ -46,6 +46,7 @@ __all__ = [
     "ConfigurationError",
     "ErrorInfo",
     "EventType",
+    "GeventWorker",
     "OmniQ",
     "OmniQError",
     "PayloadError",

@@ -50,7 +50,7 @@ from omniq.core.task_function import AsyncTaskFunction
 from omniq.core.triggers import Trigger, decode_schedule_spec
 from omniq.core.urls import mask_url
 from omniq.core.worker import BaseWorker, worker_class
-from omniq.core.worker._outcomes import final_result, task_event
+from omniq.core.worker._outcomes import dependency_results, final_result, task_event
 
 __all__ = ["AsyncOmniQ"]
 
@@ -266,12 +266,14 @@ class AsyncOmniQ:
         max_retries: int | None = None,
         retry_delay: Seconds | None = None,
         retry_on: Sequence[type[BaseException] | str] | None = None,
+        depends_on: Sequence[str] = (),
         dedup_key: str | None = None,
     ) -> str:
         """Queue one call of ``func`` (a function, a ``@task`` or a registered name); returns its id.
 
-        With ``dedup_key``, if a task holding that key is still pending or running, its id is
-        returned and nothing new is queued.
+        With ``depends_on``, the task waits until every task named has completed; if one ends dead,
+        cancelled or expired, this one is cancelled too. With ``dedup_key``, if a task holding that
+        key is still pending or running, its id is returned and nothing new is queued.
         """
         options = TaskOptions(
             queue_name=queue_name,
@@ -284,6 +286,7 @@ class AsyncOmniQ:
             max_retries=max_retries,
             retry_delay=retry_delay,
             retry_on=retry_on,
+            depends_on=depends_on,
             dedup_key=dedup_key,
         )
         factory = self._factory(func, options)
@@ -305,8 +308,10 @@ class AsyncOmniQ:
         max_retries: int | None = None,
         retry_delay: Seconds | None = None,
         retry_on: Sequence[type[BaseException] | str] | None = None,
+        depends_on: Sequence[str] = (),
     ) -> list[str]:
-        """Queue one call of ``func`` per mapping of keyword arguments, in one round trip."""
+        """Queue one call of ``func`` per mapping of keyword arguments, in one round trip (each
+        waiting on every task in ``depends_on``, if given)."""
         options = TaskOptions(
             queue_name=queue_name,
             priority=priority,
@@ -318,6 +323,7 @@ class AsyncOmniQ:
             max_retries=max_retries,
             retry_delay=retry_delay,
             retry_on=retry_on,
+            depends_on=depends_on,
         )
         factory = self._factory(func, options)
         dumps = self.serializer.dumps
@@ -384,7 +390,9 @@ class AsyncOmniQ:
         self.recorder.record(task_event(record, EventType.CANCELLED, now))
         result = final_result(record, now)
         assert result is not None
-        await self.result_store.put_results([result])
+        report = await self.task_queue.resolve_dependencies([task_id], now)
+        results = [result, *dependency_results(report, self.recorder.record, now)]
+        await self.result_store.put_results(results)
         return True
 
     async def get_result(

@@ -25,6 +25,7 @@ class TaskContext(msgspec.Struct, frozen=True, kw_only=True):
         func: the task function's registered name or import path.
         worker_id: the worker running it.
         schedule_id: the schedule that enqueued it, if any.
+        depends_on: the tasks it waited for; their results are there to read.
     """
 
     task_id: str
@@ -34,6 +35,7 @@ class TaskContext(msgspec.Struct, frozen=True, kw_only=True):
     func: str
     worker_id: str | None = None
     schedule_id: str | None = None
+    depends_on: tuple[str, ...] = ()
 
     @property
     def is_retry(self) -> bool:

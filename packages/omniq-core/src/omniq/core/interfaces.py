@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Self
 
 from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
+    DependencyReport,
     EventRecord,
     Outcome,
     ReapReport,
@@ -83,6 +84,13 @@ class BaseTaskQueue(BaseComponent):
         Returns, per record and in order, the id of the task that now holds its place: the record's
         own id, or, when ``dedup_key`` is set and a task in a live status holds the same key, that
         task's id (and the record is not stored).
+
+        A record with ``depends_on`` arrives ``waiting``. Every id it names must be a stored task,
+        else nothing of the batch is stored and :class:`~omniq.core.errors.ValidationError` (field
+        ``depends_on``) names the unknown ids. It is stored ``pending`` if every dependency has
+        already completed, ``cancelled`` (error :func:`~omniq.core.records.dependency_failed_error`)
+        if one already failed, and ``waiting`` otherwise, until :meth:`resolve_dependencies`.
+        Since dependencies must exist first and never change, the graph cannot hold a cycle.
         """
 
     @abc.abstractmethod
@@ -140,9 +148,23 @@ class BaseTaskQueue(BaseComponent):
 
     @abc.abstractmethod
     async def reap(self, now: float) -> ReapReport:
-        """Recover tasks whose lease expired and expire tasks whose TTL passed.
+        """Recover tasks whose lease expired and expire tasks whose TTL passed, then resolve the
+        dependencies of every final task whose dependents have not been resolved yet (as
+        :meth:`resolve_dependencies` does, covering a worker that died between its two calls).
 
         Safe to run from any number of workers at once: each change is reported by one of them.
+        """
+
+    @abc.abstractmethod
+    async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
+        """Apply the final status of these tasks to the tasks waiting on them, in one atomic step.
+
+        A waiting task whose dependencies have all completed becomes ``pending``; a waiting task
+        with a dependency that ended ``dead``, ``cancelled`` or ``expired`` becomes ``cancelled``
+        (error :func:`~omniq.core.records.dependency_failed_error`), and so on down the graph.
+        Ids of tasks not final, or without dependents, change nothing; calling it twice changes
+        nothing the second time. It should cost one cheap read when nothing waits on these ids:
+        workers call it after every batch of outcomes.
         """
 
     @abc.abstractmethod

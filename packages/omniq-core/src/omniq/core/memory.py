@@ -13,17 +13,20 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Self
 
 import msgspec
 
+from omniq.core.errors import ValidationError
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
 from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     CLAIMABLE_STATUSES,
+    FINAL_STATUSES,
     LEASE_EXPIRED_ERROR,
     LIVE_STATUSES,
+    DependencyReport,
     EventRecord,
     Outcome,
     ReapReport,
@@ -31,6 +34,7 @@ from omniq.core.records import (
     ScheduleRecord,
     ScheduleRun,
     TaskRecord,
+    dependency_failed_error,
 )
 
 __all__ = ["MemoryBackend"]
@@ -51,6 +55,10 @@ class _Store:
         self.results: dict[str, ResultRecord] = {}
         self.events: list[EventRecord] = []
         self.schedules: dict[str, ScheduleRecord] = {}
+        # Unresolved dependency edges: dependency id -> ids of the tasks waiting on it, and how
+        # many dependencies each waiting task still waits for.
+        self.dependents: dict[str, set[str]] = {}
+        self.waiting_on: dict[str, int] = {}
         self.counter = itertools.count()
         self.task_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.result_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
@@ -128,21 +136,79 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
 
     def _enqueue_locked(self, records: Sequence[TaskRecord]) -> list[str]:
         s = self._s
+        unknown = sorted({d for r in records for d in r.depends_on if d not in s.tasks})
+        if unknown:
+            raise ValidationError("depends_on", f"unknown task ids: {', '.join(unknown)}")
         ids = []
         for record in records:
             holder = s.dedup.get(record.dedup_key) if record.dedup_key else None
             if holder is not None:
                 ids.append(holder)
                 continue
-            s.tasks[record.id] = record
-            s.sequence[record.id] = next(s.counter)
-            if record.dedup_key is not None:
-                s.dedup[record.dedup_key] = record.id
-            if record.status in CLAIMABLE_STATUSES:
-                s.schedule(record, record.created_at)
-            ids.append(record.id)
+            stored = self._attach_dependencies(record) if record.depends_on else record
+            s.tasks[stored.id] = stored
+            s.sequence[stored.id] = next(s.counter)
+            if stored.dedup_key is not None and stored.status in LIVE_STATUSES:
+                s.dedup[stored.dedup_key] = stored.id
+            if stored.status in CLAIMABLE_STATUSES:
+                s.schedule(stored, stored.created_at)
+            ids.append(stored.id)
         _wake(s.task_waiters)
         return ids
+
+    def _attach_dependencies(self, record: TaskRecord) -> TaskRecord:
+        """The record as it starts: waiting on its unfinished dependencies, or already decided."""
+        s = self._s
+        open_ids = []
+        for dependency_id in dict.fromkeys(record.depends_on):
+            status = s.tasks[dependency_id].status
+            if status in FINAL_STATUSES and status is not TaskStatus.COMPLETED:
+                error = dependency_failed_error(dependency_id, status.value)
+                return _replace(record, status=TaskStatus.CANCELLED, error=error)
+            if status is not TaskStatus.COMPLETED:
+                open_ids.append(dependency_id)
+        if not open_ids:
+            return _replace(record, status=TaskStatus.PENDING)
+        for dependency_id in open_ids:
+            s.dependents.setdefault(dependency_id, set()).add(record.id)
+        s.waiting_on[record.id] = len(open_ids)
+        return _replace(record, status=TaskStatus.WAITING)
+
+    async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
+        with self._s.lock:
+            return self._resolve_locked(task_ids, now)
+
+    def _resolve_locked(self, task_ids: Iterable[str], now: float) -> DependencyReport:
+        s = self._s
+        report = DependencyReport()
+        pending = [task_id for task_id in task_ids if task_id in s.dependents]
+        while pending:
+            dependency_id = pending.pop()
+            dependency = s.tasks.get(dependency_id)
+            if dependency is None or dependency.status not in FINAL_STATUSES:
+                continue
+            for waiting_id in sorted(s.dependents.pop(dependency_id, ())):
+                waiting = s.tasks.get(waiting_id)
+                if waiting is None or waiting.status is not TaskStatus.WAITING:
+                    continue
+                if dependency.status is TaskStatus.COMPLETED:
+                    s.waiting_on[waiting_id] -= 1
+                    if s.waiting_on[waiting_id] == 0:
+                        del s.waiting_on[waiting_id]
+                        released = _replace(waiting, status=TaskStatus.PENDING, updated_at=now)
+                        s.store(released)
+                        s.schedule(released, now)
+                        report.released.append(released)
+                    continue
+                error = dependency_failed_error(dependency_id, dependency.status.value)
+                cancelled = _replace(waiting, status=TaskStatus.CANCELLED, error=error, updated_at=now)
+                s.store(cancelled)
+                s.waiting_on.pop(waiting_id, None)
+                report.cancelled.append(cancelled)
+                pending.append(waiting_id)  # and so on down the graph
+        if report.released:
+            _wake(s.task_waiters)
+        return report
 
     async def claim(
         self,
@@ -240,7 +306,9 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                     report.expired.append(expired)
             if report.requeued:
                 _wake(s.task_waiters)
-        return report
+            unresolved = [d for d in s.dependents if d in s.tasks and s.tasks[d].status in FINAL_STATUSES]
+            resolved = self._resolve_locked(unresolved, now)
+        return msgspec.structs.replace(report, dependencies=resolved)
 
     def _recover(self, record: TaskRecord, now: float, report: ReapReport) -> None:
         s = self._s

@@ -88,6 +88,8 @@ class EventType(enum.StrEnum):
     LEASE_LOST = "lease_lost"
     CALLBACK_ERROR = "callback_error"
     SCHEDULE_ERROR = "schedule_error"
+    DEPENDENCY_SATISFIED = "dependency_satisfied"
+    DEPENDENCY_FAILED = "dependency_failed"
     SCHEDULE_TRIGGERED = "schedule_triggered"
     SCHEDULE_PAUSED = "schedule_paused"
     SCHEDULE_RESUMED = "schedule_resumed"

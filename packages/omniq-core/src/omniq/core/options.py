@@ -81,7 +81,7 @@ class RecordFactory:
         )
         self.timeout = _seconds("timeout", options.timeout, settings.task_timeout, positive=True)
         self.result_ttl = _seconds("result_ttl", options.result_ttl, settings.result_ttl, positive=True)
-        self.depends_on = tuple(options.depends_on)
+        self.depends_on = _dependency_ids(options.depends_on)
         self.callbacks = options.callbacks
         self.dedup_key = options.dedup_key
         if self.dedup_key is not None and not isinstance(self.dedup_key, str):
@@ -153,6 +153,16 @@ def _seconds(field: str, value: object, default: float | None, *, positive: bool
         bound = "positive" if positive else "zero or positive"
         raise ValidationError(field, f"must be {bound}, got {value!r}")
     return seconds
+
+
+def _dependency_ids(ids: object) -> tuple[str, ...]:
+    if isinstance(ids, str) or not isinstance(ids, Iterable):
+        raise ValidationError("depends_on", f"must be a list of task ids, got {ids!r}")
+    listed = tuple(dict.fromkeys(ids))
+    for task_id in listed:
+        if not isinstance(task_id, str) or not task_id:
+            raise ValidationError("depends_on", f"must list task ids (strings), got {task_id!r}")
+    return listed
 
 
 def _retry_on(types: Iterable[type[BaseException] | str] | None) -> tuple[str, ...]:

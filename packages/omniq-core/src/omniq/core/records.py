@@ -14,8 +14,10 @@ from omniq.core.models import ResultStatus, ScheduleStatus, TaskStatus
 
 __all__ = [
     "CLAIMABLE_STATUSES",
+    "FINAL_STATUSES",
     "LEASE_EXPIRED_ERROR",
     "LIVE_STATUSES",
+    "DependencyReport",
     "EventRecord",
     "Outcome",
     "ReapReport",
@@ -23,6 +25,7 @@ __all__ = [
     "ScheduleRecord",
     "ScheduleRun",
     "TaskRecord",
+    "dependency_failed_error",
 ]
 
 #: Statuses a claim may take a task from (``failed`` means: waiting for its retry).
@@ -34,6 +37,14 @@ LIVE_STATUSES: tuple[TaskStatus, ...] = (
     TaskStatus.WAITING,
     TaskStatus.RUNNING,
     TaskStatus.FAILED,
+)
+
+#: Statuses a task never leaves on its own; a dependency in any but ``completed`` fails its dependents.
+FINAL_STATUSES: tuple[TaskStatus, ...] = (
+    TaskStatus.COMPLETED,
+    TaskStatus.DEAD,
+    TaskStatus.CANCELLED,
+    TaskStatus.EXPIRED,
 )
 
 #: The error a backend records when ``reap`` sends a task whose lease expired to ``dead``.
@@ -88,6 +99,19 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
+class DependencyReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What resolving dependencies changed.
+
+    ``released``: ``waiting`` tasks whose every dependency has completed, now ``pending``.
+    ``cancelled``: ``waiting`` tasks cancelled because a dependency (or, down the graph, one of its
+    dependencies) ended ``dead``, ``cancelled`` or ``expired``; their ``error`` is
+    :func:`dependency_failed_error`.
+    """
+
+    released: list[TaskRecord] = msgspec.field(default_factory=list)
+    cancelled: list[TaskRecord] = msgspec.field(default_factory=list)
+
+
 class ReapReport(msgspec.Struct, frozen=True, kw_only=True):
     """What one ``reap`` changed, so that core can record events and results for it.
 
@@ -99,6 +123,20 @@ class ReapReport(msgspec.Struct, frozen=True, kw_only=True):
     requeued: list[TaskRecord] = msgspec.field(default_factory=list)
     dead: list[TaskRecord] = msgspec.field(default_factory=list)
     expired: list[TaskRecord] = msgspec.field(default_factory=list)
+    #: What resolving the dependencies of final tasks changed (see ``DependencyReport``): the
+    #: reaper also finishes what a crash left half done.
+    dependencies: DependencyReport = msgspec.field(default_factory=DependencyReport)
+
+
+def dependency_failed_error(dependency_id: str, status: str) -> str:
+    """The ``error`` of a task cancelled because its dependency ``dependency_id`` ended ``status``."""
+    return msgspec.json.encode(
+        {
+            "type": "omniq.DependencyFailed",
+            "message": f"dependency {dependency_id} ended {status}",
+            "traceback": None,
+        }
+    ).decode()
 
 
 class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -179,6 +179,7 @@ class OmniQ:
         max_retries: int | None = None,
         retry_delay: Seconds | None = None,
         retry_on: Sequence[type[BaseException] | str] | None = None,
+        depends_on: Sequence[str] = (),
         dedup_key: str | None = None,
     ) -> str:
         return self._portal.call(
@@ -196,6 +197,7 @@ class OmniQ:
             max_retries=max_retries,
             retry_delay=retry_delay,
             retry_on=retry_on,
+            depends_on=depends_on,
             dedup_key=dedup_key,
         )
 
@@ -215,6 +217,7 @@ class OmniQ:
         max_retries: int | None = None,
         retry_delay: Seconds | None = None,
         retry_on: Sequence[type[BaseException] | str] | None = None,
+        depends_on: Sequence[str] = (),
     ) -> list[str]:
         return self._portal.call(
             self.aio.enqueue_many,
@@ -230,6 +233,7 @@ class OmniQ:
             max_retries=max_retries,
             retry_delay=retry_delay,
             retry_on=retry_on,
+            depends_on=depends_on,
         )
 
     @twin_of(AsyncOmniQ.get_task)

@@ -14,7 +14,7 @@ from typing import Self
 from omniq.core._portal import LoopThread, twin_of
 from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
-from omniq.core.records import EventRecord, Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.records import DependencyReport, EventRecord, Outcome, ReapReport, ResultRecord, TaskRecord
 from omniq.core.worker import BaseWorker
 
 __all__ = ["SyncEventStorage", "SyncResultStorage", "SyncTaskQueue", "SyncWorker"]
@@ -102,6 +102,10 @@ class SyncTaskQueue(_SyncTwin):
     @twin_of(BaseTaskQueue.finish_with_results)
     def finish_with_results(self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]) -> list[str]:
         return self.portal.call(self.aio.finish_with_results, outcomes, results)
+
+    @twin_of(BaseTaskQueue.resolve_dependencies)
+    def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
+        return self.portal.call(self.aio.resolve_dependencies, task_ids, now)
 
     @twin_of(BaseTaskQueue.reap)
     def reap(self, now: float) -> ReapReport:

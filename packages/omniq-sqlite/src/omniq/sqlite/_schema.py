@@ -111,8 +111,21 @@ _V2 = (
     "CREATE INDEX omniq_schedules_due ON omniq_schedules (next_run_at) WHERE status = 'active'",
 )
 
+# Dependencies: an edge per dependency a waiting task still waits for, found by the dependency
+# when it finishes (the primary key), and a countdown on the waiting task.
+_V3 = (
+    """
+    CREATE TABLE omniq_dependencies (
+        dependency_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        PRIMARY KEY (dependency_id, task_id)
+    ) WITHOUT ROWID
+    """,
+    "ALTER TABLE omniq_tasks ADD COLUMN waiting_on INTEGER NOT NULL DEFAULT 0",
+)
+
 #: Statements taking the schema from version ``n`` to ``n + 1``, at index ``n``.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 
 #: The version this release creates and understands.
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -22,6 +22,7 @@ from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseSched
 from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
+    DependencyReport,
     EventRecord,
     Outcome,
     ReapReport,
@@ -30,6 +31,7 @@ from omniq.core.records import (
     ScheduleRun,
     TaskRecord,
 )
+from omniq.sqlite import _dependencies as dependencies
 from omniq.sqlite import _statements as sql
 from omniq.sqlite._database import Database, Row, execute_values, fetch, run_to_end
 from omniq.sqlite._rows import (
@@ -113,21 +115,37 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
 
     async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
         """Insert the records in one statement; a live task holding a record's dedup key (also an
-        earlier record of the same batch) stands in for it."""
+        earlier record of the same batch) stands in for it. Records with dependencies start as
+        their dependencies' statuses decide (see ``_dependencies``)."""
         if not records:
             return []
-        rows = [task_row(record) for record in records]
         keys = [record.dedup_key for record in records if record.dedup_key is not None]
-        if not keys:
-            await self._db.execute_values(sql.insert_tasks, rows)
-            ids = [record.id for record in records]
-        else:
-            async with self._db.transaction() as conn:
-                holders: dict[str, str] = dict(await fetch(conn, sql.DEDUP_HOLDERS, (_json_text(keys),)))
-                ids, kept = _deduplicated(records, rows, holders)
-                await execute_values(conn, sql.insert_tasks, kept)
+        if not keys and not any(record.depends_on for record in records):
+            await self._db.execute_values(sql.insert_tasks, [task_row(record) for record in records])
+            self._db.tasks_changed.notify()
+            return [record.id for record in records]
+        async with self._db.transaction() as conn:
+            holders: dict[str, str] = (
+                dict(await fetch(conn, sql.DEDUP_HOLDERS, (_json_text(keys),))) if keys else {}
+            )
+            ids, kept = _deduplicated(records, holders)
+            kept, edges = await dependencies.attach(conn, kept)
+            await execute_values(conn, sql.insert_tasks, [task_row(record) for record in kept])
+            await dependencies.link(conn, edges)
         self._db.tasks_changed.notify()
         return ids
+
+    async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
+        """Release or cancel what waits on these tasks; one read when nothing does."""
+        if not task_ids:
+            return DependencyReport()
+        if not await self._db.execute(dependencies.ANY_DEPENDENT, (_json_text(list(task_ids)),)):
+            return DependencyReport()
+        async with self._db.transaction() as conn:
+            report = await dependencies.resolve(conn, task_ids, now)
+        if report.released:
+            self._db.tasks_changed.notify()
+        return report
 
     async def claim(
         self,
@@ -233,7 +251,8 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         return accepted
 
     async def reap(self, now: float) -> ReapReport:
-        """Recover expired leases and expire tasks past their TTL, in one transaction.
+        """Recover expired leases, expire tasks past their TTL and resolve the dependents of
+        finished tasks left unresolved, in one transaction.
 
         The transaction holds the file's write lock, so reapers in other processes see the rows
         already changed and report nothing twice.
@@ -241,11 +260,15 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         async with self._db.transaction() as conn:
             recovered = await fetch(conn, sql.RECOVER_LEASES, (LEASE_EXPIRED_ERROR, now, now, now))
             expired = await fetch(conn, sql.EXPIRE, (now, now))
-        report = ReapReport(expired=[task_from_row(row) for row in sorted(expired, key=_by_seq)])
+            unresolved = await dependencies.unresolved_finished(conn)
+            resolved = await dependencies.resolve(conn, unresolved, now) if unresolved else DependencyReport()
+        report = ReapReport(
+            expired=[task_from_row(row) for row in sorted(expired, key=_by_seq)], dependencies=resolved
+        )
         for row in sorted(recovered, key=_by_seq):
             record = task_from_row(row)
             (report.dead if record.status is TaskStatus.DEAD else report.requeued).append(record)
-        if report.requeued:
+        if report.requeued or resolved.released:
             self._db.tasks_changed.notify()
         return report
 
@@ -470,17 +493,17 @@ def _finish_statements(outcomes: Sequence[Outcome]) -> list[tuple[Any, ...]]:
 
 
 def _deduplicated(
-    records: Sequence[TaskRecord], rows: list[Row], holders: dict[str, str]
-) -> tuple[list[str], list[Row]]:
-    """The id holding each record's place, and the rows to insert (records whose key is free)."""
+    records: Sequence[TaskRecord], holders: dict[str, str]
+) -> tuple[list[str], list[TaskRecord]]:
+    """The id holding each record's place, and the records to insert (those whose key is free)."""
     ids = []
     kept = []
-    for record, row in zip(records, rows, strict=True):
+    for record in records:
         holder = record.id
         if record.dedup_key is not None:
             holder = holders.setdefault(record.dedup_key, record.id)
         if holder == record.id:
-            kept.append(row)
+            kept.append(record)
         ids.append(holder)
     return ids, kept
 

@@ -25,6 +25,7 @@ from omniq.core.errors import OmniQError
 from omniq.core.settings import ENV_PREFIX
 from omniq.core.sync import OmniQ
 from omniq.core.urls import mask_url
+from omniq.core.worker.gevent_worker import monkey_patch
 
 __all__ = ["main"]
 
@@ -45,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command
     try:
+        if command is _worker and _wants_gevent(args):
+            monkey_patch()  # before the event loop exists and before any backend is imported
         return asyncio.run(command(args))
     except KeyboardInterrupt:
         return 130
@@ -67,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = _command(commands, "worker", _worker, "run a worker until SIGINT/SIGTERM")
     worker.add_argument("app", nargs="?", help="application to serve, as module:attribute")
     worker.add_argument("-q", "--queues", help="comma-separated queues, earliest served first")
-    worker.add_argument("-t", "--type", dest="worker_type", help="async, thread")
+    worker.add_argument("-t", "--type", dest="worker_type", help="async, thread, gevent (monkey-patches)")
     worker.add_argument("-c", "--concurrency", type=int, help="tasks run at once")
     worker.add_argument(
         "--grace",
@@ -141,6 +144,11 @@ def _command(
     sub.add_argument("--url", help="backend URI (default: OMNIQ_TASK_QUEUE_URL or ./omniq.db)")
     sub.set_defaults(command=handler)
     return sub
+
+
+def _wants_gevent(args: argparse.Namespace) -> bool:
+    worker_type = args.worker_type or os.environ.get(f"{ENV_PREFIX}DEFAULT_WORKER")
+    return worker_type == "gevent"
 
 
 def _app(args: argparse.Namespace) -> AsyncOmniQ:

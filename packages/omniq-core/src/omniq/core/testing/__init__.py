@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from omniq.core.testing.contract import ContractTests
+    from omniq.core.testing.dependencies import DependencyTests
     from omniq.core.testing.processes import ProcessTests
     from omniq.core.testing.schedules import ScheduleTests
     from omniq.core.testing.semantics import SemanticsTests
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BackendConformance",
     "ContractTests",
+    "DependencyTests",
     "InProcessBackendConformance",
     "ProcessTests",
     "ScheduleTests",
@@ -43,6 +45,7 @@ _HOMES = {
     "BackendConformance": "suite",
     "InProcessBackendConformance": "suite",
     "ContractTests": "contract",
+    "DependencyTests": "dependencies",
     "ProcessTests": "processes",
     "ScheduleTests": "schedules",
     "SemanticsTests": "semantics",

@@ -16,7 +16,7 @@ from omniq.core.models import EventType, ResultStatus, ScheduleStatus, TaskStatu
 from omniq.core.testing import tasks
 from omniq.core.testing._support import ConformanceFixtures, eventually, read_runs
 
-__all__ = ["ProcessTests"]
+__all__ = ["ProcessTests", "cli_worker_process", "worker_processes"]
 
 
 @contextlib.contextmanager
@@ -52,15 +52,40 @@ def worker_processes(
     try:
         yield processes
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop(processes)
+
+
+@contextlib.contextmanager
+def cli_worker_process(
+    url: str, worker_type: str, *, lease_ttl: float = 10.0, max_workers: int = 4
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``omniq worker --type worker_type`` on ``url`` (as a user would: the CLI does any
+    monkey-patching the kind needs); stopped with SIGTERM, then SIGKILL, on exit."""
+    command = [sys.executable, "-m", "omniq.core.cli", "worker", "--url", url, "--type", worker_type]
+    command += ["--concurrency", str(max_workers)]
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "OMNIQ_LEASE_TTL": str(lease_ttl),
+        "OMNIQ_POLL_INTERVAL": "0.05",
+    }
+    process = subprocess.Popen(command, env=env)
+    try:
+        yield process
+    finally:
+        _stop([process])
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class ProcessTests(ConformanceFixtures):
@@ -180,6 +205,74 @@ class ProcessTests(ConformanceFixtures):
         assert len(made) == runs, "a run was enqueued twice or never"
         assert len(await app.events(schedule_id, types=[EventType.SCHEDULE_TRIGGERED])) == runs
 
+    # The gevent kind in a monkey-patched process (``omniq worker --type gevent``): there, blocking
+    # standard-library calls yield to the hub, so ``gevent.Timeout`` and ``kill`` stop plain code.
+
+    async def test_gevent_worker_process_runs_sync_and_async_tasks_that_know_their_attempt(
+        self, app: AsyncOmniQ, backend_url: str, tmp_path: Path
+    ) -> None:
+        log = tmp_path / "runs.log"
+        sync_id = await app.enqueue(tasks.whoami, {"fail_before": 2}, max_retries=2, retry_delay=0)
+        async_id = await app.enqueue(tasks.async_whoami)
+        # Longer than the lease: time.sleep yields to the hub, and the lease is renewed meanwhile.
+        slow_id = await app.enqueue(
+            tasks.slow_with_marker, {"marker": str(tmp_path / "started"), "seconds": 2.0, "log": str(log)}
+        )
+        with cli_worker_process(backend_url, "gevent", lease_ttl=0.6):
+            sync_result = await app.get_result(sync_id, timeout=120)
+            async_result = await app.get_result(async_id, timeout=120)
+            slow_result = await app.get_result(slow_id, timeout=120)
+        assert sync_result is not None and sync_result.value == [sync_id, 2, 3]
+        assert async_result is not None and async_result.value[:2] == [async_id, 1]
+        assert slow_result is not None and (slow_result.status, slow_result.attempts) == (
+            ResultStatus.SUCCESS,
+            1,
+        )
+        assert read_runs(log) == ["done"]
+
+    async def test_gevent_worker_process_stops_blocking_code_at_its_timeout(
+        self, app: AsyncOmniQ, backend_url: str, tmp_path: Path
+    ) -> None:
+        note = tmp_path / "interrupted"
+        task_id = await app.enqueue(
+            tasks.sleep_noting_interruption,
+            {"marker": str(tmp_path / "started"), "note": str(note), "seconds": 60},
+            timeout=0.3,
+            max_retries=1,
+            retry_delay=0,
+        )
+        with cli_worker_process(backend_url, "gevent"):
+            result = await app.get_result(task_id, timeout=120)
+            await eventually(lambda: _has_dead_event(app, task_id))
+        assert result is not None and result.error is not None
+        assert (result.error.type, result.attempts) == ("omniq.core.errors.TaskTimeoutError", 2)
+        types = [event.type.value for event in await app.events(task_id)]
+        assert types.count("timeout") == 2 and types[-1] == "dead"
+        # time.sleep itself was interrupted by gevent.Timeout, on both attempts.
+        assert note.read_text(encoding="utf-8").split() == ["Timeout", "Timeout"]
+
+    async def test_gevent_worker_process_kills_a_cancelled_task_and_does_not_retry_it(
+        self, app: AsyncOmniQ, backend_url: str, tmp_path: Path
+    ) -> None:
+        marker, note = tmp_path / "started", tmp_path / "interrupted"
+        task_id = await app.enqueue(
+            tasks.sleep_noting_interruption,
+            {"marker": str(marker), "note": str(note), "seconds": 60},
+            max_retries=3,
+        )
+        with cli_worker_process(backend_url, "gevent", lease_ttl=1.0, max_workers=1):
+            await eventually(lambda: _exists(marker), within=120)
+            assert await app.cancel(task_id)
+            after = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+            # The only slot comes free once the cancelled task has stopped.
+            assert (await app.get_result(after, timeout=120)) is not None
+            await eventually(lambda: _exists(note))
+        assert note.read_text(encoding="utf-8").split() == ["GreenletExit"]
+        task = await app.get_task(task_id)
+        assert task is not None and (task.status, task.attempts) == (TaskStatus.CANCELLED, 1)
+        result = await app.get_result(task_id)
+        assert result is not None and result.status is ResultStatus.CANCELLED
+
 
 async def _schedule_finished(app: AsyncOmniQ, schedule_id: str) -> bool:
     schedule = await app.get_schedule(schedule_id)
@@ -193,6 +286,10 @@ async def _ended_or_dead(worker: subprocess.Popen[bytes], app: AsyncOmniQ, task_
 async def _is_dead(app: AsyncOmniQ, task_id: str) -> bool:
     task = await app.get_task(task_id)
     return task is not None and task.status is TaskStatus.DEAD
+
+
+async def _has_dead_event(app: AsyncOmniQ, task_id: str) -> bool:
+    return "dead" in [event.type.value for event in await app.events(task_id)]
 
 
 async def _completed(app: AsyncOmniQ, count: int) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -18,7 +19,11 @@ from omniq.core.testing._support import AppFactory, ConformanceFixtures, eventua
 
 __all__ = ["SemanticsTests"]
 
-WORKER_TYPES = ["async", "thread"]
+WORKER_TYPES = ["async", "thread", "gevent"]
+#: The kinds that stop a plain function blocked in ``time.sleep`` in this very process. The gevent
+#: kind does so only in a monkey-patched process: ``ProcessTests`` proves it there, and the
+#: ``test_gevent_worker_*`` tests below prove it in-process with code that yields to the hub.
+INTERRUPTING_WORKER_TYPES = [kind for kind in WORKER_TYPES if kind != "gevent"]
 
 
 async def _status(app: AsyncOmniQ, task_id: str) -> TaskStatus | None:
@@ -96,7 +101,7 @@ class SemanticsTests(ConformanceFixtures):
         assert result is not None and result.started_at is not None
         assert result.started_at >= task.due_at
 
-    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    @pytest.mark.parametrize("worker_type", INTERRUPTING_WORKER_TYPES)
     @pytest.mark.parametrize("function_kind", ["sync", "async"])
     async def test_timeout_stops_the_attempt_and_counts_as_a_failure(
         self, app: AsyncOmniQ, worker_type: str, function_kind: str
@@ -109,6 +114,7 @@ class SemanticsTests(ConformanceFixtures):
         assert result.status is ResultStatus.ERROR and result.error is not None
         assert result.error.type == "omniq.core.errors.TaskTimeoutError"
         assert result.attempts == 2
+        await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
         types = await _event_types(app, task_id)
         assert types.count("timeout") == 2 and types[-1] == "dead"
 
@@ -125,6 +131,20 @@ class SemanticsTests(ConformanceFixtures):
         assert (result.error.type, result.attempts) == ("TimeoutError", 1)
         await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
         assert "timeout" not in await _event_types(app, task_id)
+
+    @pytest.mark.parametrize("worker_type", INTERRUPTING_WORKER_TYPES)
+    @pytest.mark.parametrize("function_kind", ["sync", "async"])
+    async def test_a_task_calling_sys_exit_fails_and_the_worker_goes_on(
+        self, app: AsyncOmniQ, worker_type: str, function_kind: str
+    ) -> None:
+        func = tasks.async_raise_system_exit if function_kind == "async" else tasks.raise_system_exit
+        task_id = await app.enqueue(func, max_retries=0)
+        await app.start_worker(worker_type)
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.error is not None
+        assert (result.status, result.error.type) == (ResultStatus.ERROR, "SystemExit")
+        after = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+        assert (await app.get_result(after, timeout=60)) is not None
 
     async def test_retry_delays_grow_by_the_backoff_and_stop_at_the_cap(self, make_app: AppFactory) -> None:
         app = await make_app(retry_backoff=3.0, retry_max_delay=0.2)
@@ -256,7 +276,7 @@ class SemanticsTests(ConformanceFixtures):
         assert result is not None and result.status is ResultStatus.CANCELLED
         assert await _status(app, task_id) is TaskStatus.CANCELLED
 
-    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    @pytest.mark.parametrize("worker_type", INTERRUPTING_WORKER_TYPES)
     async def test_cancelling_a_running_task_stops_it_and_it_is_not_retried(
         self, make_app: AppFactory, tmp_path: Path, worker_type: str
     ) -> None:
@@ -442,6 +462,67 @@ class SemanticsTests(ConformanceFixtures):
                 await app.enqueue(tasks.add, {"a": 1, "b": 1}, **options)
             assert caught.value.field == field
         assert await app.list_tasks() == []
+
+    @pytest.mark.parametrize("function_kind", ["gevent", "async"])
+    async def test_gevent_worker_stops_a_task_at_its_timeout_then_retries_it_until_dead(
+        self, app: AsyncOmniQ, tmp_path: Path, function_kind: str
+    ) -> None:
+        note = tmp_path / "interrupted"
+        options: dict[str, Any] = {"timeout": 0.3, "max_retries": 1, "retry_delay": 0}
+        if function_kind == "async":
+            task_id = await app.enqueue(tasks.async_sleep, {"seconds": 60}, **options)
+        else:
+            arguments = {"marker": str(tmp_path / "started"), "note": str(note), "seconds": 60}
+            task_id = await app.enqueue(
+                tasks.sleep_noting_interruption, {**arguments, "cooperative": True}, **options
+            )
+        await app.start_worker("gevent")
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.error is not None
+        assert (result.error.type, result.attempts) == ("omniq.core.errors.TaskTimeoutError", 2)
+        await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
+        types = await _event_types(app, task_id)
+        assert types.count("timeout") == 2 and types[-1] == "dead"
+        if function_kind == "gevent":  # stopped by gevent.Timeout inside the greenlet, both times
+            assert note.read_text(encoding="utf-8").split() == ["Timeout", "Timeout"]
+
+    async def test_gevent_worker_kills_a_cancelled_greenlet_and_does_not_retry_it(
+        self, make_app: AppFactory, tmp_path: Path
+    ) -> None:
+        app = await make_app(lease_ttl=0.6)
+        marker, note = tmp_path / "started", tmp_path / "interrupted"
+        task_id = await app.enqueue(
+            tasks.sleep_noting_interruption,
+            {"marker": str(marker), "note": str(note), "seconds": 60, "cooperative": True},
+            max_retries=3,
+        )
+        await app.start_worker("gevent", max_workers=1)
+        await eventually(lambda: _exists(marker))
+        assert await app.cancel(task_id)
+        after = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+        assert (await app.get_result(after, timeout=60)) is not None
+        await eventually(lambda: _exists(note))
+        assert note.read_text(encoding="utf-8").split() == ["GreenletExit"]
+        task = await app.get_task(task_id)
+        assert task is not None and (task.status, task.attempts) == (TaskStatus.CANCELLED, 1)
+
+    async def test_gevent_worker_keeps_its_leases_while_a_greenlet_blocks_its_hub(
+        self, make_app: AppFactory, tmp_path: Path
+    ) -> None:
+        # time.sleep in a process that is not monkey-patched holds the hub for the whole task; the
+        # worker's event loop runs in another thread and renews the lease meanwhile.
+        first = await make_app(lease_ttl=0.6)
+        second = await make_app(lease_ttl=0.6)
+        log, marker = tmp_path / "runs.log", tmp_path / "started"
+        task_id = await first.enqueue(
+            tasks.slow_with_marker, {"marker": str(marker), "seconds": 2.0, "log": str(log)}
+        )
+        await first.start_worker("gevent")
+        await eventually(lambda: _exists(marker))
+        await second.start_worker("gevent")
+        result = await first.get_result(task_id, timeout=60)
+        assert result is not None and (result.status, result.attempts) == (ResultStatus.SUCCESS, 1)
+        assert read_runs(log) == ["done"]
 
 
 async def _has_event(app: AsyncOmniQ, task_id: str, kind: EventType) -> bool:

@@ -1,6 +1,7 @@
 """The conformance suite classes that backends subclass (see the package docstring)."""
 
 from omniq.core.testing.contract import ContractTests
+from omniq.core.testing.dependencies import DependencyTests
 from omniq.core.testing.processes import ProcessTests
 from omniq.core.testing.schedules import ScheduleTests
 from omniq.core.testing.semantics import SemanticsTests
@@ -8,7 +9,7 @@ from omniq.core.testing.semantics import SemanticsTests
 __all__ = ["BackendConformance", "InProcessBackendConformance"]
 
 
-class InProcessBackendConformance(ContractTests, SemanticsTests, ScheduleTests):
+class InProcessBackendConformance(ContractTests, SemanticsTests, ScheduleTests, DependencyTests):
     """Every rule that one process can prove."""
 
 

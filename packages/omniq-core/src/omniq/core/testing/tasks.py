@@ -30,6 +30,7 @@ __all__ = [
     "record_outcome",
     "record_run",
     "sleep_in_steps",
+    "sleep_noting_interruption",
     "slow_with_marker",
     "unencodable_result",
     "whoami",
@@ -146,3 +147,46 @@ def failing_callback(outcome: TaskOutcome) -> None:
 def kill_own_process() -> None:
     """Kill the process running the task (SIGKILL), as a crash or the OOM killer would."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleep_noting_interruption(marker: str, note: str, seconds: float, cooperative: bool = False) -> float:
+    """Write ``marker``, sleep in steps, and append the name of whatever interrupts the sleep to
+    ``note``: the proof that a worker stopped the code rather than gave up waiting for it.
+
+    ``cooperative`` sleeps with ``gevent.sleep`` (which yields to a gevent hub even in a process
+    that is not monkey-patched) instead of ``time.sleep``.
+    """
+    pause = time.sleep
+    if cooperative:
+        import gevent  # noqa: PLC0415 - only this variant needs gevent
+
+        pause = gevent.sleep
+    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            pause(0.01)
+    except BaseException as exc:
+        with open(note, "a", encoding="utf-8") as log:
+            log.write(f"{type(exc).__name__}\n")
+        raise
+    return seconds
+
+
+def raise_system_exit() -> None:
+    """Call ``sys.exit``, as a script turned into a task might."""
+    raise SystemExit(3)
+
+
+async def async_raise_system_exit() -> None:
+    """:func:`raise_system_exit` as a coroutine."""
+    raise SystemExit(3)
+
+
+def sum_of_dependencies(url: str) -> int:
+    """The sum of the values of the tasks this one depended on, read from their results at ``url``."""
+    from omniq.core.sync import OmniQ  # noqa: PLC0415 - only this task needs the facade
+
+    with OmniQ(url) as oq:
+        results = [oq.get_result(task_id) for task_id in current_task().depends_on]
+    return sum(result.value for result in results if result is not None)

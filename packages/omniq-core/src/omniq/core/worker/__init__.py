@@ -2,22 +2,40 @@
 
 from omniq.core.worker.async_worker import AsyncWorker
 from omniq.core.worker.base import BaseWorker, Runner
+from omniq.core.worker.gevent_worker import GeventWorker, require_gevent
 from omniq.core.worker.thread_worker import ThreadPoolWorker
 
-__all__ = ["WORKER_TYPES", "AsyncWorker", "BaseWorker", "Runner", "ThreadPoolWorker", "worker_class"]
+__all__ = [
+    "WORKER_TYPES",
+    "AsyncWorker",
+    "BaseWorker",
+    "GeventWorker",
+    "Runner",
+    "ThreadPoolWorker",
+    "worker_class",
+]
 
 WORKER_TYPES: dict[str, type[BaseWorker]] = {
     "async": AsyncWorker,
     "thread": ThreadPoolWorker,
     "thread_pool": ThreadPoolWorker,
+    "gevent": GeventWorker,
 }
 
 
 def worker_class(worker_type: str) -> type[BaseWorker]:
-    """The worker class for a type string (``async``, ``thread``/``thread_pool``)."""
+    """The worker class for a type string (``async``, ``thread``/``thread_pool``, ``gevent``).
+
+    Raises:
+        ValueError: the type is unknown.
+        ConfigurationError: its optional dependency (gevent) is not installed.
+    """
     try:
-        return WORKER_TYPES[worker_type]
+        cls = WORKER_TYPES[worker_type]
     except KeyError:
         raise ValueError(
             f"unknown worker type {worker_type!r}; known: {', '.join(sorted(WORKER_TYPES))}"
         ) from None
+    if cls is GeventWorker:
+        require_gevent()
+    return cls

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -13,9 +14,17 @@ from omniq.core.codec import TaskSpec, decode_error, decode_spec, encode_error, 
 from omniq.core.errors import PayloadError, TaskTimeoutError
 from omniq.core.models import ErrorInfo, EventType, ResultStatus, RetryPolicy, TaskStatus
 from omniq.core.options import exception_name
-from omniq.core.records import EventRecord, Outcome, ResultRecord, TaskRecord
+from omniq.core.records import DependencyReport, EventRecord, Outcome, ResultRecord, TaskRecord
 
-__all__ = ["Settlement", "error_info", "final_result", "retry_delay", "should_retry", "task_event"]
+__all__ = [
+    "Settlement",
+    "dependency_results",
+    "error_info",
+    "final_result",
+    "retry_delay",
+    "should_retry",
+    "task_event",
+]
 
 #: The result status of each final task status that leaves no value behind.
 _RESULT_STATUS = {
@@ -231,3 +240,20 @@ def _details(details: dict[str, object] | None) -> str:
     if not details:
         return "{}"
     return msgspec.json.encode(details).decode()
+
+
+def dependency_results(
+    report: DependencyReport, record_event: Callable[[EventRecord], None], now: float
+) -> list[ResultRecord]:
+    """Say what resolving dependencies changed: a released task gets a ``dependency_satisfied``
+    event; a cancelled one a ``dependency_failed`` event and a ``cancelled`` result naming the
+    dependency that failed (returned, for the caller to store)."""
+    for record in report.released:
+        record_event(task_event(record, EventType.DEPENDENCY_SATISFIED, now))
+    results = []
+    for record in report.cancelled:
+        record_event(task_event(record, EventType.DEPENDENCY_FAILED, now, error=record.error))
+        result = final_result(record, now)
+        if result is not None:
+            results.append(result)
+    return results

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from omniq.core.errors import TaskTimeoutError
 from omniq.core.worker._threads import InterruptibleThreads
 from omniq.core.worker.base import BaseWorker, Runner
 
-__all__ = ["AsyncWorker"]
+__all__ = ["AsyncWorker", "run_coroutine"]
+
+
+async def run_coroutine(awaitable: Awaitable[Any], timeout: float | None) -> Any:
+    """Await a task's coroutine on this loop, raising :class:`TaskTimeoutError` past ``timeout``.
+
+    Cancellation, not a thread interrupt: the coroutine's own ``finally`` blocks run. A
+    ``TimeoutError`` the task raises itself is its own error, not a timeout.
+    """
+    if timeout is None:
+        return await awaitable
+    scope = asyncio.timeout(timeout)
+    try:
+        async with scope:
+            return await awaitable
+    except TimeoutError:
+        if scope.expired():
+            raise TaskTimeoutError(f"task ran longer than its timeout of {timeout} s") from None
+        raise
 
 
 class _AsyncRunner:
@@ -31,17 +49,7 @@ class _AsyncRunner:
             is_coroutine = self._is_coroutine[func] = inspect.iscoroutinefunction(func)
         if not is_coroutine:
             return await self._threads.run(func, args, kwargs, timeout)
-        if timeout is None:
-            return await func(*args, **kwargs)
-        # Cancellation, not a thread interrupt: the coroutine's own finally blocks run.
-        scope = asyncio.timeout(timeout)
-        try:
-            async with scope:
-                return await func(*args, **kwargs)
-        except TimeoutError:
-            if scope.expired():
-                raise TaskTimeoutError(f"task ran longer than its timeout of {timeout} s") from None
-            raise
+        return await run_coroutine(func(*args, **kwargs), timeout)
 
     def close(self) -> None:
         self._threads.close()

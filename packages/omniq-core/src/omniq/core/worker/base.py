@@ -31,11 +31,11 @@ from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
 from omniq.core.models import ErrorInfo, EventType, TaskStatus
-from omniq.core.records import Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.records import DependencyReport, Outcome, ReapReport, ResultRecord, TaskRecord
 from omniq.core.schedules import Scheduler
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
-from omniq.core.worker._outcomes import Settlement, final_result, task_event
+from omniq.core.worker._outcomes import Settlement, dependency_results, final_result, task_event
 
 __all__ = ["BaseWorker", "Runner"]
 
@@ -365,7 +365,9 @@ class BaseWorker(abc.ABC):
             if record.id not in self._lost:
                 self._settle(Settlement.release(record))
             return
-        except Exception as exc:  # noqa: BLE001 - any failure of user code is an outcome
+        except BaseException as exc:  # noqa: BLE001 - SystemExit or gevent.Timeout from a task too
+            # Caught here, in the attempt's own task: escaping it, SystemExit or KeyboardInterrupt
+            # would stop the worker's event loop.
             self._settle(Settlement.failure(record, spec, exc, started_at=started_at))
             return
         try:
@@ -398,6 +400,9 @@ class BaseWorker(abc.ABC):
             outcomes = [s.outcome for s in batch]
             results = [s.result for s in batch if s.result is not None]
             accepted = set(await self._retrying("finish", self._finish, outcomes, results))
+            ended = [o.task_id for o in outcomes if o.task_id in accepted and o.status in _ENDED]
+            if ended:
+                await self._resolve_dependencies(ended)
             for settlement in batch:
                 task_id = settlement.outcome.task_id
                 held = self._leases.get(task_id)
@@ -409,6 +414,19 @@ class BaseWorker(abc.ABC):
                     self._call_back(settlement)
                 else:
                     logger.warning("task %s: lease lost before it settled; outcome discarded", task_id)
+
+    async def _resolve_dependencies(self, task_ids: list[str]) -> None:
+        """Release or cancel the tasks waiting on ``task_ids`` (a crash before this is made good by
+        the next reap)."""
+        now = time.time()
+        report = await self._retrying("resolve_dependencies", self.queue.resolve_dependencies, task_ids, now)
+        await self._store_dependency_results(report, now)
+
+    async def _store_dependency_results(self, report: DependencyReport, now: float) -> None:
+        results = dependency_results(report, self.events.record, now)
+        store = self.result_store
+        if results and store is not None:
+            await self._retrying("put_results", store.put_results, results)
 
     def _call_back(self, settlement: Settlement) -> None:
         """Start the callbacks of a stored outcome, if the task or the application has any."""
@@ -538,6 +556,7 @@ class BaseWorker(abc.ABC):
             )
         for record in report.expired:
             self.events.record(task_event(record, EventType.EXPIRED, now))
+        await self._store_dependency_results(report.dependencies, now)
         finals = (final_result(record, now) for record in [*report.dead, *report.expired])
         results = [result for result in finals if result is not None]
         store = self.result_store
@@ -551,6 +570,9 @@ class BaseWorker(abc.ABC):
         if storage is not None and self.settings.event_retention is not None:
             await storage.purge_events(now - self.settings.event_retention)
 
+
+#: Outcomes after which the tasks waiting on a task learn how it ended.
+_ENDED = frozenset({TaskStatus.COMPLETED, TaskStatus.DEAD})
 
 _LEASE_EXPIRED = ErrorInfo(
     type="omniq.LeaseExpired", message="the worker running the task stopped renewing its lease"
@@ -574,6 +596,7 @@ def task_context(record: TaskRecord) -> TaskContext:
         func=record.func,
         worker_id=record.worker_id,
         schedule_id=record.schedule_id,
+        depends_on=record.depends_on,
     )
 
 

@@ -1,0 +1,148 @@
+# ruff: noqa: S608 - the f-strings below interpolate only column lists.
+"""Task dependencies: one row per dependency not yet resolved, and a countdown on the waiting task.
+
+``omniq_dependencies`` holds an edge ``(dependency_id, task_id)`` while ``task_id`` waits for
+``dependency_id``; ``omniq_tasks.waiting_on`` counts a waiting task's edges. Resolving a finished
+dependency deletes its edges and counts its dependents down, so a fan-in of N tasks costs N small
+updates, never a re-check of all N dependencies, and resolving twice finds nothing left to do. Every
+function here runs inside the caller's write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aiosqlite
+import msgspec
+
+from omniq.core.errors import ValidationError
+from omniq.core.models import TaskStatus
+from omniq.core.records import DependencyReport, TaskRecord, dependency_failed_error
+from omniq.sqlite._database import fetch
+from omniq.sqlite._rows import TASK_COLUMNS, task_from_row
+
+__all__ = ["ANY_DEPENDENT", "attach", "link", "resolve", "unresolved_finished"]
+
+_json = msgspec.json.Encoder()
+
+_FINAL = "('completed', 'dead', 'cancelled', 'expired')"
+_FAILED = frozenset({"dead", "cancelled", "expired"})
+
+STATUSES = "SELECT id, status FROM omniq_tasks WHERE id IN (SELECT value FROM json_each(?))"
+
+#: Whether anything waits on the ids in ``?``: one primary-key lookup per id.
+ANY_DEPENDENT = (
+    "SELECT 1 FROM omniq_dependencies WHERE dependency_id IN (SELECT value FROM json_each(?)) LIMIT 1"
+)
+
+INSERT_EDGES = """
+INSERT OR IGNORE INTO omniq_dependencies (dependency_id, task_id)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)
+"""
+
+SET_WAITING_ON = "UPDATE omniq_tasks SET waiting_on = ? WHERE id = ?"
+
+#: The unresolved edges of the finished tasks among the ids in ``?``.
+FINISHED_EDGES = f"""
+SELECT d.dependency_id, d.task_id, t.status
+FROM omniq_dependencies AS d JOIN omniq_tasks AS t ON t.id = d.dependency_id
+WHERE d.dependency_id IN (SELECT value FROM json_each(?)) AND t.status IN {_FINAL}
+"""
+
+DELETE_EDGES = "DELETE FROM omniq_dependencies WHERE dependency_id IN (SELECT value FROM json_each(?))"
+
+COUNT_DOWN = "UPDATE omniq_tasks SET waiting_on = waiting_on - ? WHERE id = ? AND status = 'waiting'"
+
+RELEASE = f"""
+UPDATE omniq_tasks SET status = 'pending', updated_at = ?
+WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' AND waiting_on <= 0
+RETURNING {TASK_COLUMNS}
+"""
+
+CANCEL_WAITING = f"""
+UPDATE omniq_tasks SET status = 'cancelled', error = ?, updated_at = ?
+WHERE id = ? AND status = 'waiting'
+RETURNING {TASK_COLUMNS}
+"""
+
+UNRESOLVED_FINISHED = f"""
+SELECT DISTINCT d.dependency_id
+FROM omniq_dependencies AS d JOIN omniq_tasks AS t ON t.id = d.dependency_id
+WHERE t.status IN {_FINAL}
+"""
+
+
+def _text(value: object) -> str:
+    return _json.encode(value).decode()
+
+
+async def attach(
+    conn: aiosqlite.Connection, records: Sequence[TaskRecord]
+) -> tuple[list[TaskRecord], list[list[str]]]:
+    """How each record starts, from its dependencies' statuses: ``pending`` if all completed,
+    ``cancelled`` if one failed, else ``waiting``; and the ``[dependency, task]`` edges to store
+    with :func:`link` once the rows are in. Refuses unknown ids."""
+    wanted = sorted({task_id for record in records for task_id in record.depends_on})
+    statuses: dict[str, str] = dict(await fetch(conn, STATUSES, (_text(wanted),)))
+    unknown = [task_id for task_id in wanted if task_id not in statuses]
+    if unknown:
+        raise ValidationError("depends_on", f"unknown task ids: {', '.join(unknown)}")
+    decided = []
+    edges = []
+    for record in records:
+        if not record.depends_on:
+            decided.append(record)
+            continue
+        failed = next((d for d in record.depends_on if statuses[d] in _FAILED), None)
+        open_ids = [d for d in dict.fromkeys(record.depends_on) if statuses[d] != "completed"]
+        if failed is not None:
+            error = dependency_failed_error(failed, statuses[failed])
+            decided.append(msgspec.structs.replace(record, status=TaskStatus.CANCELLED, error=error))
+        elif not open_ids:
+            decided.append(msgspec.structs.replace(record, status=TaskStatus.PENDING))
+        else:
+            decided.append(msgspec.structs.replace(record, status=TaskStatus.WAITING))
+            edges += [[d, record.id] for d in open_ids]
+    return decided, edges
+
+
+async def link(conn: aiosqlite.Connection, edges: Sequence[Sequence[str]]) -> None:
+    """Store the edges of the waiting tasks just inserted, and their countdowns."""
+    if not edges:
+        return
+    await conn.execute(INSERT_EDGES, (_text(edges),))
+    counts: dict[str, int] = {}
+    for _, task_id in edges:
+        counts[task_id] = counts.get(task_id, 0) + 1
+    await conn.executemany(SET_WAITING_ON, [(count, task_id) for task_id, count in counts.items()])
+
+
+async def resolve(conn: aiosqlite.Connection, task_ids: Sequence[str], now: float) -> DependencyReport:
+    """Apply the final status of these tasks to the tasks waiting on them, down the graph."""
+    report = DependencyReport()
+    frontier = list(task_ids)
+    while frontier:
+        edges = await fetch(conn, FINISHED_EDGES, (_text(frontier),))
+        if not edges:
+            break
+        await conn.execute(DELETE_EDGES, (_text(sorted({row[0] for row in edges})),))
+        frontier = []
+        completed: dict[str, int] = {}
+        for dependency_id, task_id, status in edges:
+            if status == "completed":
+                completed[task_id] = completed.get(task_id, 0) + 1
+                continue
+            error = dependency_failed_error(dependency_id, status)
+            for row in await fetch(conn, CANCEL_WAITING, (error, now, task_id)):
+                report.cancelled.append(task_from_row(row))
+                frontier.append(task_id)
+        if completed:
+            await conn.executemany(COUNT_DOWN, [(count, task_id) for task_id, count in completed.items()])
+            rows = await fetch(conn, RELEASE, (now, _text(sorted(completed))))
+            report.released.extend(task_from_row(row) for row in rows)
+    return report
+
+
+async def unresolved_finished(conn: aiosqlite.Connection) -> list[str]:
+    """Finished tasks whose dependents were never resolved (their worker died in between)."""
+    return [row[0] for row in await fetch(conn, UNRESOLVED_FINISHED)]
