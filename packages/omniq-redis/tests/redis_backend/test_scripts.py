@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 
+import msgspec
+import pytest
 import redis.asyncio as aioredis
 
+from omniq.core.errors import ValidationError
 from omniq.core.models import TaskStatus
 from omniq.core.records import Outcome
 from omniq.core.testing._support import make_record
 from omniq.redis import RedisBackend
+from omniq.redis.backend import CHUNK
 
 LEASE = 30.0
 
@@ -172,3 +176,22 @@ async def test_every_key_shares_the_project_hash_tag(
     finally:
         await client.aclose()
     assert keys and all(key.startswith(f"{{{prefix}}}:") for key in keys)
+
+
+async def test_an_unknown_dependency_in_a_later_chunk_stores_nothing_of_the_batch(
+    backend: RedisBackend,
+) -> None:
+    records = [make_record() for _ in range(CHUNK + 5)]
+    records[-1] = msgspec.structs.replace(
+        records[-1], depends_on=("no-such-task",), status=TaskStatus.WAITING
+    )
+    with pytest.raises(ValidationError, match="no-such-task"):
+        await backend.enqueue(records)
+    assert await backend.count_tasks() == {}
+
+
+async def test_resolving_tasks_nobody_waits_on_changes_nothing(backend: RedisBackend) -> None:
+    record = make_record()
+    await backend.enqueue([record])
+    report = await backend.resolve_dependencies([record.id, "unknown"], time.time())
+    assert (report.released, report.cancelled) == ([], [])

@@ -12,9 +12,10 @@ from typing import Any
 import msgspec
 
 from omniq.core.models import TaskStatus
-from omniq.core.records import EventRecord, ResultRecord, TaskRecord
+from omniq.core.records import EventRecord, ResultRecord, TaskRecord, dependency_failed_error
 
 __all__ = [
+    "DEPENDENCY_FAILED",
     "decode_event",
     "decode_result",
     "decode_task",
@@ -30,6 +31,10 @@ _decode_dependencies = msgspec.json.Decoder(tuple[str, ...]).decode
 _encode_result = _encode_msgpack = msgspec.msgpack.Encoder().encode
 _decode_result = msgspec.msgpack.Decoder(ResultRecord).decode
 _TASK_STATUS = {status.value.encode(): status for status in TaskStatus}
+
+
+#: Core's error of a task whose dependency failed, with markers the scripts fill in.
+DEPENDENCY_FAILED = dependency_failed_error("@DEP@", "@STATUS@")
 
 
 def number(value: float) -> str:
@@ -58,7 +63,7 @@ def enqueue_item(r: TaskRecord) -> list[Any]:
     optional = {
         "expires_at": None if r.expires_at is None else number(r.expires_at),
         "dedup_key": r.dedup_key,
-        "depends_on": _encode_json(r.depends_on) if r.depends_on else None,
+        "depends_on": _encode_json(r.depends_on).decode() if r.depends_on else None,
         "schedule_id": r.schedule_id,
         "lease_token": r.lease_token,
         "lease_expires_at": None if r.lease_expires_at is None else number(r.lease_expires_at),
@@ -78,6 +83,7 @@ def enqueue_item(r: TaskRecord) -> list[Any]:
         "" if r.expires_at is None else number(r.expires_at),
         r.dedup_key or "",
         fields,
+        list(r.depends_on),
     ]
 
 

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from omniq.core.interfaces import BaseScheduleStore
 from omniq.core.models import ScheduleStatus
 from omniq.core.records import ScheduleRecord, ScheduleRun, TaskRecord
-from omniq.redis._codec import enqueue_item, number, pack
+from omniq.redis._codec import DEPENDENCY_FAILED, enqueue_item, number, pack
 from omniq.redis._connection import translated_errors
 from omniq.redis._keys import Keys
 from omniq.redis._scripts import Arg
@@ -136,6 +136,7 @@ class RedisSchedules(BaseScheduleStore):
             ]
         )
         task_args: list[Arg] = ["", ""] if task is None else [pack(enqueue_item(task)), task.data]
+        task_args.append(DEPENDENCY_FAILED)
         args: list[Arg] = [schedule_id, number(expected_next_run_at), packed_run, *task_args]
         claimed: int = await self._script("trigger_schedule", args)
         return claimed == 1

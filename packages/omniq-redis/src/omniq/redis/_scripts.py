@@ -35,6 +35,7 @@ SCRIPT_NAMES = (
     "query_events",
     "reap",
     "requeue",
+    "resolve_dependencies",
     "set_schedule_status",
     "trigger_schedule",
 )

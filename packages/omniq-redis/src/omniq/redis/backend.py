@@ -17,11 +17,21 @@ from typing import Any, ClassVar, Self, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from omniq.core.errors import ValidationError
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
-from omniq.core.records import LEASE_EXPIRED_ERROR, EventRecord, Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.records import (
+    LEASE_EXPIRED_ERROR,
+    DependencyReport,
+    EventRecord,
+    Outcome,
+    ReapReport,
+    ResultRecord,
+    TaskRecord,
+)
 from omniq.core.urls import mask_url
 from omniq.redis._codec import (
+    DEPENDENCY_FAILED,
     decode_event,
     decode_result,
     decode_task,
@@ -123,11 +133,33 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         """Store tasks (a script call per ``CHUNK``); a live task holding a record's dedup key,
         also an earlier record of the same call, stands in for it."""
         ids: list[str] = []
+        # The first call checks every dependency of the batch, so an unknown one stores nothing.
+        required = sorted({d for record in records for d in record.depends_on})
         for start in range(0, len(records), CHUNK):
             chunk = records[start : start + CHUNK]
-            args = [pack([enqueue_item(record) for record in chunk]), *(record.data for record in chunk)]
-            ids += [holder.decode() for holder in await self._script("enqueue", args)]
+            items = pack([enqueue_item(record) for record in chunk])
+            check = pack(required if start == 0 else [])
+            stored, holders = await self._script(
+                "enqueue", [items, check, DEPENDENCY_FAILED, *(record.data for record in chunk)]
+            )
+            if not stored:
+                unknown = ", ".join(task_id.decode() for task_id in holders)
+                raise ValidationError("depends_on", f"unknown task ids: {unknown}")
+            ids += [holder.decode() for holder in holders]
         return ids
+
+    async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
+        """Release or cancel (down the graph) the tasks waiting on these tasks, in one script call;
+        one set lookup per id when nothing waits on them."""
+        if not task_ids:
+            return DependencyReport()
+        released, cancelled = await self._script(
+            "resolve_dependencies", [number(now), DEPENDENCY_FAILED, *task_ids]
+        )
+        return DependencyReport(
+            released=[decode_task(values) for values in released],
+            cancelled=[decode_task(values) for values in cancelled],
+        )
 
     async def claim(
         self,
@@ -179,9 +211,17 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
     async def reap(self, now: float) -> ReapReport:
         """Recover expired leases and expire tasks past their TTL (up to ``SWEEP`` of each per
         call; the rest at the next call). Atomic, so concurrent reapers report each change once."""
-        kinds, records = await self._script("reap", [number(now), LEASE_EXPIRED_ERROR, SWEEP])
+        kinds, records = await self._script(
+            "reap", [number(now), LEASE_EXPIRED_ERROR, SWEEP, DEPENDENCY_FAILED]
+        )
         report = ReapReport()
-        lists = {b"requeued": report.requeued, b"dead": report.dead, b"expired": report.expired}
+        lists = {
+            b"requeued": report.requeued,
+            b"dead": report.dead,
+            b"expired": report.expired,
+            b"released": report.dependencies.released,
+            b"dependency_cancelled": report.dependencies.cancelled,
+        }
         for kind, values in zip(kinds, records, strict=True):
             lists[kind].append(decode_task(values))
         return report

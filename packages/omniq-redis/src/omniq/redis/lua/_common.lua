@@ -81,25 +81,106 @@ local function store_result(task_id, value, millis, expires)
   end
 end
 
+-- Dependencies: `{p}:dep:<id>` holds the tasks waiting on task <id>, `{p}:deps` the ids that
+-- have such a set; a waiting task counts its open dependencies in its `waiting_on` field.
+local DEPS = P .. ':deps'
+local function dependents_key(id) return P .. ':dep:' .. id end
+local function failed(s) return s == 'dead' or s == 'cancelled' or s == 'expired' end
+local function final(s) return s == 'completed' or failed(s) end
+
+-- `template` is dependency_failed_error('@DEP@', '@STATUS@') as core writes it.
+local function failed_error(template, dep, status)
+  return (string.gsub(string.gsub(template, '@DEP@', dep), '@STATUS@', status))
+end
+
+-- The status a new task starts in given its dependencies (and, when cancelled, why), plus the
+-- dependencies still open.
+local function start_status(status, deps, template)
+  if not deps or #deps == 0 then return status, false, {} end
+  local open, seen = {}, {}
+  for _, d in ipairs(deps) do
+    if not seen[d] then
+      seen[d] = true
+      local ds = redis.call('HGET', tkey(d), 'status')
+      if failed(ds) then return 'cancelled', failed_error(template, d, ds), {} end
+      if ds ~= 'completed' then open[#open + 1] = d end
+    end
+  end
+  if #open == 0 then return 'pending', false, open end
+  return 'waiting', false, open
+end
+
 -- Store one new task (see enqueue.lua for `t`) unless a live task holds its dedup key or its id is
 -- already stored (a retried call stores nothing twice). Returns the id now holding its place;
 -- marks its queue in `woken` if it is claimable now.
-local function enqueue_one(t, data, woken)
-  local id, q, status, due, created, priority, expires, key = t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]
+local function enqueue_one(t, data, woken, template)
+  local id, q, due, created, priority, expires, key = t[1], t[2], t[4], t[5], t[6], t[7], t[8]
   if key ~= '' then
     local holder = redis.call('GET', dedup_key(key))
     if holder then return holder end
   end
   if redis.call('EXISTS', tkey(id)) == 1 then return id end
+  local status, err, open = start_status(t[3], t[10], template)
   redis.call('HSET', tkey(id), 'data', data, unpack(t[9]))
-  if key ~= '' then redis.call('SET', dedup_key(key), id) end
+  redis.call('HSET', tkey(id), 'status', status)
+  if err then redis.call('HSET', tkey(id), 'error', err) end
+  for _, d in ipairs(open) do
+    redis.call('SADD', dependents_key(d), id)
+    redis.call('SADD', DEPS, d)
+  end
+  if #open > 0 then redis.call('HSET', tkey(id), 'waiting_on', #open) end
   redis.call('SADD', QUEUES, q)
   move_status(id, q, false, status, created)
-  if expires ~= '' then redis.call('ZADD', TTL, expires, id) end
+  if live(status) then
+    if key ~= '' then redis.call('SET', dedup_key(key), id) end
+    if expires ~= '' then redis.call('ZADD', TTL, expires, id) end
+  end
   if claimable(status) and schedule(id, q, due, priority, tonumber(created)) then
     woken[q] = true
   end
   return id
+end
+
+-- Apply the final status of `ids` to the tasks waiting on them, and so on down the graph.
+-- Returns the released and the cancelled tasks' fields.
+local function resolve(ids, now_s, template, woken)
+  local released, cancelled = {}, {}
+  local stack = {}
+  for _, id in ipairs(ids) do stack[#stack + 1] = id end
+  while #stack > 0 do
+    local dep = table.remove(stack)
+    local ds = redis.call('HGET', tkey(dep), 'status')
+    if final(ds) and redis.call('EXISTS', dependents_key(dep)) == 1 then
+      local waiting = redis.call('SMEMBERS', dependents_key(dep))
+      redis.call('DEL', dependents_key(dep))
+      redis.call('SREM', DEPS, dep)
+      table.sort(waiting)
+      for _, w in ipairs(waiting) do
+        local key = tkey(w)
+        local v = redis.call('HMGET', key, 'status', 'queue', 'created_at', 'priority', 'due_at', 'dedup_key')
+        if v[1] == 'waiting' then
+          if ds == 'completed' then
+            if redis.call('HINCRBY', key, 'waiting_on', -1) <= 0 then
+              redis.call('HDEL', key, 'waiting_on')
+              redis.call('HSET', key, 'status', 'pending', 'updated_at', now_s)
+              move_status(w, v[2], 'waiting', 'pending', v[3])
+              if schedule(w, v[2], v[5], v[4], tonumber(now_s)) then woken[v[2]] = true end
+              released[#released + 1] = record(w)
+            end
+          else
+            redis.call('HDEL', key, 'waiting_on')
+            redis.call('HSET', key, 'status', 'cancelled', 'error', failed_error(template, dep, ds), 'updated_at', now_s)
+            move_status(w, v[2], 'waiting', 'cancelled', v[3])
+            redis.call('ZREM', TTL, w)
+            release_dedup(w, v[6])
+            cancelled[#cancelled + 1] = record(w)
+            stack[#stack + 1] = w
+          end
+        end
+      end
+    end
+  end
+  return released, cancelled
 end
 
 local SCHEDULES_DUE = P .. ':sch:due'

@@ -1,6 +1,8 @@
 -- Recover expired leases and expire tasks past their TTL, at most `cap` of each per call.
--- ARGV: base, now, lease-expired error, cap. Returns {kinds, records}: kind per record is
--- 'requeued', 'dead' or 'expired'.
+-- Then resolve the dependents of final tasks still holding some (a worker died between finish
+-- and resolve_dependencies). ARGV: base, now, lease-expired error, cap, dependency-failed error
+-- template. Returns {kinds, records}: kind per record is 'requeued', 'dead', 'expired',
+-- 'released' or 'dependency_cancelled'.
 local now_s, now, lease_error, cap = ARGV[2], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local kinds, records = {}, {}
 local woken = {}
@@ -48,6 +50,19 @@ for _, id in ipairs(due) do
     release_dedup(id, v[4])
     report('expired', id)
   end
+end
+local finished = {}
+for _, dep in ipairs(redis.call('SRANDMEMBER', DEPS, cap)) do
+  if final(redis.call('HGET', tkey(dep), 'status')) then finished[#finished + 1] = dep end
+end
+local released, cancelled = resolve(finished, now_s, ARGV[5], woken)
+for _, values in ipairs(released) do
+  kinds[#kinds + 1] = 'released'
+  records[#records + 1] = values
+end
+for _, values in ipairs(cancelled) do
+  kinds[#kinds + 1] = 'dependency_cancelled'
+  records[#records + 1] = values
 end
 for q in pairs(woken) do wake(q) end
 return {kinds, records}

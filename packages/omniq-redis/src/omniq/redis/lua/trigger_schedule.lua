@@ -1,6 +1,7 @@
 -- Claim a schedule's run due at an expected time and store its task, in one step.
 -- ARGV: base, schedule id, expected next_run_at, packed run {next_run_at|'', status, runs,
--- last_run_at, last_task_id|''}, packed task item|'' (see enqueue.lua), the task's payload.
+-- last_run_at, last_task_id|''}, packed task item|'' (see enqueue.lua), the task's payload, the
+-- dependency-failed error template.
 -- Returns 1 if this call claimed the run, else 0.
 local id, expected = ARGV[2], tonumber(ARGV[3])
 local key = schedule_key(id)
@@ -14,7 +15,7 @@ if last_task ~= '' then redis.call('HSET', key, 'last_task_id', last_task) else 
 index_schedule(id, status, next_run)
 if ARGV[5] ~= '' then
   local woken = {}
-  enqueue_one(cmsgpack.unpack(ARGV[5]), ARGV[6], woken)
+  enqueue_one(cmsgpack.unpack(ARGV[5]), ARGV[6], woken, ARGV[7])
   for q in pairs(woken) do wake(q) end
 end
 return 1
