@@ -13,6 +13,7 @@ from omniq.core.errors import (
     UnknownFunctionError,
     UnknownScheduleError,
     ValidationError,
+    WorkerProcessDiedError,
 )
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import (
@@ -32,7 +33,7 @@ from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 from omniq.core.sync import OmniQ
 from omniq.core.task_function import AsyncTaskFunction, TaskFunction
-from omniq.core.worker import AsyncWorker, BaseWorker, GeventWorker, ThreadPoolWorker
+from omniq.core.worker import AsyncWorker, BaseWorker, GeventWorker, ProcessPoolWorker, ThreadPoolWorker
 
 __all__ = [
     "AsyncOmniQ",
@@ -50,6 +51,7 @@ __all__ = [
     "OmniQ",
     "OmniQError",
     "PayloadError",
+    "ProcessPoolWorker",
     "ResultStatus",
     "RetryPolicy",
     "Schedule",
@@ -69,6 +71,7 @@ __all__ = [
     "UnknownFunctionError",
     "UnknownScheduleError",
     "ValidationError",
+    "WorkerProcessDiedError",
     "current_task",
     "installed_schemes",
     "register_backend",

@@ -12,7 +12,9 @@ __all__ = [
     "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownFunctionError",
+    "UnknownScheduleError",
     "ValidationError",
+    "WorkerProcessDiedError",
 ]
 
 
@@ -61,6 +63,13 @@ class TaskTimeoutError(OmniQError, TimeoutError):
 
 class LeaseLostError(OmniQError):
     """The worker no longer holds a task's lease; its outcome is discarded."""
+
+
+class WorkerProcessDiedError(OmniQError):
+    """The process running a task died mid-attempt (``os._exit``, a signal, a crash in C code).
+
+    The attempt counts as a failure and is retried by the task's policy.
+    """
 
 
 class UnknownScheduleError(OmniQError, KeyError):

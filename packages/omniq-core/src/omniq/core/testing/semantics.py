@@ -19,7 +19,7 @@ from omniq.core.testing._support import AppFactory, ConformanceFixtures, eventua
 
 __all__ = ["SemanticsTests"]
 
-WORKER_TYPES = ["async", "thread", "gevent"]
+WORKER_TYPES = ["async", "thread", "gevent", "process"]
 #: The kinds that stop a plain function blocked in ``time.sleep`` in this very process. The gevent
 #: kind does so only in a monkey-patched process: ``ProcessTests`` proves it there, and the
 #: ``test_gevent_worker_*`` tests below prove it in-process with code that yields to the hub.
@@ -462,6 +462,84 @@ class SemanticsTests(ConformanceFixtures):
                 await app.enqueue(tasks.add, {"a": 1, "b": 1}, **options)
             assert caught.value.field == field
         assert await app.list_tasks() == []
+
+    # -- the process worker ---------------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("how", "reason"),
+        [("exit", "exit code 1"), ("kill", "signal 9, SIGKILL"), ("segfault", "signal 11, SIGSEGV")],
+    )
+    async def test_a_task_whose_process_dies_fails_that_attempt_and_others_go_on(
+        self, app: AsyncOmniQ, tmp_path: Path, how: str, reason: str
+    ) -> None:
+        marker, release = tmp_path / "started", tmp_path / "release"
+        bystander = await app.enqueue(
+            tasks.wait_for_release, {"marker": str(marker), "release": str(release)}, max_retries=0
+        )
+        await app.start_worker("process", max_workers=2)
+        await eventually(lambda: _exists(marker))
+        dying = await app.enqueue(
+            tasks.die_until,
+            {"path": str(tmp_path / "runs"), "succeed_on": 2, "how": how},
+            max_retries=1,
+            retry_delay=0,
+        )
+        result = await app.get_result(dying, timeout=60)
+        assert result is not None and (result.status, result.value, result.attempts) == (
+            ResultStatus.SUCCESS,
+            2,
+            2,
+        )
+        errors = await app.events(dying, types=[EventType.ERROR])
+        assert len(errors) == 1 and errors[0].error is not None
+        assert errors[0].error.type == "omniq.core.errors.WorkerProcessDiedError"
+        assert reason in errors[0].error.message
+        # The task running in the other process all along was not disturbed.
+        assert await _status(app, bystander) is TaskStatus.RUNNING
+        release.touch()
+        finished = await app.get_result(bystander, timeout=60)
+        assert finished is not None and (finished.status, finished.attempts) == (ResultStatus.SUCCESS, 1)
+        assert finished.value == int(marker.read_text(encoding="utf-8"))
+
+    async def test_a_task_that_keeps_crashing_its_process_goes_dead(
+        self, app: AsyncOmniQ, tmp_path: Path
+    ) -> None:
+        task_id = await app.enqueue(
+            tasks.die_until,
+            {"path": str(tmp_path / "runs"), "succeed_on": 99, "how": "segfault"},
+            max_retries=1,
+            retry_delay=0,
+        )
+        await app.start_worker("process", max_workers=1)
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.error is not None
+        assert (result.status, result.attempts) == (ResultStatus.ERROR, 2)
+        assert result.error.type == "omniq.core.errors.WorkerProcessDiedError"
+        await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
+        assert (await _event_types(app, task_id)).count("error") == 2
+        healthy = await app.enqueue(tasks.add, {"a": 2, "b": 3})
+        after = await app.get_result(healthy, timeout=60)
+        assert after is not None and after.value == 5
+
+    @pytest.mark.parametrize("max_retries", [0, 1])
+    async def test_a_task_blocked_in_c_is_killed_at_its_timeout(
+        self, app: AsyncOmniQ, max_retries: int
+    ) -> None:
+        task_id = await app.enqueue(
+            tasks.sleep_in_c, {"seconds": 60}, timeout=0.5, max_retries=max_retries, retry_delay=0
+        )
+        await app.start_worker("process", max_workers=1)
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.error is not None
+        assert result.error.type == "omniq.core.errors.TaskTimeoutError"
+        assert result.attempts == max_retries + 1
+        await eventually(lambda: _has_event(app, task_id, EventType.DEAD))
+        types = await _event_types(app, task_id)
+        assert types.count("timeout") == max_retries + 1 and types.count("retry") == max_retries
+        # The killed process was replaced: the worker's only slot runs the next task.
+        healthy = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+        after = await app.get_result(healthy, timeout=60)
+        assert after is not None and after.value == 2
 
     @pytest.mark.parametrize("function_kind", ["gevent", "async"])
     async def test_gevent_worker_stops_a_task_at_its_timeout_then_retries_it_until_dead(

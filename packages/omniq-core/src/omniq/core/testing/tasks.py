@@ -7,8 +7,11 @@ across processes.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import resource
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ __all__ = [
     "async_add",
     "async_sleep",
     "async_whoami",
+    "die_until",
     "fail",
     "fail_until",
     "failing_callback",
@@ -29,10 +33,13 @@ __all__ = [
     "raise_timeout_error",
     "record_outcome",
     "record_run",
+    "sleep_in_c",
     "sleep_in_steps",
     "sleep_noting_interruption",
     "slow_with_marker",
     "unencodable_result",
+    "unpicklable_result",
+    "wait_for_release",
     "whoami",
 ]
 
@@ -131,6 +138,48 @@ async def async_whoami(fail_before: int = 1) -> list[Any]:
     """:func:`whoami` as a coroutine."""
     await asyncio.sleep(0)
     return whoami(fail_before)
+
+
+def die_until(path: str, succeed_on: int, how: str = "exit") -> int:
+    """End the process running this (``exit``: ``os._exit(1)``; ``kill``: SIGKILL to itself;
+    ``segfault``: read address 0) until this is run for the ``succeed_on``-th time."""
+    runs = _count_run(path)
+    if runs >= succeed_on:
+        return runs
+    if how == "exit":
+        os._exit(1)
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if how == "segfault":
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file
+        ctypes.string_at(0)
+    raise ValueError(f"unknown way to die: {how!r}")
+
+
+def _count_run(path: str) -> int:
+    with open(path, "a+", encoding="utf-8") as log:
+        log.write("x")
+        log.seek(0)
+        return len(log.read())
+
+
+def sleep_in_c(seconds: float) -> float:
+    """Sleep in one C call, which no exception raised into the thread can interrupt."""
+    time.sleep(seconds)
+    return seconds
+
+
+def wait_for_release(marker: str, release: str) -> int:
+    """Write ``marker`` (this run has started), wait until ``release`` exists, return the pid."""
+    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    while not Path(release).exists():
+        time.sleep(0.01)
+    return os.getpid()
+
+
+def unpicklable_result() -> Any:
+    """Return a value neither pickle nor msgpack can carry (a lock)."""
+    return threading.Lock()
 
 
 def record_outcome(outcome: TaskOutcome) -> None:

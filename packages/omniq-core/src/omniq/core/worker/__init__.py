@@ -3,6 +3,7 @@
 from omniq.core.worker.async_worker import AsyncWorker
 from omniq.core.worker.base import BaseWorker, Runner
 from omniq.core.worker.gevent_worker import GeventWorker, require_gevent
+from omniq.core.worker.process_worker import ProcessPoolWorker
 from omniq.core.worker.thread_worker import ThreadPoolWorker
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "AsyncWorker",
     "BaseWorker",
     "GeventWorker",
+    "ProcessPoolWorker",
     "Runner",
     "ThreadPoolWorker",
     "worker_class",
@@ -20,11 +22,14 @@ WORKER_TYPES: dict[str, type[BaseWorker]] = {
     "thread": ThreadPoolWorker,
     "thread_pool": ThreadPoolWorker,
     "gevent": GeventWorker,
+    "process": ProcessPoolWorker,
+    "process_pool": ProcessPoolWorker,
 }
 
 
 def worker_class(worker_type: str) -> type[BaseWorker]:
-    """The worker class for a type string (``async``, ``thread``/``thread_pool``, ``gevent``).
+    """The worker class for a type string (``async``, ``thread``/``thread_pool``,
+    ``process``/``process_pool``, ``gevent``).
 
     Raises:
         ValueError: the type is unknown.
