@@ -30,6 +30,11 @@ RATIOS = [
     ("OmniQ-Postgres enqueue_many / raw executemany", "omniq-postgres", "raw-postgres", "enqueue_batch"),
     ("OmniQ-Postgres enqueue_many / PgQueuer batch", "omniq-postgres", "pgqueuer", "enqueue_batch"),
     ("PgQueuer latency p50 / OmniQ-Postgres latency p50", "pgqueuer", "omniq-postgres", "latency_p50"),
+    ("OmniQ-Redis drain / Huey (Redis) drain", "omniq-redis", "huey-redis", "drain"),
+    ("OmniQ-Redis drain / SAQ drain", "omniq-redis", "saq-redis", "drain"),
+    ("OmniQ-Redis drain / raw Redis loop drain", "omniq-redis", "raw-redis", "drain"),
+    ("OmniQ-Redis enqueue one at a time / raw Redis loop", "omniq-redis", "raw-redis", "enqueue_single"),
+    ("Huey (Redis) latency p50 / OmniQ-Redis latency p50", "huey-redis", "omniq-redis", "latency_p50"),
 ]
 
 COLUMNS: list[tuple[str, str, Callable[[float], str]]] = [

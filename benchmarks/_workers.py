@@ -17,6 +17,7 @@ SERVERS = {
     "raw-postgres": "_pg_systems",
     "pgqueuer": "_pg_peers",
     "procrastinate": "_pg_peers",
+    "redis": "_redis_systems",
 }
 
 
