@@ -352,5 +352,5 @@ def test_views_forward_to_the_backend_and_refuse_mixed_arguments() -> None:
         AsyncMemoryTaskQueue(backend, name="x")
     with pytest.raises(ConfigurationError, match="unexpected keyword argument 'nme'"):
         AsyncMemoryTaskQueue(nme="x")
-    with pytest.raises(ConfigurationError, match="serves a MemoryBackend"):
-        AsyncMemoryTaskQueue(object())  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="AsyncMemoryTaskQueue: "):
+        AsyncMemoryTaskQueue(MemoryBackend, 1, 2)

@@ -56,8 +56,9 @@ class ComponentView(BaseComponent):
     """One role of a backend object.
 
     Args:
-        backend: the backend object to serve (an instance of ``backend_type``); or none, and
-        **options: the arguments of ``backend_type`` to build one (``base_dir=...``).
+        *args: the backend object to serve (a ``backend_type``), or the positional arguments
+            of ``backend_type`` to build one.
+        **options: the keyword arguments of ``backend_type`` (``base_dir=...``).
 
     Opening and closing the view opens and closes its backend.
     """
@@ -68,10 +69,11 @@ class ComponentView(BaseComponent):
     role_type: ClassVar[type[BaseComponent]]
     role: ClassVar[str]
 
-    def __init__(self, backend: BaseComponent | None = None, /, **options: Any) -> None:
+    def __init__(self, *args: Any, **options: Any) -> None:
+        backend = args[0] if len(args) == 1 and isinstance(args[0], BaseComponent) else None
         if backend is None:
             try:
-                backend = self.backend_type(**options)
+                backend = self.backend_type(*args, **options)
             except TypeError as exc:
                 raise ConfigurationError(f"{type(self).__name__}: {exc}") from exc
         elif options:
@@ -80,7 +82,7 @@ class ComponentView(BaseComponent):
             raise ConfigurationError(
                 f"{type(self).__name__} serves a {self.backend_type.__name__}, not {backend!r}"
             )
-        self.backend = backend
+        self.backend: BaseComponent = backend
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.backend!r})"

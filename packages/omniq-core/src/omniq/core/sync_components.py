@@ -283,10 +283,10 @@ class _ComponentTwin:
     #: The async component class this class wraps.
     async_type: ClassVar[type[ComponentView]]
 
-    def __init__(
-        self, component: ComponentView | None = None, /, *, portal: LoopThread | None = None, **options: Any
-    ) -> None:
-        view = component if component is not None else self.async_type(**options)
+    def __init__(self, *args: Any, portal: LoopThread | None = None, **options: Any) -> None:
+        # One component of async_type is wrapped; any other arguments build one.
+        single = args[0] if len(args) == 1 and not options else None
+        view = single if isinstance(single, self.async_type) else self.async_type(*args, **options)
         cast(Any, super()).__init__(view, portal or shared_loop())
 
     def __repr__(self) -> str:
