@@ -24,6 +24,11 @@ RATIOS = [
     ("OmniQ-SQLite enqueue one at a time / raw loop", "omniq-sqlite", "raw-sqlite", "enqueue_single"),
     ("OmniQ-SQLite enqueue_many / raw executemany", "omniq-sqlite", "raw-sqlite", "enqueue_batch"),
     ("Huey latency p50 / OmniQ-SQLite latency p50", "huey-sqlite", "omniq-sqlite", "latency_p50"),
+    ("OmniQ-Redis drain / Huey (Redis) drain", "omniq-redis", "huey-redis", "drain"),
+    ("OmniQ-Redis drain / SAQ drain", "omniq-redis", "saq-redis", "drain"),
+    ("OmniQ-Redis drain / raw Redis loop drain", "omniq-redis", "raw-redis", "drain"),
+    ("OmniQ-Redis enqueue one at a time / raw Redis loop", "omniq-redis", "raw-redis", "enqueue_single"),
+    ("Huey (Redis) latency p50 / OmniQ-Redis latency p50", "huey-redis", "omniq-redis", "latency_p50"),
 ]
 
 COLUMNS: list[tuple[str, str, Callable[[float], str]]] = [

@@ -10,7 +10,12 @@ import importlib
 import sys
 
 #: The module whose ``serve(argv)`` runs each system's worker.
-SERVERS = {"omniq": "_omniq_systems", "huey-sqlite": "_huey_system", "raw-sqlite": "_raw_system"}
+SERVERS = {
+    "omniq": "_omniq_systems",
+    "huey-sqlite": "_huey_system",
+    "raw-sqlite": "_raw_system",
+    "redis": "_redis_systems",
+}
 
 
 def main(argv: list[str]) -> None:

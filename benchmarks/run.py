@@ -19,14 +19,17 @@ from pathlib import Path
 from _harness import BenchConfig, Figures, System, percentile
 from _omniq_systems import OmniQMemory, OmniQSqlite
 from _raw_system import RawSqlite
+from _redis_registry import REDIS_SYSTEMS, build_redis
 from _report import SystemResult, load_average, machine_info, markdown
 
 #: ``--only`` names, in table order.
-SYSTEMS = ("memory", "sqlite", "sqlite-sync", "huey", "raw-sqlite")
+SYSTEMS = ("memory", "sqlite", "sqlite-sync", "huey", "raw-sqlite", *REDIS_SYSTEMS)
 
 
 def build(key: str, config: BenchConfig) -> System:
     """The system called ``key``."""
+    if key in REDIS_SYSTEMS:
+        return build_redis(key, config)
     if key == "huey":
         # Imported here: Huey is optional, and only this system needs it.
         from _huey_system import HueySqlite  # noqa: PLC0415

@@ -1,0 +1,157 @@
+"""Records to Redis values and back. These run for every task moved, so they stay plain.
+
+Times are written with ``repr`` (the shortest text that reads back as the same float) and stored
+as that text; Lua compares them as numbers but never rewrites them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from omniq.core.models import TaskStatus
+from omniq.core.records import EventRecord, ResultRecord, TaskRecord, dependency_failed_error
+
+__all__ = [
+    "DEPENDENCY_FAILED",
+    "decode_event",
+    "decode_result",
+    "decode_task",
+    "encode_event",
+    "encode_result",
+    "enqueue_item",
+    "number",
+    "pack",
+]
+
+_encode_json = msgspec.json.Encoder().encode
+_decode_dependencies = msgspec.json.Decoder(tuple[str, ...]).decode
+_encode_result = _encode_msgpack = msgspec.msgpack.Encoder().encode
+_decode_result = msgspec.msgpack.Decoder(ResultRecord).decode
+_TASK_STATUS = {status.value.encode(): status for status in TaskStatus}
+
+
+#: Core's error of a task whose dependency failed, with markers the scripts fill in.
+DEPENDENCY_FAILED = dependency_failed_error("@DEP@", "@STATUS@")
+
+
+def number(value: float) -> str:
+    """``value`` as text that reads back as the same number."""
+    return repr(value)
+
+
+def pack(items: Sequence[Any]) -> bytes:
+    """Items of a batch as one script argument (msgpack; the scripts unpack it with cmsgpack).
+
+    One argument instead of thousands: redis-py encodes every argument in Python, which cost more
+    than running the scripts. Items hold only text and integers: never floats, so Lua sees every
+    time exactly as written, and never bytes, which Redis's cmsgpack cannot read (payloads travel
+    as arguments of their own).
+    """
+    return _encode_msgpack(items)
+
+
+def enqueue_item(r: TaskRecord) -> list[Any]:
+    """One record for ``enqueue.lua``: a header, then the hash's fields but ``data``."""
+    fields: list[Any] = [
+        "id", r.id, "queue", r.queue, "func", r.func, "priority", r.priority, "status", r.status.value,
+        "due_at", number(r.due_at), "created_at", number(r.created_at),
+        "updated_at", number(r.updated_at), "attempts", r.attempts, "max_attempts", r.max_attempts,
+    ]  # fmt: skip
+    optional = {
+        "expires_at": None if r.expires_at is None else number(r.expires_at),
+        "dedup_key": r.dedup_key,
+        "depends_on": _encode_json(r.depends_on).decode() if r.depends_on else None,
+        "schedule_id": r.schedule_id,
+        "lease_token": r.lease_token,
+        "lease_expires_at": None if r.lease_expires_at is None else number(r.lease_expires_at),
+        "worker_id": r.worker_id,
+        "error": r.error,
+    }
+    for name, value in optional.items():
+        if value is not None:
+            fields += (name, value)
+    return [
+        r.id,
+        r.queue,
+        r.status.value,
+        number(r.due_at),
+        number(r.created_at),
+        r.priority,
+        "" if r.expires_at is None else number(r.expires_at),
+        r.dedup_key or "",
+        fields,
+        list(r.depends_on),
+    ]
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def _float(value: bytes | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def decode_task(v: Sequence[Any]) -> TaskRecord:
+    """The record of a script's task reply (``HMGET`` of TaskRecord's fields, in order)."""
+    return TaskRecord(
+        id=v[0].decode(),
+        queue=v[1].decode(),
+        func=v[2].decode(),
+        priority=int(v[3]),
+        status=_TASK_STATUS[v[4]],
+        due_at=float(v[5]),
+        created_at=float(v[6]),
+        updated_at=float(v[7]),
+        expires_at=_float(v[8]),
+        attempts=int(v[9]),
+        max_attempts=int(v[10]),
+        data=v[11] or b"",
+        dedup_key=_text(v[12]),
+        depends_on=_decode_dependencies(v[13]) if v[13] else (),
+        schedule_id=_text(v[14]),
+        lease_token=_text(v[15]),
+        lease_expires_at=_float(v[16]),
+        worker_id=_text(v[17]),
+        error=_text(v[18]),
+    )
+
+
+def encode_result(record: ResultRecord) -> bytes:
+    """A result as stored (msgpack: the value inside is bytes only core reads)."""
+    return _encode_result(record)
+
+
+def decode_result(value: bytes) -> ResultRecord:
+    """The result stored as ``value``."""
+    return _decode_result(value)
+
+
+def encode_event(e: EventRecord) -> list[Any]:
+    """One event for ``append_events.lua``: plain stream fields, no blob."""
+    fields: list[Any] = ["type", e.type, "task_id", e.task_id, "at", number(e.at), "details", e.details]
+    attempt = None if e.attempt is None else str(e.attempt)
+    optional = {"queue": e.queue, "worker_id": e.worker_id, "attempt": attempt, "error": e.error}
+    for name, value in optional.items():
+        if value is not None:
+            fields += (name, value)
+    return [e.task_id, number(e.at), fields]
+
+
+def decode_event(fields: Sequence[bytes]) -> EventRecord:
+    """The event of a stream entry's field list."""
+    values = {fields[i].decode(): fields[i + 1].decode() for i in range(0, len(fields), 2)}
+    attempt = values.get("attempt")
+    return EventRecord(
+        type=values["type"],
+        task_id=values["task_id"],
+        at=float(values["at"]),
+        queue=values.get("queue"),
+        worker_id=values.get("worker_id"),
+        attempt=None if attempt is None else int(attempt),
+        error=values.get("error"),
+        details=values.get("details", "{}"),
+    )

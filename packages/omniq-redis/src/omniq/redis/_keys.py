@@ -1,0 +1,52 @@
+"""The key layout of one project: every key starts with ``{prefix}:``.
+
+The braces make ``prefix`` the hash tag of every key, so all of a project's keys live in one Redis
+Cluster slot and each Lua script touches keys of one node only. The Lua scripts build the same
+names (see ``lua/_common.lua``); the package README documents the layout.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Keys"]
+
+
+class Keys:
+    """Key names under ``{prefix}:``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.base = "{" + prefix + "}"
+        #: A key of the project's slot that every script declares (Redis Cluster routes by it).
+        self.anchor = f"{self.base}:seq"
+        self.queues = f"{self.base}:queues"
+        self.leases = f"{self.base}:leases"
+        self.ttl = f"{self.base}:ttl"
+        self.result_expiry = f"{self.base}:rx"
+        self.events = f"{self.base}:events"
+        self.events_by_time = f"{self.base}:ev:at"
+        #: ``SCAN MATCH`` pattern of every key of the project (braces escaped for glob matching).
+        self.pattern = "\\{" + prefix.replace("*", "\\*").replace("?", "\\?").replace("[", "\\[") + "\\}:*"
+
+    def task(self, task_id: str) -> str:
+        """The hash holding one task."""
+        return f"{self.base}:t:{task_id}"
+
+    def ready(self, queue: str) -> str:
+        """The sorted set of a queue's claimable tasks, in claim order."""
+        return f"{self.base}:q:{queue}"
+
+    def delayed(self, queue: str) -> str:
+        """The sorted set of a queue's tasks not yet due, by due time."""
+        return f"{self.base}:d:{queue}"
+
+    def status(self, queue: str, status: str) -> str:
+        """The sorted set of a queue's tasks in one status, by creation time."""
+        return f"{self.base}:s:{queue}:{status}"
+
+    def wake(self, queue: str) -> str:
+        """The list idle workers of a queue block on (``BLPOP``)."""
+        return f"{self.base}:w:{queue}"
+
+    def result(self, task_id: str) -> str:
+        """One task's result (a string with a native expiry)."""
+        return f"{self.base}:r:{task_id}"

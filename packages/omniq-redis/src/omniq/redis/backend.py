@@ -1,0 +1,422 @@
+"""``RedisBackend``: the task queue, result store and event store on one Redis server.
+
+Every state change is one Lua script (see ``lua/``), so no read-then-write race exists between
+workers: a claim leases up to ``limit`` due tasks in one call, a batch of outcomes is settled in
+one call, and the reaper moves expired leases and TTLs in one call. Idle workers block on a
+per-queue wake-up list (``BLPOP``) that enqueues and retries push to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any, ClassVar, Self, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from omniq.core.errors import ValidationError
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.models import TaskStatus
+from omniq.core.records import (
+    LEASE_EXPIRED_ERROR,
+    DependencyReport,
+    EventRecord,
+    Outcome,
+    ReapReport,
+    ResultRecord,
+    TaskRecord,
+)
+from omniq.core.urls import mask_url
+from omniq.redis._codec import (
+    DEPENDENCY_FAILED,
+    decode_event,
+    decode_result,
+    decode_task,
+    encode_event,
+    encode_result,
+    enqueue_item,
+    number,
+    pack,
+)
+from omniq.redis._connection import check_server, make_client, translated_errors
+from omniq.redis._keys import Keys
+from omniq.redis._schedules import RedisSchedules
+from omniq.redis._scripts import Arg, load_script
+from omniq.redis._url import parse_url
+
+__all__ = ["RedisBackend"]
+
+#: Records per script call: big enough to amortise the round trip, small enough that no single
+#: script holds the server for long.
+CHUNK = 1000
+#: Leases, TTLs, results or events one reaping or purging script handles per call.
+SWEEP = 1000
+#: Delayed tasks one claim promotes per queue.
+PROMOTE_CAP = 1000
+_TASK_STATUSES = tuple(status.value for status in TaskStatus)
+
+
+class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSchedules):
+    """Task queue, result store, event store and schedules on a Redis server, under one key prefix.
+
+    Args:
+        url: ``redis://[user:password@]host[:port][/db]``, ``rediss://...`` (TLS) or
+            ``unix:///path.sock?db=n``; query options other than OmniQ's go to redis-py.
+        options: ``prefix`` (default ``omniq``: every key is ``{prefix}:...``) and
+            ``events_maxlen`` (about how many events the stream keeps); they win over the URL's.
+
+    One object serves every role over one connection pool; use it from one event loop at a time.
+    """
+
+    shared_across_processes: ClassVar[bool] = True
+
+    def __init__(self, url: str = "redis://localhost:6379/0", **options: Any) -> None:
+        self._client_url, parsed = parse_url(url, options)
+        self.url = mask_url(url)
+        self.prefix = parsed.prefix
+        self.events_maxlen = parsed.events_maxlen
+        self.keys = Keys(parsed.prefix)
+        self._client: Redis | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        """``redis://``, ``rediss://`` or ``unix://`` URIs, optionally ``?prefix=...``.
+
+        Raises:
+            omniq.core.errors.ConfigurationError: naming ``url`` (password masked) if it is
+                malformed or sets an invalid option.
+        """
+        return cls(url, **options)
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.url!r}, prefix={self.prefix!r})"
+
+    @property
+    def client(self) -> Redis:
+        """The open redis-py client."""
+        if self._client is None:
+            raise RuntimeError(f"{self!r} is not open; call open() or use 'async with'")
+        return self._client
+
+    async def open(self) -> None:
+        """Connect, check the server's eviction policy (a warning if it may evict), load scripts.
+
+        Raises:
+            omniq.redis.RedisUnavailableError: naming the server when it cannot be reached.
+        """
+        if self._client is not None:
+            return
+        client = make_client(self._client_url, self.url)
+        try:
+            await check_server(client, self.url)
+        except BaseException:
+            await client.aclose()
+            raise
+        self._client = client
+
+    async def close(self) -> None:
+        """Close the connection pool (idempotent)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def _script(self, name: str, args: Sequence[Arg]) -> Any:
+        with translated_errors(self.url, self.prefix):
+            return await load_script(name)(self.client, [self.keys.anchor], [self.keys.base, *args])
+
+    # -- task queue -------------------------------------------------------------------------
+
+    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
+        """Store tasks (a script call per ``CHUNK``); a live task holding a record's dedup key,
+        also an earlier record of the same call, stands in for it."""
+        ids: list[str] = []
+        # The first call checks every dependency of the batch, so an unknown one stores nothing.
+        required = sorted({d for record in records for d in record.depends_on})
+        for start in range(0, len(records), CHUNK):
+            chunk = records[start : start + CHUNK]
+            items = pack([enqueue_item(record) for record in chunk])
+            check = pack(required if start == 0 else [])
+            stored, holders = await self._script(
+                "enqueue", [items, check, DEPENDENCY_FAILED, *(record.data for record in chunk)]
+            )
+            if not stored:
+                unknown = ", ".join(task_id.decode() for task_id in holders)
+                raise ValidationError("depends_on", f"unknown task ids: {unknown}")
+            ids += [holder.decode() for holder in holders]
+        return ids
+
+    async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
+        """Release or cancel (down the graph) the tasks waiting on these tasks, in one script call;
+        one set lookup per id when nothing waits on them."""
+        if not task_ids:
+            return DependencyReport()
+        released, cancelled = await self._script(
+            "resolve_dependencies", [number(now), DEPENDENCY_FAILED, *task_ids]
+        )
+        return DependencyReport(
+            released=[decode_task(values) for values in released],
+            cancelled=[decode_task(values) for values in cancelled],
+        )
+
+    async def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        limit: int,
+        worker_id: str,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+    ) -> list[TaskRecord]:
+        """Lease up to ``limit`` due tasks, earlier queues first, in one script call."""
+        order = list(dict.fromkeys(queues))
+        if limit <= 0 or not order:
+            return []
+        args: list[Arg] = [number(now), limit, lease_token, number(lease_expires_at), worker_id, PROMOTE_CAP]
+        return [decode_task(values) for values in await self._script("claim", [*args, *order])]
+
+    async def heartbeat(
+        self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
+    ) -> list[str]:
+        """Renew every lease still held in one script call; return the ids of the others."""
+        if not leases:
+            return []
+        args: list[Arg] = [number(lease_expires_at), number(now)]
+        for task_id, token in leases:
+            args += (task_id, token)
+        return [task_id.decode() for task_id in await self._script("heartbeat", args)]
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+        """Settle the outcomes whose token is the current lease, in one script call."""
+        return await self.finish_with_results(outcomes, ())
+
+    async def finish_with_results(
+        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+    ) -> list[str]:
+        """Settle the outcomes and store the results of the accepted ones in one script call, so
+        a crash never leaves a finished task without its result."""
+        if not outcomes:
+            return []
+        items = [
+            (o.task_id, o.lease_token, o.status.value, number(o.at), _optional(o.due_at), o.error or "")
+            for o in outcomes
+        ]
+        meta, values = _packed_results(results)
+        accepted = await self._script("finish", [pack(items), meta, *values])
+        return [task_id.decode() for task_id in accepted]
+
+    async def reap(self, now: float) -> ReapReport:
+        """Recover expired leases and expire tasks past their TTL (up to ``SWEEP`` of each per
+        call; the rest at the next call). Atomic, so concurrent reapers report each change once."""
+        kinds, records = await self._script(
+            "reap", [number(now), LEASE_EXPIRED_ERROR, SWEEP, DEPENDENCY_FAILED]
+        )
+        report = ReapReport()
+        lists = {
+            b"requeued": report.requeued,
+            b"dead": report.dead,
+            b"expired": report.expired,
+            b"released": report.dependencies.released,
+            b"dependency_cancelled": report.dependencies.cancelled,
+        }
+        for kind, values in zip(kinds, records, strict=True):
+            lists[kind].append(decode_task(values))
+        return report
+
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        """One task by id."""
+        with translated_errors(self.url, self.prefix):
+            values = await cast(
+                Awaitable[list[Any]],
+                self.client.hmget(self.keys.task(task_id), list(TaskRecord.__struct_fields__)),
+            )
+        return None if values[0] is None else decode_task(values)
+
+    async def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: TaskStatus | None = None,
+        limit: int = 100,
+    ) -> list[TaskRecord]:
+        """Tasks filtered by queue and status, oldest first (from the per-status indexes)."""
+        if limit <= 0:
+            return []
+        with translated_errors(self.url, self.prefix):
+            queues = [queue] if queue is not None else await self._queues()
+            statuses = [TaskStatus(status).value] if status is not None else list(_TASK_STATUSES)
+            async with self.client.pipeline(transaction=False) as pipe:
+                for name in queues:
+                    for value in statuses:
+                        pipe.zrange(self.keys.status(name, value), 0, limit - 1, withscores=True)
+                pages: list[list[tuple[bytes, float]]] = await pipe.execute()
+            found = sorted((score, member) for page in pages for member, score in page)[:limit]
+            async with self.client.pipeline(transaction=False) as pipe:
+                fields = list(TaskRecord.__struct_fields__)
+                for _, member in found:
+                    pipe.hmget(self.keys.task(member.decode()), fields)
+                rows: list[list[Any]] = await pipe.execute()
+        return [decode_task(values) for values in rows if values[0] is not None]
+
+    async def _queues(self) -> list[str]:
+        members = await cast(Awaitable[set[bytes]], self.client.smembers(self.keys.queues))
+        return sorted(member.decode() for member in members)
+
+    async def count_tasks(self) -> dict[str, dict[str, int]]:
+        """Task counts per queue and status (the sizes of the per-status indexes)."""
+        with translated_errors(self.url, self.prefix):
+            queues = await self._queues()
+            async with self.client.pipeline(transaction=False) as pipe:
+                for name in queues:
+                    for value in _TASK_STATUSES:
+                        pipe.zcard(self.keys.status(name, value))
+                sizes: list[int] = await pipe.execute()
+        counts: dict[str, dict[str, int]] = {}
+        pairs = ((name, value) for name in queues for value in _TASK_STATUSES)
+        for (name, value), size in zip(pairs, sizes, strict=True):
+            if size:
+                counts.setdefault(name, {})[value] = size
+        return counts
+
+    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+        """Cancel a task not yet final; a running one loses its lease."""
+        values = await self._script("cancel", [task_id, number(now)])
+        return None if values is None else decode_task(values)
+
+    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+        """Make a dead, cancelled or expired task pending again with fresh attempts."""
+        values = await self._script("requeue", [task_id, number(now)])
+        return None if values is None else decode_task(values)
+
+    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
+        """Delete the tasks in ``status`` last changed before ``before``."""
+        purged: int = await self._script(
+            "purge_tasks", [TaskStatus(status).value, "" if before is None else number(before)]
+        )
+        return purged
+
+    async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
+        """Block on the queues' wake-up lists (``BLPOP``) until a task may be claimable, or until
+        ``timeout``; no sooner than the first delayed task falls due.
+
+        A failing server makes this sleep instead: the worker's next claim reports the error.
+        """
+        names = list(dict.fromkeys(queues))
+        try:
+            timeout = min(timeout, await self._until_first_due(names))
+            if timeout <= 0:
+                return
+            # BLPOP reads 0 as "forever"; a read timeout must not fire before BLPOP's own.
+            socket_timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+            if socket_timeout:
+                timeout = min(timeout, socket_timeout / 2)
+            # Fractional timeouts work since Redis 6; redis-py's annotation says int.
+            waiter: Any = self.client
+            await waiter.blpop([self.keys.wake(name) for name in names], timeout=max(timeout, 0.001))
+        except (RedisError, OSError):
+            await asyncio.sleep(timeout)
+
+    async def _until_first_due(self, queues: Sequence[str]) -> float:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for name in queues:
+                pipe.zrange(self.keys.delayed(name), 0, 0, withscores=True)
+            firsts: list[list[tuple[bytes, float]]] = await pipe.execute()
+        due = [page[0][1] for page in firsts if page]
+        return min(due) - time.time() if due else math.inf
+
+    # -- results ----------------------------------------------------------------------------
+
+    async def put_results(self, records: Sequence[ResultRecord]) -> None:
+        """Store or replace results in one script call; each expires natively (``PX``) and is
+        indexed by expiry so that :meth:`purge_results` can count them."""
+        if not records:
+            return
+        for start in range(0, len(records), CHUNK):
+            meta, values = _packed_results(records[start : start + CHUNK])
+            await self._script("put_results", [meta, *values])
+
+    async def delete_results(self, task_ids: Sequence[str]) -> None:
+        """Delete these tasks' results (a requeued task starts without one)."""
+        for start in range(0, len(task_ids), CHUNK):
+            await self._script("delete_results", list(task_ids[start : start + CHUNK]))
+
+    async def get_result(self, task_id: str) -> ResultRecord | None:
+        """The task's result unless it has expired."""
+        with translated_errors(self.url, self.prefix):
+            value = await cast(Awaitable[bytes | None], self.client.get(self.keys.result(task_id)))
+        if value is None:
+            return None
+        record = decode_result(value)
+        if record.expires_at is not None and record.expires_at <= time.time():
+            return None
+        return record
+
+    async def purge_results(self, now: float) -> int:
+        """Delete results whose expiry has passed (Redis drops their values by itself; this
+        clears the expiry index and counts them)."""
+        purged = 0
+        while True:
+            removed: int = await self._script("purge_results", [number(now), SWEEP])
+            purged += removed
+            if removed < SWEEP:
+                return purged
+
+    # -- events -----------------------------------------------------------------------------
+
+    async def append_events(self, records: Sequence[EventRecord]) -> None:
+        """Append events to the capped stream (``XADD ... MAXLEN ~``) with their indexes."""
+        for start in range(0, len(records), CHUNK):
+            items = [encode_event(record) for record in records[start : start + CHUNK]]
+            await self._script("append_events", [self.events_maxlen, pack(items)])
+
+    async def query_events(
+        self,
+        *,
+        task_id: str | None = None,
+        types: Sequence[str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """Events matching every given filter, oldest first, read through the time or task index."""
+        if limit is not None and limit <= 0:
+            return []
+        args: list[Arg] = [
+            task_id or "",
+            "-inf" if since is None else number(since),
+            "+inf" if until is None else f"({number(until)}",
+            -1 if limit is None else limit,
+            *(types or ()),
+        ]
+        if types is not None and not types:
+            return []
+        return [decode_event(fields) for fields in await self._script("query_events", args)]
+
+    async def purge_events(self, before: float) -> int:
+        """Delete events older than ``before`` from the stream and its indexes."""
+        deleted = 0
+        while True:
+            removed, gone = await self._script("purge_events", [number(before), SWEEP])
+            deleted += gone
+            if removed < SWEEP:
+                return int(deleted)
+
+
+def _optional(value: float | None) -> str:
+    return "" if value is None else number(value)
+
+
+def _packed_results(records: Sequence[ResultRecord]) -> tuple[bytes, list[bytes]]:
+    """Results as script arguments: one packed list of (id, milliseconds to live, expiry), then
+    each encoded result."""
+    now = time.time()
+    meta = [
+        (r.task_id, "", "")
+        if r.expires_at is None
+        else (r.task_id, max(1, math.ceil((r.expires_at - now) * 1000)), number(r.expires_at))
+        for r in records
+    ]
+    return pack(meta), [encode_result(r) for r in records]

@@ -1,0 +1,200 @@
+-- Shared by every script (prepended to each one). ARGV[1] is the project's key base "{prefix}";
+-- KEYS[1] is "{prefix}:seq", declared so that Redis Cluster routes the script to the project's
+-- slot. Times travel as the decimal strings Python wrote and are stored unchanged, so no float
+-- ever loses digits in Lua (tostring keeps only 14).
+local P = ARGV[1]
+local SEQ = KEYS[1]
+local QUEUES = P .. ':queues'
+local LEASES = P .. ':leases'
+local TTL = P .. ':ttl'
+
+local function tkey(id) return P .. ':t:' .. id end
+local function ready_key(q) return P .. ':q:' .. q end
+local function delayed_key(q) return P .. ':d:' .. q end
+local function status_key(q, s) return P .. ':s:' .. q .. ':' .. s end
+local function wake_key(q) return P .. ':w:' .. q end
+local function dedup_key(k) return P .. ':u:' .. k end
+
+local function claimable(s) return s == 'pending' or s == 'failed' end
+local function live(s) return s == 'pending' or s == 'failed' or s == 'waiting' or s == 'running' end
+
+-- One token on the queue's wake-up list wakes one idle worker (BLPOP); more are not kept.
+local function wake(q)
+  redis.call('LPUSH', wake_key(q), '1')
+  redis.call('LTRIM', wake_key(q), 0, 0)
+end
+
+-- Ready-set member: due time in microseconds and a sequence number, both zero-padded, then the
+-- id. Members of one priority (one score) sort by it: earliest due first, then first in.
+local function rank(due, seq, id)
+  local micros = math.floor(tonumber(due) * 1000000 + 0.5)
+  if micros < 0 then micros = 0 end
+  return string.format('%016.0f%012.0f', micros, seq) .. id
+end
+local RANK_ID_START = 29
+
+-- Make a claimable task findable: in the ready set if due by `now`, else in the delayed set.
+-- Returns whether it is ready now.
+local function schedule(id, q, due, priority, now)
+  local seq = redis.call('INCR', SEQ)
+  local member = rank(due, seq, id)
+  redis.call('HSET', tkey(id), 'seq', seq, 'rk', member)
+  if tonumber(due) <= now then
+    redis.call('ZADD', ready_key(q), -tonumber(priority), member)
+    return true
+  end
+  redis.call('ZADD', delayed_key(q), due, id)
+  return false
+end
+
+local function unschedule(id, q, member)
+  if member then redis.call('ZREM', ready_key(q), member) end
+  redis.call('ZREM', delayed_key(q), id)
+end
+
+local function move_status(id, q, from, to, created)
+  if from then redis.call('ZREM', status_key(q, from), id) end
+  redis.call('ZADD', status_key(q, to), created, id)
+end
+
+-- A final task gives its dedup key back (only if it still holds it).
+local function release_dedup(id, key)
+  if key and redis.call('GET', dedup_key(key)) == id then
+    redis.call('DEL', dedup_key(key))
+  end
+end
+
+local function record(id)
+  return redis.call('HMGET', tkey(id), unpack(FIELDS))
+end
+
+-- Store one result (milliseconds to live and expiry '' when it never expires): the value expires
+-- natively (PX); the expiry index lets purge_results count it.
+local function store_result(task_id, value, millis, expires)
+  local key, index = P .. ':r:' .. task_id, P .. ':rx'
+  if millis == '' then
+    redis.call('SET', key, value)
+    redis.call('ZREM', index, task_id)
+  else
+    redis.call('SET', key, value, 'PX', millis)
+    redis.call('ZADD', index, expires, task_id)
+  end
+end
+
+-- Dependencies: `{p}:dep:<id>` holds the tasks waiting on task <id>, `{p}:deps` the ids that
+-- have such a set; a waiting task counts its open dependencies in its `waiting_on` field.
+local DEPS = P .. ':deps'
+local function dependents_key(id) return P .. ':dep:' .. id end
+local function failed(s) return s == 'dead' or s == 'cancelled' or s == 'expired' end
+local function final(s) return s == 'completed' or failed(s) end
+
+-- `template` is dependency_failed_error('@DEP@', '@STATUS@') as core writes it.
+local function failed_error(template, dep, status)
+  return (string.gsub(string.gsub(template, '@DEP@', dep), '@STATUS@', status))
+end
+
+-- The status a new task starts in given its dependencies (and, when cancelled, why), plus the
+-- dependencies still open.
+local function start_status(status, deps, template)
+  if not deps or #deps == 0 then return status, false, {} end
+  local open, seen = {}, {}
+  for _, d in ipairs(deps) do
+    if not seen[d] then
+      seen[d] = true
+      local ds = redis.call('HGET', tkey(d), 'status')
+      if failed(ds) then return 'cancelled', failed_error(template, d, ds), {} end
+      if ds ~= 'completed' then open[#open + 1] = d end
+    end
+  end
+  if #open == 0 then return 'pending', false, open end
+  return 'waiting', false, open
+end
+
+-- Store one new task (see enqueue.lua for `t`) unless a live task holds its dedup key or its id is
+-- already stored (a retried call stores nothing twice). Returns the id now holding its place;
+-- marks its queue in `woken` if it is claimable now.
+local function enqueue_one(t, data, woken, template)
+  local id, q, due, created, priority, expires, key = t[1], t[2], t[4], t[5], t[6], t[7], t[8]
+  if key ~= '' then
+    local holder = redis.call('GET', dedup_key(key))
+    if holder then return holder end
+  end
+  if redis.call('EXISTS', tkey(id)) == 1 then return id end
+  local status, err, open = start_status(t[3], t[10], template)
+  redis.call('HSET', tkey(id), 'data', data, unpack(t[9]))
+  redis.call('HSET', tkey(id), 'status', status)
+  if err then redis.call('HSET', tkey(id), 'error', err) end
+  for _, d in ipairs(open) do
+    redis.call('SADD', dependents_key(d), id)
+    redis.call('SADD', DEPS, d)
+  end
+  if #open > 0 then redis.call('HSET', tkey(id), 'waiting_on', #open) end
+  redis.call('SADD', QUEUES, q)
+  move_status(id, q, false, status, created)
+  if live(status) then
+    if key ~= '' then redis.call('SET', dedup_key(key), id) end
+    if expires ~= '' then redis.call('ZADD', TTL, expires, id) end
+  end
+  if claimable(status) and schedule(id, q, due, priority, tonumber(created)) then
+    woken[q] = true
+  end
+  return id
+end
+
+-- Apply the final status of `ids` to the tasks waiting on them, and so on down the graph.
+-- Returns the released and the cancelled tasks' fields.
+local function resolve(ids, now_s, template, woken)
+  local released, cancelled = {}, {}
+  local stack = {}
+  for _, id in ipairs(ids) do stack[#stack + 1] = id end
+  while #stack > 0 do
+    local dep = table.remove(stack)
+    local ds = redis.call('HGET', tkey(dep), 'status')
+    if final(ds) and redis.call('EXISTS', dependents_key(dep)) == 1 then
+      local waiting = redis.call('SMEMBERS', dependents_key(dep))
+      redis.call('DEL', dependents_key(dep))
+      redis.call('SREM', DEPS, dep)
+      table.sort(waiting)
+      for _, w in ipairs(waiting) do
+        local key = tkey(w)
+        local v = redis.call('HMGET', key, 'status', 'queue', 'created_at', 'priority', 'due_at', 'dedup_key')
+        if v[1] == 'waiting' then
+          if ds == 'completed' then
+            if redis.call('HINCRBY', key, 'waiting_on', -1) <= 0 then
+              redis.call('HDEL', key, 'waiting_on')
+              redis.call('HSET', key, 'status', 'pending', 'updated_at', now_s)
+              move_status(w, v[2], 'waiting', 'pending', v[3])
+              if schedule(w, v[2], v[5], v[4], tonumber(now_s)) then woken[v[2]] = true end
+              released[#released + 1] = record(w)
+            end
+          else
+            redis.call('HDEL', key, 'waiting_on')
+            redis.call('HSET', key, 'status', 'cancelled', 'error', failed_error(template, dep, ds), 'updated_at', now_s)
+            move_status(w, v[2], 'waiting', 'cancelled', v[3])
+            redis.call('ZREM', TTL, w)
+            release_dedup(w, v[6])
+            cancelled[#cancelled + 1] = record(w)
+            stack[#stack + 1] = w
+          end
+        end
+      end
+    end
+  end
+  return released, cancelled
+end
+
+local SCHEDULES_DUE = P .. ':sch:due'
+local function schedule_key(id) return P .. ':sch:' .. id end
+
+-- Keep the due index in step with a schedule's status and next run.
+local function index_schedule(id, status, next_run)
+  if status == 'active' and next_run ~= '' then
+    redis.call('ZADD', SCHEDULES_DUE, next_run, id)
+  else
+    redis.call('ZREM', SCHEDULES_DUE, id)
+  end
+end
+
+local function schedule_record(id)
+  return redis.call('HMGET', schedule_key(id), unpack(SCHEDULE_FIELDS))
+end

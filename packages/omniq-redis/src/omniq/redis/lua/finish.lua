@@ -1,0 +1,35 @@
+-- Settle attempts whose token is the current lease, and store the results of the accepted ones
+-- in the same step. ARGV[2]: a msgpack array with per outcome: id, token, status, at, due_at|'',
+-- error|''. ARGV[3]: a msgpack array with per result: task_id, milliseconds to live|'',
+-- expires_at|''; ARGV[3 + n]: result n's value. Returns the accepted ids.
+local accepted = {}
+local held = {}
+local woken = {}
+for _, o in ipairs(cmsgpack.unpack(ARGV[2])) do
+  local id, token, status, at, due, err = o[1], o[2], o[3], o[4], o[5], o[6]
+  local key = tkey(id)
+  local v = redis.call('HMGET', key, 'lease_token', 'status', 'queue', 'created_at', 'dedup_key',
+    'priority', 'due_at', 'expires_at')
+  if v[1] and v[1] == token then
+    local q = v[3]
+    redis.call('HSET', key, 'status', status, 'updated_at', at)
+    redis.call('HDEL', key, 'lease_token', 'lease_expires_at')
+    if due ~= '' then redis.call('HSET', key, 'due_at', due) else due = v[7] end
+    if err ~= '' then redis.call('HSET', key, 'error', err) else redis.call('HDEL', key, 'error') end
+    redis.call('ZREM', LEASES, id)
+    move_status(id, q, v[2], status, v[4])
+    if claimable(status) then
+      if v[8] then redis.call('ZADD', TTL, v[8], id) end
+      if schedule(id, q, due, v[6], tonumber(at)) then woken[q] = true end
+    elseif not live(status) then
+      release_dedup(id, v[5])
+    end
+    accepted[#accepted + 1] = id
+    held[id] = true
+  end
+end
+for n, r in ipairs(cmsgpack.unpack(ARGV[3])) do
+  if held[r[1]] then store_result(r[1], ARGV[3 + n], r[2], r[3]) end
+end
+for q in pairs(woken) do wake(q) end
+return accepted

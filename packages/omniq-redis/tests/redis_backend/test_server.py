@@ -1,0 +1,85 @@
+"""What only a Redis server shows: its eviction policy, foreign keys under the prefix, blocking
+wake-ups, and a socket path instead of a port."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from omniq.core.app import AsyncOmniQ
+from omniq.core.testing import tasks
+from omniq.core.testing._support import make_record
+from omniq.redis import RedisBackend, WrongKeyTypeError
+
+StartServer = Callable[..., Any]
+
+
+@pytest.mark.parametrize(("policy", "warned"), [("allkeys-lru", True), ("noeviction", False)])
+async def test_open_warns_when_the_server_may_evict_keys(
+    own_server: StartServer, caplog: pytest.LogCaptureFixture, policy: str, warned: bool
+) -> None:
+    server = own_server("--maxmemory-policy", policy)
+    async with RedisBackend(server.url):
+        pass
+    warnings = [r for r in caplog.records if r.name == "omniq.redis" and "maxmemory-policy" in r.message]
+    assert bool(warnings) is warned
+    if warned:
+        assert "noeviction" in warnings[0].message and policy in warnings[0].message
+
+
+async def test_a_key_of_another_type_under_the_prefix_is_a_clear_error(
+    backend: RedisBackend, server_url: str
+) -> None:
+    client = redis.Redis.from_url(server_url)
+    try:
+        client.set(backend.keys.leases, "not a sorted set")
+        client.set(backend.keys.queues, "not a set")
+    finally:
+        client.close()
+    with pytest.raises(WrongKeyTypeError, match="WRONGTYPE") as caught:
+        await backend.reap(time.time())
+    assert backend.prefix in str(caught.value)
+    with pytest.raises(WrongKeyTypeError):
+        await backend.count_tasks()
+
+
+async def test_an_idle_wait_blocks_on_the_server_and_wakes_on_enqueue(own_server: StartServer) -> None:
+    server = own_server()
+    async with RedisBackend(server.url) as waiter, RedisBackend(server.url) as producer:
+        stats: Any = redis.Redis(port=server.port)
+        try:
+            stats.config_resetstat()
+            waiting = asyncio.ensure_future(waiter.wait_for_tasks(["default"], 60))
+            while not any(c.get("cmd") == "blpop" for c in stats.client_list()):
+                await asyncio.sleep(0.01)
+            await producer.enqueue([make_record()])
+            await asyncio.wait_for(waiting, 30)  # a hang guard: the wake-up ends the 60 s wait
+            calls = {name: info["calls"] for name, info in stats.info("commandstats").items()}
+        finally:
+            stats.close()
+    # One blocking pop while idle, not a loop of claims or polls.
+    assert calls.get("cmdstat_blpop") == 1
+    assert "cmdstat_evalsha" in calls  # the enqueue
+
+
+async def test_an_idle_wait_ends_when_a_delayed_task_falls_due(backend: RedisBackend) -> None:
+    await backend.enqueue([make_record(run_in=0.2)])
+    await asyncio.wait_for(backend.wait_for_tasks(["default"], 60), 30)  # a hang guard
+    assert len(await backend.claim(["default"], limit=1, worker_id="w", lease_token="t",
+                                   lease_expires_at=time.time() + 30, now=time.time())) == 1  # fmt: skip
+
+
+async def test_a_unix_socket_url_serves_the_application(own_server: StartServer, tmp_path: Path) -> None:
+    socket_path = tmp_path / "redis.sock"
+    own_server("--unixsocket", str(socket_path))
+    async with AsyncOmniQ(f"unix://{socket_path}?db=0&prefix=unix-test", poll_interval=0.02) as app:
+        task_id = await app.enqueue(tasks.add, {"a": 2, "b": 3})
+        await app.start_worker()
+        result = await app.get_result(task_id, timeout=60)
+    assert result is not None and result.value == 5
