@@ -103,3 +103,24 @@ async def test_enqueue_refuses_an_argument_msgpack_cannot_hold() -> None:
         with pytest.raises(SerializationError, match="OverflowError"):
             await app.enqueue(tasks.add, {"a": 2**70, "b": 1})
         assert await app.list_tasks() == []
+
+
+async def test_a_failing_wake_up_channel_falls_back_to_polling() -> None:
+    async with _app() as app:
+        queue = app.task_queue
+        calls = 0
+
+        async def broken(queues: Sequence[str], timeout: float) -> None:
+            nonlocal calls
+            calls += 1
+            raise ConnectionError("wake-up channel is down")
+
+        queue.wait_for_tasks = broken  # type: ignore[method-assign]
+        await app.start_worker()
+        await asyncio.sleep(0.3)
+        task_id = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+        result = await app.get_result(task_id, timeout=30)
+        assert result is not None and result.value == 2
+        await app.stop_worker()
+        # It polled about every poll_interval (0.02 s) rather than spinning on the failure.
+        assert 1 <= calls < 1000

@@ -331,6 +331,10 @@ class BaseWorker(abc.ABC):
         finally:
             arrival.cancel()
             stopping.cancel()
+        if arrival.done() and not arrival.cancelled() and arrival.exception() is not None:
+            # A broken wake-up channel must not turn idling into a busy loop of failing claims.
+            logger.warning("waiting for tasks failed; polling instead", exc_info=arrival.exception())
+            await _pause(self._stopping, self.settings.poll_interval)
 
     # -- running ----------------------------------------------------------------------------
 
