@@ -20,9 +20,13 @@ from omniq.core.memory_components import (
     MemoryResultStorage,
     MemoryTaskQueue,
 )
+from omniq.core.registry import KNOWN_BACKENDS, installed_schemes
 from omniq.core.sync_components import SyncWorker
 from omniq.core.testing import tasks
 from omniq.core.testing._support import make_record
+
+#: A scheme of one of OmniQ's own backends that is not installed here (the tests need one missing).
+MISSING = next(scheme for scheme in KNOWN_BACKENDS if scheme not in installed_schemes() and scheme != "unix")
 
 
 def _name() -> str:
@@ -183,8 +187,8 @@ def test_yaml_without_pyyaml_says_what_to_install(tmp_path: Path, monkeypatch: p
             "task_queue.type='nosuch' is invalid: no backend serves nosuch://",
         ),
         (
-            {"task_queue": {"type": "redis"}},
-            "task_queue.type='redis' is invalid: the redis:// backend is not",
+            {"task_queue": {"type": MISSING}},
+            f"task_queue.type={MISSING!r} is invalid: the {MISSING}:// backend is not",
         ),
         (
             {"task_queue": {"type": "memory", "config": {"nme": "x"}}},
@@ -211,7 +215,7 @@ def test_bad_config_is_one_error_naming_key_value_and_expectation(data: Any, mes
 
 
 def test_secrets_are_masked_in_errors_and_reprs() -> None:
-    secret_url = "redis://:hunter2@localhost/0"
+    secret_url = f"{MISSING}://:hunter2@localhost/0"
     for data in (
         {"task_queue": {"url": secret_url}},
         {"task_queue": secret_url},
@@ -224,7 +228,7 @@ def test_secrets_are_masked_in_errors_and_reprs() -> None:
     config = OmniQConfig.from_dict(
         {"task_queue": {"url": secret_url, "config": {"password": "hunter2"}}, "secret_key": "hunter2"}
     )
-    assert "hunter2" not in repr(config) and "redis://:***@localhost/0" in repr(config)
+    assert "hunter2" not in repr(config) and f"{MISSING}://:***@localhost/0" in repr(config)
 
 
 def test_wiring_logs_under_omniq_with_urls_masked(caplog: pytest.LogCaptureFixture) -> None:
