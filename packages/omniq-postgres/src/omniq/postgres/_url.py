@@ -38,6 +38,20 @@ class PostgresOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     connect_timeout: float = 10.0
 
 
+class PostgresConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a ``{type: postgres, config: ...}`` section may set: the server's URI and OmniQ's options."""
+
+    url: str = "postgresql://localhost/postgres"
+    schema: str = DEFAULT_SCHEMA
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    connect_timeout: float = 10.0
+
+    def options(self) -> dict[str, Any]:
+        """The keyword options of :class:`~omniq.postgres.PostgresBackend` besides the URI."""
+        return {name: getattr(self, name) for name in self.__struct_fields__ if name != "url"}
+
+
 class PostgresTarget(msgspec.Struct, frozen=True, kw_only=True):
     """Where to connect: the DSN for asyncpg (OmniQ's options removed) and how to name it."""
 

@@ -17,9 +17,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
+from omniq.core.backend_options import convert_options
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
 from omniq.core.records import (
@@ -31,6 +32,7 @@ from omniq.core.records import (
     ResultRecord,
     TaskRecord,
 )
+from omniq.core.settings import Settings
 from omniq.postgres import _dependencies as dependencies
 from omniq.postgres._database import Database, run_to_end
 from omniq.postgres._dependencies import DependencyStatements
@@ -48,7 +50,7 @@ from omniq.postgres._rows import (
 from omniq.postgres._schedules import ScheduleStatements, ScheduleStore
 from omniq.postgres._settle import accepted_ids, outcome_arrays
 from omniq.postgres._statements import Statements
-from omniq.postgres._url import parse_url
+from omniq.postgres._url import PostgresConfig, parse_url
 
 __all__ = ["DEFAULT_URL", "PostgresBackend"]
 
@@ -115,6 +117,13 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
                 or sets an invalid option.
         """
         return cls(url, **options)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
+        """``{type: postgres, config: {url, schema, pool_min_size, pool_max_size, connect_timeout}}``."""
+        del settings  # nothing here defaults to a setting
+        parsed = convert_options(options, PostgresConfig, where)
+        return cls(parsed.url, **parsed.options())
 
     def __repr__(self) -> str:
         return f"PostgresBackend({self.target.shown!r}, schema={self.schema!r})"
