@@ -14,6 +14,8 @@ import pytest
 from omniq.core.models import TaskStatus
 from omniq.core.records import Outcome, TaskRecord
 from omniq.postgres import PostgresBackend
+from omniq.postgres._rows import TASK_COLUMN_NAMES, task_rows
+from omniq.postgres.backend import _COPY_FROM
 
 TaskFactory = Callable[..., TaskRecord]
 
@@ -86,11 +88,48 @@ async def test_concurrent_enqueues_of_one_key_agree_on_one_holder(url: str, make
     assert counts == {"default": {"pending": 1}}
 
 
-async def test_a_duplicate_id_fails_the_whole_batch(backend: PostgresBackend, make_task: TaskFactory) -> None:
-    first, second = make_task(), make_task()
+@pytest.mark.parametrize("size", [3, _COPY_FROM], ids=["one-statement", "copied"])
+async def test_a_duplicate_id_fails_the_whole_batch(
+    backend: PostgresBackend, make_task: TaskFactory, size: int
+) -> None:
+    records = [make_task() for _ in range(size - 1)]
     with pytest.raises(asyncpg.UniqueViolationError):
-        await backend.enqueue([first, second, msgspec.structs.replace(second, id=first.id)])
+        await backend.enqueue([*records, msgspec.structs.replace(records[-1], id=records[0].id)])
     assert await backend.count_tasks() == {}
+
+
+async def test_a_copied_batch_keeps_every_field_and_its_order(
+    backend: PostgresBackend, url: str, make_task: TaskFactory
+) -> None:
+    now = 1_700_000_000.123456789
+    varied = make_task(
+        now=now,
+        priority=-7,
+        status=TaskStatus.FAILED,
+        expires_at=now + 1e9,
+        attempts=2,
+        max_attempts=5,
+        data=bytes(range(256)),
+        schedule_id="s1",
+        lease_token="t",
+        lease_expires_at=0.1 + 0.2,
+        worker_id="w",
+        error='{"type":"E","message":"\u00e9","traceback":null}',
+    )
+    records = [varied, *(make_task(now=now, data=b"") for _ in range(_COPY_FROM))]
+    assert await backend.enqueue(records) == [r.id for r in records]
+    async with PostgresBackend(url) as other:
+        assert [await other.get_task(r.id) for r in records] == records
+    claimed = await _claim(backend, now + 1, limit=len(records))
+    # Equal priority and due time: in batch order; the failed one (priority -7) is retried last.
+    assert claimed == [r.id for r in records[1:]] + [varied.id]
+
+
+def test_copied_rows_carry_dependencies_as_json(make_task: TaskFactory) -> None:
+    [plain, dependent] = task_rows([make_task(), make_task(depends_on=("a", "b"))])
+    depends_on = TASK_COLUMN_NAMES.index("depends_on")
+    assert (plain[depends_on], dependent[depends_on]) == ("[]", '["a","b"]')
+    assert len(plain) == len(TASK_COLUMN_NAMES)
 
 
 async def test_a_claim_whose_reply_was_lost_is_given_back_by_the_next_claim(

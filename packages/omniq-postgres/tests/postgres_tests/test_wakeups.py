@@ -7,9 +7,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
+import pytest
+
 from omniq.core.models import ResultStatus
 from omniq.core.records import ResultRecord, TaskRecord
 from omniq.postgres import PostgresBackend
+from omniq.postgres.backend import _COPY_FROM
 
 TaskFactory = Callable[..., TaskRecord]
 
@@ -25,16 +29,33 @@ async def _terminate_listener(admin: Any, backend: PostgresBackend) -> None:
     assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
 
 
+@pytest.mark.parametrize("per_queue", [2, _COPY_FROM], ids=["one-statement", "copied"])
 async def test_one_enqueue_sends_one_notification_naming_its_queues(
-    backend: PostgresBackend, admin: Any, make_task: TaskFactory
+    backend: PostgresBackend, admin: Any, make_task: TaskFactory, per_queue: int
 ) -> None:
     received: list[str] = []
     await admin.add_listener(backend._sql.tasks_channel, lambda *args: received.append(args[-1]))
-    await backend.enqueue([make_task(queue=q) for q in ("a", "b", "a", "b") * 50])
-    later = make_task(queue="c", due_at=time.time() + 3600)
-    await backend.enqueue([later])  # nothing claimable: no notification
+    await backend.enqueue([make_task(queue=q) for q in ("a", "b") * per_queue])
+    later = [make_task(queue="c", due_at=time.time() + 3600) for _ in range(per_queue)]
+    await backend.enqueue(later)  # nothing claimable: no notification
     await admin.execute("SELECT 1")  # notifications arrive before the reply to a later query
     assert received == ["a,b"]
+
+
+async def test_a_copied_batch_that_fails_stores_nothing_and_wakes_nobody(
+    backend: PostgresBackend, admin: Any, make_task: TaskFactory
+) -> None:
+    stored = make_task(due_at=time.time() + 3600)
+    await backend.enqueue([stored])
+    received: list[str] = []
+    await admin.add_listener(backend._sql.tasks_channel, lambda *args: received.append(args[-1]))
+    batch = [make_task() for _ in range(_COPY_FROM)]
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await backend.enqueue([*batch, stored])  # the last id is taken
+    await admin.execute("SELECT 1")
+    assert received == []
+    assert await backend.get_task(batch[0].id) is None
+    assert await backend.get_task(stored.id) == stored
 
 
 async def test_wait_for_tasks_wakes_on_another_backends_enqueue(

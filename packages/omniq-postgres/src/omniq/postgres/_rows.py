@@ -3,7 +3,8 @@
 Batches of records travel as one JSON array (msgspec encodes a list of structs in one C call; the
 server expands it with ``json_to_recordset``), so a batch of any size is one prepared statement
 with one parameter. Times survive exactly: msgspec writes the shortest decimal that reads back as
-the same double, and PostgreSQL reads it correctly rounded.
+the same double, and PostgreSQL reads it correctly rounded. Large batches of plain tasks are
+copied instead (``task_rows``: binary ``COPY``, which the server stores without parsing JSON).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ __all__ = [
     "EVENT_COLUMNS",
     "RESULT_COLUMNS",
     "TASK_COLUMNS",
+    "TASK_COLUMN_NAMES",
     "event_from_row",
     "events_json",
     "result_from_row",
     "results_json",
     "task_from_row",
+    "task_rows",
     "tasks_json",
 ]
 
@@ -33,6 +36,7 @@ TASK_COLUMNS = (
     "id, queue, func, priority, status, due_at, created_at, updated_at, expires_at, attempts, "
     "max_attempts, data, dedup_key, depends_on, schedule_id, lease_token, lease_expires_at, worker_id, error"
 )
+TASK_COLUMN_NAMES = tuple(column.strip() for column in TASK_COLUMNS.split(","))
 RESULT_COLUMNS = "task_id, status, finished_at, data, expires_at, schedule_id"
 EVENT_COLUMNS = "type, task_id, at, queue, worker_id, attempt, error, details"
 
@@ -47,6 +51,35 @@ _RESULT_STATUS = {status.value: status for status in ResultStatus}
 def tasks_json(records: Sequence[TaskRecord]) -> str:
     """The records as one JSON array (``data`` in base64, times as exact shortest decimals)."""
     return _encode_json(records).decode()
+
+
+def task_rows(records: Sequence[TaskRecord]) -> list[tuple[Any, ...]]:
+    """The records as rows of ``TASK_COLUMN_NAMES`` for a binary ``COPY`` (``depends_on`` as JSON
+    text, the value of a ``jsonb`` column)."""
+    return [
+        (
+            r.id,
+            r.queue,
+            r.func,
+            r.priority,
+            r.status,
+            r.due_at,
+            r.created_at,
+            r.updated_at,
+            r.expires_at,
+            r.attempts,
+            r.max_attempts,
+            r.data,
+            r.dedup_key,
+            _encode_json(r.depends_on).decode() if r.depends_on else _NO_DEPENDENCIES,
+            r.schedule_id,
+            r.lease_token,
+            r.lease_expires_at,
+            r.worker_id,
+            r.error,
+        )
+        for r in records
+    ]
 
 
 def task_from_row(row: Sequence[Any]) -> TaskRecord:

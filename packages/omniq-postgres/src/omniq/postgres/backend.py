@@ -40,11 +40,13 @@ from omniq.postgres._enqueue import enqueue_in_transaction
 from omniq.postgres._listener import Listener, Waiters, claimable_payload, wake_payload
 from omniq.postgres._order import InFlight, reads, writes
 from omniq.postgres._rows import (
+    TASK_COLUMN_NAMES,
     event_from_row,
     events_json,
     result_from_row,
     results_json,
     task_from_row,
+    task_rows,
     tasks_json,
 )
 from omniq.postgres._schedules import ScheduleStatements, ScheduleStore
@@ -62,6 +64,11 @@ DEFAULT_URL = "postgresql://localhost/postgres"
 #: Positions after the task columns in rows of the claim (rank, seq) and of the reaper (seq).
 _RANK = len(TaskRecord.__struct_fields__)
 _SEQ = _RANK
+
+#: From how many plain records on ``enqueue`` copies the batch instead of sending it as JSON: below
+#: this the three extra round trips of a transaction (begin, notify, commit) cost more than the
+#: JSON parsing saved (measured: JSON ahead at 10 records, COPY ahead from about 50).
+_COPY_FROM = 32
 
 #: How many lost claim replies are remembered for giving back (older ones expire with their lease).
 _MAX_DOUBTFUL_CLAIMS = 100
@@ -146,7 +153,11 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
 
     @writes
     async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
-        """Insert the records in one statement, which wakes idle workers of their queues once.
+        """Insert the records and wake idle workers of their queues once, at commit.
+
+        A small batch is one statement (a JSON array); from :data:`_COPY_FROM` records on, the
+        batch is a binary ``COPY`` followed by the ``NOTIFY`` in one transaction, which the server
+        stores about twice as fast as it parses the JSON array.
 
         Records with dedup keys or dependencies take a transaction (``_enqueue``): a live task
         holding a record's key (also an earlier record of the same batch) stands in for it, and
@@ -156,13 +167,19 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
             return []
         if any(record.dedup_key is not None or record.depends_on for record in records):
             return await enqueue_in_transaction(self._db, self._sql, self._deps, records)
-        batch = tasks_json(records)
         payload = claimable_payload(records)
-        if payload is None:
-            await self._db.pool.execute(self._sql.insert_tasks, batch)
+        if len(records) >= _COPY_FROM:
+            async with self._db.transaction() as conn:
+                await conn.copy_records_to_table(
+                    "tasks", schema_name=self.schema, columns=TASK_COLUMN_NAMES, records=task_rows(records)
+                )
+                if payload is not None:
+                    await conn.execute(self._sql.notify, self._sql.tasks_channel, payload)
+        elif payload is None:
+            await self._db.pool.execute(self._sql.insert_tasks, tasks_json(records))
         else:
             await self._db.pool.execute(
-                self._sql.insert_tasks_and_notify, batch, self._sql.tasks_channel, payload
+                self._sql.insert_tasks_and_notify, tasks_json(records), self._sql.tasks_channel, payload
             )
         return [record.id for record in records]
 
