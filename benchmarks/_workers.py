@@ -15,6 +15,7 @@ SERVERS = {
     "huey-sqlite": "_huey_system",
     "raw-sqlite": "_raw_system",
     "redis": "_redis_systems",
+    "redis-peers": "_redis_peers",
 }
 
 
