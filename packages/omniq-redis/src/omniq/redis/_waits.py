@@ -1,0 +1,71 @@
+"""Blocking waits on the server: ``BLPOP`` on short lists that scripts push a token to.
+
+A worker waits on its queues' wake-up lists; a caller of ``wait_for_result`` on the task's notify
+list (``{p}:n:<id>``). For the latter, scripts push only for tasks someone registered in the
+waiters index (``{p}:rw``, task id by the waiter's deadline), so storing results costs one
+``EXISTS`` per script call while nobody waits. Pub/sub is not used: see ``tasks/redis.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from omniq.core.records import ResultRecord
+from omniq.redis._keys import Keys
+
+__all__ = ["RESULT_RECHECK", "blpop", "wait_for_result"]
+
+#: The longest a result waiter blocks before it reads the result again. Only a guard: a waiter's
+#: registration can be dropped early (another client's clock far ahead cleans it as expired).
+RESULT_RECHECK = 5.0
+#: Milliseconds a notify token outlives its push (a waiter blocks within this, or re-reads).
+NOTIFY_TTL_MS = 60_000
+
+
+async def blpop(client: Redis, keys: Sequence[str], timeout: float) -> bool:
+    """Block until one of ``keys`` holds a token (popped) or ``timeout`` passes; whether a token
+    was popped. The timeout stays under the client's socket timeout, which would fire first."""
+    socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    if socket_timeout:
+        timeout = min(timeout, socket_timeout / 2)
+    # Fractional timeouts work since Redis 6 (0 would mean "forever"); redis-py's annotation says int.
+    untyped: Any = client
+    return await untyped.blpop(list(keys), timeout=max(timeout, 0.001)) is not None
+
+
+async def wait_for_result(
+    client: Redis,
+    keys: Keys,
+    task_id: str,
+    timeout: float,
+    get_result: Callable[[str], Awaitable[ResultRecord | None]],
+) -> ResultRecord | None:
+    """Register as a waiter, then read the result; while there is none, block on the task's notify
+    list and read again. Registering before the first read means a result stored after that read
+    always pushes a token. A woken waiter passes the token on, so every waiter of the task wakes.
+
+    Needs Redis 6.2 (``ZADD GT``: a shorter waiter never shortens a longer one's registration)."""
+    deadline = time.monotonic() + timeout
+    now = time.time()
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.zremrangebyscore(keys.result_waiters, "-inf", now)  # registrations whose waiters left
+        pipe.zadd(keys.result_waiters, {task_id: now + timeout}, gt=True)
+        await pipe.execute()
+    notify = keys.notify(task_id)
+    record = await get_result(task_id)
+    while record is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        woken = await blpop(client, [notify], min(remaining, RESULT_RECHECK))
+        record = await get_result(task_id)
+        if woken and record is not None:  # (a stale token without a result is just used up)
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.lpush(notify, "1")
+                pipe.pexpire(notify, NOTIFY_TTL_MS)
+                await pipe.execute()
+    return record
