@@ -39,6 +39,7 @@ SCRIPT_NAMES = (
     "resolve_dependencies",
     "set_schedule_status",
     "trigger_schedule",
+    "watch_result",
 )
 
 Arg = str | bytes | int | float

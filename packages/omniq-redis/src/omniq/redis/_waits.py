@@ -42,21 +42,16 @@ async def wait_for_result(
     keys: Keys,
     task_id: str,
     timeout: float,
+    *,
+    watch: Callable[[float], Awaitable[ResultRecord | None]],
     get_result: Callable[[str], Awaitable[ResultRecord | None]],
 ) -> ResultRecord | None:
-    """Register as a waiter, then read the result; while there is none, block on the task's notify
-    list and read again. Registering before the first read means a result stored after that read
-    always pushes a token. A woken waiter passes the token on, so every waiter of the task wakes.
-
-    Needs Redis 6.2 (``ZADD GT``: a shorter waiter never shortens a longer one's registration)."""
+    """Register as a waiter and read the result in one step (``watch(deadline)``, the
+    ``watch_result`` script); while there is none, block on the task's notify list and read again.
+    A woken waiter passes the token on, so every waiter of the task wakes."""
     deadline = time.monotonic() + timeout
-    now = time.time()
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.zremrangebyscore(keys.result_waiters, "-inf", now)  # registrations whose waiters left
-        pipe.zadd(keys.result_waiters, {task_id: now + timeout}, gt=True)
-        await pipe.execute()
+    record = await watch(time.time() + timeout)
     notify = keys.notify(task_id)
-    record = await get_result(task_id)
     while record is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

@@ -364,18 +364,20 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         """The task's result unless it has expired."""
         with translated_errors(self.url, self.prefix):
             value = await cast(Awaitable[bytes | None], self.client.get(self.keys.result(task_id)))
-        if value is None:
-            return None
-        record = decode_result(value)
-        if record.expires_at is not None and record.expires_at <= time.time():
-            return None
-        return record
+        return _live_result(value)
 
     async def wait_for_result(self, task_id: str, timeout: float) -> ResultRecord | None:
         """The task's result once stored, or ``None`` after ``timeout``: the waiter blocks on the
         task's notify list, which the script storing the result pushes to, instead of polling."""
+
+        async def watch(until: float) -> ResultRecord | None:
+            value = await self._script("watch_result", [task_id, number(time.time()), number(until)])
+            return _live_result(value)
+
         with translated_errors(self.url, self.prefix):
-            return await wait_for_result(self.client, self.keys, task_id, timeout, self.get_result)
+            return await wait_for_result(
+                self.client, self.keys, task_id, timeout, watch=watch, get_result=self.get_result
+            )
 
     async def purge_results(self, now: float) -> int:
         """Delete results whose expiry has passed (Redis drops their values by itself; this
@@ -426,6 +428,16 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
             deleted += gone
             if removed < SWEEP:
                 return int(deleted)
+
+
+def _live_result(value: bytes | None) -> ResultRecord | None:
+    """A stored result unless it has expired (Redis may not have dropped it yet)."""
+    if value is None:
+        return None
+    record = decode_result(value)
+    if record.expires_at is not None and record.expires_at <= time.time():
+        return None
+    return record
 
 
 def _optional(value: float | None) -> str:
