@@ -38,7 +38,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's sources and tests."""
-    session.install(MYPY, "types-croniter", "nox", "-e", "packages/omniq-core[testing,dill,gevent]")
+    session.install(
+        MYPY, "types-croniter", "types-PyYAML", "nox", "-e", "packages/omniq-core[testing,dill,gevent,yaml]"
+    )
     _editable(session, *(p for p in PACKAGES if p != "omniq-core"))
     session.run("mypy", "packages", "tests-integration", "benchmarks", "noxfile.py")
 
@@ -47,7 +49,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """One package's tests, with only omniq-core and that package installed."""
-    session.install("-e", "packages/omniq-core[testing,dill,gevent]", *TEST_EXTRAS)
+    session.install("-e", "packages/omniq-core[testing,dill,gevent,yaml]", *TEST_EXTRAS)
     if package != "omniq-core":
         _editable(session, package)
     session.run(*PYTEST, f"packages/{package}/tests", *session.posargs)
@@ -56,6 +58,6 @@ def tests(session: nox.Session, package: str) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     """Every package together: the CLI, the demo and the documentation's examples."""
-    session.install("-e", "packages/omniq-core[testing,dill,gevent]", *TEST_EXTRAS)
+    session.install("-e", "packages/omniq-core[testing,dill,gevent,yaml]", *TEST_EXTRAS)
     _editable(session, *(p for p in PACKAGES if p != "omniq-core"))
     session.run(*PYTEST, "tests-integration", *session.posargs)

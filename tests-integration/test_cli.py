@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from omniq.core import OmniQ, installed_schemes
 from omniq.core.registry import KNOWN_BACKENDS
 from omniq.core.testing import tasks
@@ -141,10 +143,53 @@ def test_a_corrupt_database_or_bad_log_level_is_one_line_not_a_traceback(tmp_pat
         env={**os.environ, "OMNIQ_LOG_LEVEL": "loud"},
     )
     assert loud.returncode == 1
-    assert "OMNIQ_LOG_LEVEL='loud' is not a log level" in loud.stderr
+    assert "OMNIQ_LOG_LEVEL='loud' is invalid: expected a log level" in loud.stderr
+    assert len(loud.stderr.strip().splitlines()) == 1
 
 
 def test_worker_refuses_an_application_and_a_url_together(tmp_path: Path) -> None:
     both = omniq("worker", "myproject.tasks:app", "--url", "sqlite:///x.db", cwd=tmp_path)
     assert both.returncode == 1
     assert "not both" in both.stderr
+
+
+def test_every_command_reads_the_config_file_and_env_wins_over_it(tmp_path: Path) -> None:
+    (tmp_path / "omniq.yaml").write_text(
+        f"base_dir: {tmp_path}\nproject_name: fromfile\ntask_queue: {{type: sqlite}}\n"
+    )
+    queued = omniq("enqueue", "omniq.core.testing.tasks:add", "--kwargs", '{"a": 1, "b": 2}',
+                   "--config", "omniq.yaml", cwd=tmp_path)  # fmt: skip
+    assert queued.returncode == 0, queued.stderr
+    assert (tmp_path / "fromfile.db").exists()
+    info = omniq("info", "--config", "omniq.yaml", cwd=tmp_path)
+    assert info.returncode == 0 and "default" in info.stdout and " 1 " in info.stdout
+    result = omniq("dead", "list", "--config", "omniq.yaml", cwd=tmp_path)
+    assert result.returncode == 0 and "(no dead tasks)" in result.stdout
+    other = subprocess.run(
+        [*OMNIQ, "info", "--config", "omniq.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "OMNIQ_TASK_QUEUE_URL": f"sqlite:///{tmp_path}/fromenv.db"},
+    )
+    assert other.returncode == 0 and "(no tasks)" in other.stdout
+    assert (tmp_path / "fromenv.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("max_workers: many\n", "max_workers='many' in omniq.yaml is invalid: expected int, got str"),
+        ("task_queue: {type: nosuch}\n", "task_queue.type='nosuch' is invalid: no backend serves nosuch://"),
+        ("tasks_queue: sqlite:///x.db\n", "unknown key 'tasks_queue' in omniq.yaml"),
+        ("task_queue: {url: 'nats://u:hunter2@h:4222'}\n", "task_queue.url: the nats:// backend is not"),
+    ],
+)
+def test_a_bad_config_file_is_one_line_naming_the_key(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "omniq.yaml").write_text(content)
+    done = omniq("info", "--config", "omniq.yaml", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "hunter2" not in done.stderr
+    assert done.stderr.startswith(f"omniq: error: {message}"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

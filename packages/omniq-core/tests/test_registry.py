@@ -8,7 +8,7 @@ from omniq.core import (
     register_backend,
 )
 from omniq.core.memory import MemoryBackend
-from omniq.core.registry import backend_class, open_url
+from omniq.core.registry import KNOWN_BACKENDS, backend_class, open_url
 from omniq.core.urls import mask_url
 
 
@@ -27,8 +27,10 @@ def test_unknown_scheme_lists_installed_schemes() -> None:
 
 
 def test_known_but_missing_backend_names_the_package() -> None:
-    with pytest.raises(BackendNotFoundError, match="pip install omniq-redis"):
-        open_url("redis://:hunter2@localhost:6379/0")
+    missing = [(s, d) for s, d in KNOWN_BACKENDS.items() if s not in installed_schemes() and s != "unix"]
+    scheme, distribution = missing[0]
+    with pytest.raises(BackendNotFoundError, match=f"pip install {distribution}"):
+        open_url(f"{scheme}://:hunter2@localhost:6379/0")
 
 
 def test_register_backend_serves_a_new_scheme_by_class_or_path() -> None:
@@ -61,5 +63,5 @@ def test_passwords_are_masked() -> None:
     assert mask_url("redis://u:pa/ss@host/0") == "redis://u:***@host/0"
     assert mask_url("postgresql://u:p@ss@host/db") == "postgresql://u:***@host/db"
     with pytest.raises(BackendNotFoundError) as caught:
-        open_url("nats://user:hunter2@localhost:4222")
+        open_url("nowhere://user:hunter2@localhost:4222")
     assert "hunter2" not in str(caught.value)

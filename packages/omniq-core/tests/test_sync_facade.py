@@ -11,9 +11,10 @@ from . import sample_tasks
 
 
 def _public_methods(cls: type) -> dict[str, inspect.Signature]:
+    """Methods and classmethods (``from_dict``, ...), the latter without ``cls``."""
     return {
         name: inspect.signature(member)
-        for name, member in inspect.getmembers(cls, inspect.isfunction)
+        for name, member in inspect.getmembers(cls, lambda m: inspect.isfunction(m) or inspect.ismethod(m))
         if not name.startswith("_")
     }
 
@@ -26,6 +27,12 @@ def test_sync_facade_mirrors_every_async_method_and_signature() -> None:
         sync_signature = sync_methods[name]
         assert list(signature.parameters.values()) == list(sync_signature.parameters.values()), name
         assert getattr(OmniQ, name).__doc__ == getattr(AsyncOmniQ, name).__doc__, name
+
+
+def test_the_comparison_covers_the_configuration_classmethods() -> None:
+    assert {"from_config", "from_dict", "from_config_file", "from_env", "from_backend"} <= set(
+        _public_methods(OmniQ)
+    )
 
 
 def test_sync_facade_runs_tasks_on_one_loop() -> None:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["LoopThread", "twin_of"]
+__all__ = ["LoopThread", "shared_loop", "twin_of"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -89,3 +89,21 @@ def _refuse_inside_running_loop(func: Callable[..., Any]) -> None:
         f"OmniQ.{name}() blocks, so it cannot be called from a running event loop; "
         f"use AsyncOmniQ and 'await oq.{name}(...)' instead"
     )
+
+
+_shared: LoopThread | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_loop() -> LoopThread:
+    """The process's loop thread for blocking components made without a portal of their own.
+
+    Components handed to one worker must live on one loop (their connections belong to the loop
+    that opened them), so blocking components share this one by default. It is never stopped: its
+    thread is a daemon.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = LoopThread("omniq-shared-loop")
+        return _shared

@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
+from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, cast, overload
 
+from omniq.core._wiring import wire
 from omniq.core.callbacks import CallbackKind, CallbackRef, Callbacks, TaskOutcome, callback_names
 from omniq.core.codec import (
     event_from_record,
     result_from_record,
     task_from_record,
 )
+from omniq.core.config import WORKER_SETTINGS, OmniQConfig
 from omniq.core.errors import ConfigurationError, UnknownScheduleError, ValidationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry, function_name
@@ -31,6 +34,7 @@ from omniq.core.interfaces import (
     BaseScheduleStore,
     BaseTaskQueue,
 )
+from omniq.core.logs import apply_log_level
 from omniq.core.models import (
     EventType,
     Schedule,
@@ -45,7 +49,8 @@ from omniq.core.records import TaskRecord
 from omniq.core.registry import open_url
 from omniq.core.schedules import new_schedule, schedule_event, schedule_from_record
 from omniq.core.serialization import SerializationManager
-from omniq.core.settings import EVENTS_OFF, Settings
+from omniq.core.settings import EVENTS_OFF, Settings, check_keys
+from omniq.core.sync_components import SyncEventStorage, SyncResultStorage, SyncTaskQueue
 from omniq.core.task_function import AsyncTaskFunction
 from omniq.core.triggers import Trigger, decode_schedule_spec
 from omniq.core.urls import mask_url
@@ -71,6 +76,9 @@ class _AsyncTaskDecorator(Protocol):
 
 
 TaskRef = Callable[..., Any] | str
+TaskQueueRef = str | BaseTaskQueue | SyncTaskQueue
+ResultStoreRef = str | BaseResultStorage | SyncResultStorage
+EventStoreRef = str | BaseEventStorage | SyncEventStorage
 
 
 class AsyncOmniQ:
@@ -78,7 +86,8 @@ class AsyncOmniQ:
 
     Args:
         url: one backend URI for the task queue, results and events (``"sqlite:///omniq.db"``).
-        task_queue: the task queue, as a URI or a component (default: ``url`` or the settings).
+        task_queue: the task queue, as a URI or a component, async or blocking (default: ``url``
+            or the settings).
         result_store: where results go (default: the task queue's backend).
         event_store: where events go (default: the task queue's backend); ``False`` turns event
             logging off.
@@ -92,13 +101,14 @@ class AsyncOmniQ:
         self,
         url: str | None = None,
         *,
-        task_queue: str | BaseTaskQueue | None = None,
-        result_store: str | BaseResultStorage | None = None,
-        event_store: str | BaseEventStorage | Literal[False] | None = None,
+        task_queue: TaskQueueRef | None = None,
+        result_store: ResultStoreRef | None = None,
+        event_store: EventStoreRef | Literal[False] | None = None,
         settings: Settings | None = None,
         **overrides: Any,
     ) -> None:
         self.settings = settings or Settings.load(**overrides)
+        apply_log_level(self.settings.log_level)
         self.serializer = SerializationManager(
             allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
         )
@@ -123,6 +133,74 @@ class AsyncOmniQ:
 
     def __repr__(self) -> str:
         return f"AsyncOmniQ(task_queue={self.task_queue!r})"
+
+    # -- configuration ----------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: OmniQConfig, **overrides: Any) -> Self:
+        """An application as ``config`` describes it; ``OMNIQ_*`` variables win over the config
+        and ``overrides`` (settings) over both."""
+        wiring = wire(config, overrides)
+        # Built components are checked against their role by __init__, as given ones are.
+        app = cls(
+            task_queue=cast(Any, wiring.task_queue),
+            result_store=cast(Any, wiring.result_store),
+            event_store=cast(Any, wiring.event_store),
+            settings=wiring.settings,
+        )
+        for component in wiring.built:
+            app._owned[f"#{id(component)}"] = component
+        return app
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> Self:
+        """:meth:`from_config` for a mapping shaped like a config file (settings at the top level,
+        ``task_queue``/``result_store``/``event_store``/``worker`` sections)."""
+        return cls.from_config(OmniQConfig.from_dict(data), **overrides)
+
+    @classmethod
+    def from_config_file(cls, path: str | os.PathLike[str], **overrides: Any) -> Self:
+        """:meth:`from_config` for a YAML (``omniq-core[yaml]``), TOML or JSON file."""
+        return cls.from_config(OmniQConfig.from_file(path), **overrides)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """An application from ``OMNIQ_*`` variables and defaults alone."""
+        return cls.from_config(OmniQConfig(), **overrides)
+
+    @classmethod
+    def from_backend(
+        cls,
+        backend: BaseComponent,
+        *,
+        result_store_backend: BaseComponent | None = None,
+        event_store_backend: BaseComponent | Literal[False] | None = None,
+        worker_type: str | None = None,
+        worker_config: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Self:
+        """An application on backend objects (``SQLiteBackend(project_name=..., base_dir=...)``):
+        ``backend`` serves every role unless ``result_store_backend``/``event_store_backend`` say
+        otherwise (``False``: no events). The application closes them when it closes.
+
+        ``worker_type`` and ``worker_config`` (worker settings such as ``max_workers``) are the
+        defaults of :meth:`start_worker` and :meth:`run_worker`.
+        """
+        worker_settings = dict(worker_config or {})
+        check_keys(worker_settings, WORKER_SETTINGS, "in worker_config")
+        if worker_type is not None:
+            worker_settings["default_worker"] = worker_type
+        settings = Settings.load(**{**worker_settings, **overrides})
+        app = cls(
+            task_queue=cast(Any, backend),
+            result_store=cast(Any, result_store_backend or backend),
+            event_store=cast(Any, backend if event_store_backend is None else event_store_backend),
+            settings=settings,
+        )
+        for component in (backend, result_store_backend, event_store_backend):
+            if isinstance(component, BaseComponent):
+                app._owned[f"#{id(component)}"] = component
+        return app
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -689,7 +767,14 @@ class AsyncOmniQ:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _component(self, ref: str | BaseComponent, role: type[Any], label: str) -> Any:
+    def _component(
+        self,
+        ref: str | BaseComponent | SyncTaskQueue | SyncResultStorage | SyncEventStorage,
+        role: type[Any],
+        label: str,
+    ) -> Any:
+        if isinstance(ref, SyncTaskQueue | SyncResultStorage | SyncEventStorage):
+            ref = ref.aio  # a blocking component: the application drives its async object
         if isinstance(ref, str):
             component = self._owned.get(ref)
             if component is None:
@@ -703,8 +788,8 @@ class AsyncOmniQ:
         return component
 
     def _event_store_ref(
-        self, url: str | None, event_store: str | BaseEventStorage | Literal[False] | None, queue_url: str
-    ) -> str | BaseEventStorage | None:
+        self, url: str | None, event_store: EventStoreRef | Literal[False] | None, queue_url: str
+    ) -> EventStoreRef | None:
         if event_store is False:
             return None
         if event_store is not None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from omniq.core.errors import ConfigurationError
 from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     DependencyReport,
@@ -27,6 +28,7 @@ from omniq.core.records import (
     ScheduleRun,
     TaskRecord,
 )
+from omniq.core.settings import Settings
 
 __all__ = [
     "BaseComponent",
@@ -52,6 +54,19 @@ class BaseComponent(abc.ABC):
     @abc.abstractmethod
     def from_url(cls, url: str, **options: Any) -> Self:
         """Build an unopened component from ``url`` and backend-specific options."""
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
+        """Build an unopened component from a config section's ``options`` (``{type: ..., config:
+        options}``), with ``settings`` for defaults such as ``base_dir`` and ``project_name``;
+        ``where`` names the section in errors (``task_queue.config``).
+
+        Backends that can be described without a URI override this, typically with
+        :func:`omniq.core.backend_options.convert_options`; the default refuses.
+        """
+        raise ConfigurationError(
+            f"{cls.__name__} cannot be configured by type and config; give its URI as url instead"
+        )
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -13,11 +13,12 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import msgspec
 
+from omniq.core.backend_options import convert_options
 from omniq.core.errors import ValidationError
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
 from omniq.core.models import ScheduleStatus, TaskStatus
@@ -36,10 +37,18 @@ from omniq.core.records import (
     TaskRecord,
     dependency_failed_error,
 )
+from omniq.core.settings import Settings
 
-__all__ = ["MemoryBackend"]
+__all__ = ["MemoryBackend", "MemoryOptions"]
 
 _replace = msgspec.structs.replace
+
+
+class MemoryOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a ``{type: memory, config: ...}`` section may set."""
+
+    #: The store's name (``memory://name``); defaults to the project name.
+    name: str | None = None
 
 
 class _Store:
@@ -118,6 +127,12 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
     def from_url(cls, url: str, **options: Any) -> Self:
         """``memory://name``: the store called ``name`` in this process."""
         return cls(url.partition("://")[2].strip("/"), **options)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
+        """``{type: memory, config: {name: ...}}``; the name defaults to the project's."""
+        parsed = convert_options(options, MemoryOptions, where)
+        return cls(settings.project_name if parsed.name is None else parsed.name)
 
     def __repr__(self) -> str:
         return f"MemoryBackend({self.name!r})"

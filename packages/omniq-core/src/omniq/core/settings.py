@@ -6,21 +6,39 @@ environment variable.
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, get_args
 
 import msgspec
 
 from omniq.core.errors import ConfigurationError
 from omniq.core.urls import mask_url
 
-__all__ = ["ENV_PREFIX", "EVENTS_OFF", "Settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "EVENTS_OFF",
+    "LOG_LEVELS",
+    "InvalidSetting",
+    "Settings",
+    "check_keys",
+    "expected_from",
+    "shown_value",
+]
 
 ENV_PREFIX = "OMNIQ_"
 
 #: The value of ``event_storage_url`` that turns event logging off.
 EVENTS_OFF = "none"
+
+#: ``OMNIQ_TEST_*`` and the like belong to test suites and tools, not to settings.
+_FOREIGN_PREFIX = f"{ENV_PREFIX}TEST_"
+
+#: Settings and backend options whose values are never shown.
+_SECRET_WORDS = ("password", "passwd", "secret", "token")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 WorkerType = Literal["async", "thread", "thread_pool", "process", "process_pool", "gevent"]
 
@@ -58,7 +76,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     claim_batch: int = 500
     allow_dill: bool = False
     secret_key: str | None = None
-    log_level: str = "WARNING"
+    log_level: str | None = None
 
     def __post_init__(self) -> None:
         _require(self.max_workers >= 1, "max_workers", self.max_workers, "an integer of at least 1")
@@ -71,6 +89,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         )
         grace = self.shutdown_grace
         _require(grace is None or grace >= 0, "shutdown_grace", grace, "zero or a positive number of seconds")
+        level = self.log_level
+        _require(
+            level is None or level.upper() in LOG_LEVELS,
+            "log_level",
+            level,
+            f"a log level ({', '.join(LOG_LEVELS)})",
+        )
         interval = self.heartbeat_interval
         _require(
             interval is None or 0 < interval < self.lease_ttl,
@@ -83,13 +108,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         """Every field, with passwords in URIs and the secret key masked (settings get logged)."""
         shown = []
         for name in self.__struct_fields__:
-            value = getattr(self, name)
-            if name == "secret_key" and value is not None:
-                value = "***"
-            elif name.endswith("_url") and isinstance(value, str):
-                value = mask_url(value)
-            shown.append(f"{name}={value!r}")
-        return f"Settings({', '.join(shown)})"
+            shown.append(f"{name}={shown_value(name, getattr(self, name))!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
     def effective_heartbeat_interval(self) -> float:
@@ -109,52 +129,105 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         config: Mapping[str, Any] | None = None,
         *,
         env: Mapping[str, str] | None = None,
+        config_source: str = "config",
         **overrides: Any,
     ) -> Settings:
         """Merge, lowest first: defaults, ``config``, ``OMNIQ_*`` variables of ``env`` (default
-        ``os.environ``), ``overrides``."""
+        ``os.environ``), ``overrides``.
+
+        Raises:
+            ConfigurationError: one error naming the first bad key or variable, its value and what
+                was expected; ``config_source`` says where ``config`` came from (a file name).
+        """
         merged: dict[str, Any] = {}
-        for source, values in (
-            ("config", dict(config or {})),
+        origins: dict[str, str] = {}
+        layers = (
+            (f"in {config_source}", dict(config or {})),
             ("environment", _from_env(os.environ if env is None else env)),
-            ("arguments", {k: v for k, v in overrides.items() if v is not None}),
-        ):
-            _check_keys(source, values)
+            ("argument", {k: v for k, v in overrides.items() if v is not None}),
+        )
+        for label, values in layers:
+            check_keys(values, Settings.__struct_fields__, label)
             merged.update(values)
+            origins.update(dict.fromkeys(values, label))
         try:
             return msgspec.convert(merged, cls, strict=False)
         except msgspec.ValidationError as exc:
-            raise ConfigurationError(f"invalid setting: {_describe(exc)}") from exc
+            raise ConfigurationError(_describe(exc, merged, origins)) from exc
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, str]:
-    fields = set(Settings.__struct_fields__)
-    values = {}
-    for name, value in env.items():
-        if name.startswith(ENV_PREFIX):
-            field = name[len(ENV_PREFIX) :].lower()
-            if field in fields:
-                values[field] = value
-    return values
+class InvalidSetting(ValueError):
+    """A setting's value is out of range; ``Settings.load`` names where the value came from."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        super().__init__(f"{field}={shown_value(field, value)!r} is invalid: expected {expected}")
+        self.field = field
+        self.value = value
+        self.expected = expected
 
 
-def _check_keys(source: str, values: Mapping[str, Any]) -> None:
-    unknown = sorted(set(values) - set(Settings.__struct_fields__))
+def shown_value(field: str, value: object) -> object:
+    """``value`` as it may appear in a message: passwords in URIs and the secret key masked."""
+    if field.endswith("url") and isinstance(value, str):
+        return mask_url(value)
+    if value is not None and any(word in field.lower() for word in _SECRET_WORDS):
+        return "***"
+    return value
+
+
+def check_keys(values: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+    """Refuse keys that are not in ``known``, naming them and the known ones."""
+    unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigurationError(
-            f"unknown setting {', '.join(map(repr, unknown))} in {source}; "
-            f"known settings: {', '.join(Settings.__struct_fields__)}"
+            f"unknown key {', '.join(map(repr, unknown))} {where}; expected one of: {', '.join(known)}"
         )
 
 
-def _describe(exc: msgspec.ValidationError) -> str:
-    message = str(exc)
-    path = message.rpartition(" - at `$.")[2].rstrip("`")
-    if path and path != message:
-        return f"{path} (env {ENV_PREFIX}{path.upper()}): {message.partition(' - at')[0]}"
-    return message
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    fields = Settings.__struct_fields__
+    values = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        field = name[len(ENV_PREFIX) :].lower()
+        if field in fields:
+            values[field] = value
+        elif not name.startswith(_FOREIGN_PREFIX):
+            # Tools share the prefix, so only a near miss of a setting is taken for a typo.
+            near = difflib.get_close_matches(field, fields, n=1, cutoff=0.85)
+            if near:
+                raise ConfigurationError(
+                    f"environment variable {name} is not a setting: expected {ENV_PREFIX}{near[0].upper()}"
+                )
+    return values
+
+
+def _describe(exc: msgspec.ValidationError, merged: Mapping[str, Any], origins: Mapping[str, str]) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, InvalidSetting):
+        field, expected = cause.field, cause.expected
+    else:
+        message, _, at = str(exc).partition(" - at `$.")
+        field = at.rstrip("`").split(".")[0]
+        expected = expected_from(message)
+        if field not in merged:
+            return f"invalid settings: {message}"
+    value = shown_value(field, merged.get(field))
+    origin = origins.get(field)
+    if origin == "environment":
+        return f"{ENV_PREFIX}{field.upper()}={value!r} is invalid: expected {expected} (setting {field})"
+    where = " (argument)" if origin == "argument" else f" {origin}" if origin else ""
+    return f"{field}={value!r}{where} is invalid: expected {expected}"
+
+
+def expected_from(message: str) -> str:
+    """What a msgspec validation message says was expected, in plain words."""
+    if message.startswith("Invalid enum value"):
+        return f"one of {', '.join(get_args(WorkerType))}"  # the only Literal among the settings
+    return message.replace("`", "").replace("Expected ", "")
 
 
 def _require(ok: bool, field: str, value: object, expected: str) -> None:
     if not ok:
-        raise ValueError(f"{field} must be {expected}, got {value!r}")
+        raise InvalidSetting(field, value, expected)

@@ -7,6 +7,7 @@ async class's.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,12 +16,14 @@ from types import FrameType, TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
 
 from omniq.core._portal import LoopThread, twin_of
-from omniq.core.app import AsyncOmniQ, TaskRef
+from omniq.core.app import AsyncOmniQ, EventStoreRef, ResultStoreRef, TaskQueueRef, TaskRef
 from omniq.core.callbacks import CallbackKind, CallbackRef, TaskOutcome
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.config import OmniQConfig
+from omniq.core.interfaces import BaseComponent
 from omniq.core.models import EventType, Schedule, ScheduleStatus, Task, TaskEvent, TaskResult, TaskStatus
 from omniq.core.options import Seconds
 from omniq.core.settings import Settings
+from omniq.core.sync_components import SyncEventStorage, SyncResultStorage, SyncTaskQueue
 from omniq.core.task_function import TaskFunction
 
 __all__ = ["OmniQ"]
@@ -32,6 +35,9 @@ Q = ParamSpec("Q")
 T = TypeVar("T")
 
 
+_TWINS = (SyncTaskQueue, SyncResultStorage, SyncEventStorage)
+
+
 class _TaskDecorator(Protocol):
     def __call__(self, func: Callable[Q, T], /) -> TaskFunction[Q, T]: ...
 
@@ -40,20 +46,21 @@ class OmniQ:
     """A task queue application with blocking methods; see :class:`~omniq.core.AsyncOmniQ`.
 
     ``with OmniQ("sqlite:///omniq.db") as oq:`` opens it and, on exit, stops its worker and closes
-    its loop thread.
+    its loop thread. Given blocking components (``SQLiteTaskQueue(...)``), it runs on their loop
+    instead, so that they keep one loop, and leaves that loop running.
     """
 
     def __init__(
         self,
         url: str | None = None,
         *,
-        task_queue: str | BaseTaskQueue | None = None,
-        result_store: str | BaseResultStorage | None = None,
-        event_store: str | BaseEventStorage | Literal[False] | None = None,
+        task_queue: TaskQueueRef | None = None,
+        result_store: ResultStoreRef | None = None,
+        event_store: EventStoreRef | Literal[False] | None = None,
         settings: Settings | None = None,
         **overrides: Any,
     ) -> None:
-        self.aio = AsyncOmniQ(
+        aio = AsyncOmniQ(
             url,
             task_queue=task_queue,
             result_store=result_store,
@@ -61,11 +68,66 @@ class OmniQ:
             settings=settings,
             **overrides,
         )
-        self.settings = self.aio.settings
-        self._portal = LoopThread()
+        twins = [c for c in (task_queue, result_store, event_store) if isinstance(c, _TWINS)]
+        self._adopt(aio, twins[0].portal if twins else None)
+
+    def _adopt(self, aio: AsyncOmniQ, portal: LoopThread | None = None) -> None:
+        self.aio = aio
+        self.settings = aio.settings
+        self._owns_portal = portal is None
+        self._portal = portal or LoopThread()
+
+    @classmethod
+    def _around(cls, aio: AsyncOmniQ) -> Self:
+        app = cls.__new__(cls)
+        app._adopt(aio)
+        return app
 
     def __repr__(self) -> str:
         return f"OmniQ(task_queue={self.aio.task_queue!r})"
+
+    @classmethod
+    @twin_of(AsyncOmniQ.from_config)
+    def from_config(cls, config: OmniQConfig, **overrides: Any) -> Self:
+        return cls._around(AsyncOmniQ.from_config(config, **overrides))
+
+    @classmethod
+    @twin_of(AsyncOmniQ.from_dict)
+    def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> Self:
+        return cls._around(AsyncOmniQ.from_dict(data, **overrides))
+
+    @classmethod
+    @twin_of(AsyncOmniQ.from_config_file)
+    def from_config_file(cls, path: str | os.PathLike[str], **overrides: Any) -> Self:
+        return cls._around(AsyncOmniQ.from_config_file(path, **overrides))
+
+    @classmethod
+    @twin_of(AsyncOmniQ.from_env)
+    def from_env(cls, **overrides: Any) -> Self:
+        return cls._around(AsyncOmniQ.from_env(**overrides))
+
+    @classmethod
+    @twin_of(AsyncOmniQ.from_backend)
+    def from_backend(
+        cls,
+        backend: BaseComponent,
+        *,
+        result_store_backend: BaseComponent | None = None,
+        event_store_backend: BaseComponent | Literal[False] | None = None,
+        worker_type: str | None = None,
+        worker_config: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Self:
+        return cls._around(
+            AsyncOmniQ.from_backend(
+                backend,
+                result_store_backend=result_store_backend,
+                event_store_backend=event_store_backend,
+                worker_type=worker_type,
+                worker_config=worker_config,
+                **overrides,
+            )
+        )
 
     @twin_of(AsyncOmniQ.open)
     def open(self) -> None:
@@ -75,7 +137,8 @@ class OmniQ:
     def close(self) -> None:
         if self._portal.started:
             self._portal.call(self.aio.close)
-        self._portal.stop()
+        if self._owns_portal:
+            self._portal.stop()
 
     def __enter__(self) -> Self:
         self.open()

@@ -7,17 +7,28 @@ async methods' names and signatures (a test compares them) and hand each call to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, ClassVar, Self, cast
 
-from omniq.core._portal import LoopThread, twin_of
+from omniq.core._portal import LoopThread, shared_loop, twin_of
+from omniq.core.components import ComponentView
+from omniq.core.config import OmniQConfig
 from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
 from omniq.core.records import DependencyReport, EventRecord, Outcome, ReapReport, ResultRecord, TaskRecord
-from omniq.core.worker import BaseWorker
+from omniq.core.worker import BaseWorker, worker_class
 
-__all__ = ["SyncEventStorage", "SyncResultStorage", "SyncTaskQueue", "SyncWorker"]
+__all__ = [
+    "EventStorageTwin",
+    "ResultStorageTwin",
+    "SyncEventStorage",
+    "SyncResultStorage",
+    "SyncTaskQueue",
+    "SyncWorker",
+    "TaskQueueTwin",
+]
 
 
 class _SyncTwin:
@@ -217,6 +228,30 @@ class SyncWorker(_SyncTwin):
             self.stop()
         self._close_portal()
 
+    @classmethod
+    def create(
+        cls,
+        worker_type: str = "thread",
+        *,
+        queue: BaseTaskQueue | SyncTaskQueue,
+        result_store: BaseResultStorage | SyncResultStorage | None = None,
+        event_store: BaseEventStorage | SyncEventStorage | None = None,
+        **options: Any,
+    ) -> SyncWorker:
+        """A worker of ``worker_type`` on these components (blocking or async ones), not started.
+
+        It runs on the loop of ``queue`` when that is a blocking component, so that it shares its
+        connections; ``options`` are the worker's (``max_workers``, ``queues``, ``settings``...).
+        """
+        cls_ = worker_class(worker_type)
+        worker = cls_(
+            queue.aio if isinstance(queue, SyncTaskQueue) else queue,
+            result_store.aio if isinstance(result_store, SyncResultStorage) else result_store,
+            event_store.aio if isinstance(event_store, SyncEventStorage) else event_store,
+            **options,
+        )
+        return cls(worker, queue.portal if isinstance(queue, SyncTaskQueue) else shared_loop())
+
     @twin_of(BaseWorker.start)
     def start(self) -> None:
         self.portal.call(self.aio.start)
@@ -236,3 +271,55 @@ class SyncWorker(_SyncTwin):
     @twin_of(BaseWorker.request_stop)
     def request_stop(self, *, force: bool = False) -> None:
         self.portal.call_soon(lambda: self.aio.request_stop(force=force))
+
+
+class _ComponentTwin:
+    """Blocking twin of a component class: built from the same arguments or configuration.
+
+    Twins made without a ``portal`` share :func:`~omniq.core._portal.shared_loop`, so that the
+    components one worker or application uses live on one loop.
+    """
+
+    #: The async component class this class wraps.
+    async_type: ClassVar[type[ComponentView]]
+
+    def __init__(self, *args: Any, portal: LoopThread | None = None, **options: Any) -> None:
+        # One component of async_type is wrapped; any other arguments build one.
+        single = args[0] if len(args) == 1 and not options else None
+        view = single if isinstance(single, self.async_type) else self.async_type(*args, **options)
+        cast(Any, super()).__init__(view, portal or shared_loop())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({cast(Any, self).aio.backend!r})"
+
+    @classmethod
+    @twin_of(ComponentView.from_config)
+    def from_config(cls, config: OmniQConfig, **overrides: Any) -> Self:
+        return cls(cls.async_type.from_config(config, **overrides))
+
+    @classmethod
+    @twin_of(ComponentView.from_dict)
+    def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> Self:
+        return cls(cls.async_type.from_dict(data, **overrides))
+
+    @classmethod
+    @twin_of(ComponentView.from_config_file)
+    def from_config_file(cls, path: str | os.PathLike[str], **overrides: Any) -> Self:
+        return cls(cls.async_type.from_config_file(path, **overrides))
+
+    @classmethod
+    @twin_of(ComponentView.from_env)
+    def from_env(cls, **overrides: Any) -> Self:
+        return cls(cls.async_type.from_env(**overrides))
+
+
+class TaskQueueTwin(_ComponentTwin, SyncTaskQueue):
+    """Base of blocking task queue classes (``SQLiteTaskQueue``): set ``async_type``."""
+
+
+class ResultStorageTwin(_ComponentTwin, SyncResultStorage):
+    """Base of blocking result storage classes (``SQLiteResultStorage``): set ``async_type``."""
+
+
+class EventStorageTwin(_ComponentTwin, SyncEventStorage):
+    """Base of blocking event storage classes (``SQLiteEventStorage``): set ``async_type``."""

@@ -12,7 +12,7 @@ import msgspec
 from omniq.core.errors import ConfigurationError
 from omniq.core.urls import mask_url
 
-__all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "SQLiteOptions", "parse_url"]
+__all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "SQLiteConfig", "SQLiteOptions", "parse_url"]
 
 #: How long a writer waits for another process's write lock before giving up (milliseconds).
 DEFAULT_BUSY_TIMEOUT_MS = 30_000
@@ -24,6 +24,20 @@ class SQLiteOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """What a URI (its query string) or keyword options may set."""
 
     busy_timeout: int = DEFAULT_BUSY_TIMEOUT_MS
+
+
+class SQLiteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a ``{type: sqlite, config: ...}`` section may set; unset paths follow the settings."""
+
+    #: The database file; by default ``<base_dir>/<project_name>.db``.
+    path: str | None = None
+    base_dir: str | None = None
+    project_name: str | None = None
+    busy_timeout: int = DEFAULT_BUSY_TIMEOUT_MS
+
+    def __post_init__(self) -> None:
+        if self.busy_timeout < 0:
+            raise ValueError(f"busy_timeout must be zero or more milliseconds, got {self.busy_timeout}")
 
 
 def parse_url(url: str, options: Mapping[str, Any]) -> tuple[Path, SQLiteOptions]:

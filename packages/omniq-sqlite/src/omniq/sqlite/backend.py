@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import msgspec
 
+from omniq.core.backend_options import convert_options
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
 from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
@@ -31,6 +32,7 @@ from omniq.core.records import (
     ScheduleRun,
     TaskRecord,
 )
+from omniq.core.settings import Settings
 from omniq.sqlite import _dependencies as dependencies
 from omniq.sqlite import _statements as sql
 from omniq.sqlite._database import Database, Row, execute_values, fetch, run_to_end
@@ -44,7 +46,7 @@ from omniq.sqlite._rows import (
     task_from_row,
     task_row,
 )
-from omniq.sqlite._url import DEFAULT_BUSY_TIMEOUT_MS, parse_url
+from omniq.sqlite._url import DEFAULT_BUSY_TIMEOUT_MS, SQLiteConfig, parse_url
 
 __all__ = ["SQLiteBackend"]
 
@@ -99,6 +101,18 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         """
         path, parsed = parse_url(url, options)
         return cls(path, busy_timeout=parsed.busy_timeout)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
+        """``{type: sqlite, config: {path | base_dir, project_name, busy_timeout}}``; ``base_dir``
+        and ``project_name`` default to the settings', as the default database file does."""
+        parsed = convert_options(options, SQLiteConfig, where)
+        return cls(
+            parsed.path,
+            base_dir=settings.base_dir if parsed.base_dir is None else parsed.base_dir,
+            project_name=settings.project_name if parsed.project_name is None else parsed.project_name,
+            busy_timeout=parsed.busy_timeout,
+        )
 
     def __repr__(self) -> str:
         return f"SQLiteBackend({str(self.path)!r})"

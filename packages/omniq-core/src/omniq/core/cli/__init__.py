@@ -1,8 +1,9 @@
 """The ``omniq`` command: run workers, enqueue, read results, inspect queues and dead letters, and the
 demo.
 
-Every command reads the same settings as the library (``OMNIQ_*`` variables) and takes ``--url``
-to name the backend. Errors print one line and exit with status 1.
+Every command reads the same configuration as the library: ``--config omniq.yaml``, then
+``OMNIQ_*`` variables, then ``--url`` naming one backend for every component. Errors print one line
+and exit with status 1.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import importlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -20,9 +20,9 @@ from typing import Any
 import msgspec
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.cli._config import app_from_args, settings_from_args
 from omniq.core.cli._demo import run_demo
 from omniq.core.errors import OmniQError
-from omniq.core.settings import ENV_PREFIX
 from omniq.core.sync import OmniQ
 from omniq.core.urls import mask_url
 from omniq.core.worker.gevent_worker import monkey_patch
@@ -34,19 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``omniq`` script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    level_variable = f"{ENV_PREFIX}LOG_LEVEL"
-    level = os.environ.get(level_variable, "WARNING").upper()
-    if level not in _LOG_LEVELS:
-        print(
-            f"omniq: error: {level_variable}={os.environ[level_variable]!r} is not a log level; "
-            f"expected one of {', '.join(_LOG_LEVELS)}",
-            file=sys.stderr,
-        )
-        return 1
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command
     try:
-        if command is _worker and _wants_gevent(args):
+        settings = settings_from_args(args)
+        logging.basicConfig(
+            level=(settings.log_level or "WARNING").upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        if command is _worker and (args.worker_type or settings.default_worker) == "gevent":
             monkey_patch()  # before the event loop exists and before any backend is imported
         return asyncio.run(command(args))
     except KeyboardInterrupt:
@@ -58,9 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("omniq.cli").debug("command failed", exc_info=True)
         print(f"omniq: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return 1
-
-
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,26 +133,29 @@ def _command(
     commands: Any, name: str, handler: Callable[..., Any], help_text: str
 ) -> argparse.ArgumentParser:
     sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
-    sub.add_argument("--url", help="backend URI (default: OMNIQ_TASK_QUEUE_URL or ./omniq.db)")
+    sub.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration file (.yaml, .toml or .json); OMNIQ_* variables win over it",
+    )
+    sub.add_argument(
+        "--url", help="backend URI for every component (default: the configuration, else ./omniq.db)"
+    )
     sub.set_defaults(command=handler)
     return sub
 
 
-def _wants_gevent(args: argparse.Namespace) -> bool:
-    worker_type = args.worker_type or os.environ.get(f"{ENV_PREFIX}DEFAULT_WORKER")
-    return worker_type == "gevent"
-
-
 def _app(args: argparse.Namespace) -> AsyncOmniQ:
-    return AsyncOmniQ(args.url)
+    return app_from_args(args)
 
 
 async def _worker(args: argparse.Namespace) -> int:
     for module in args.imports:
         importlib.import_module(module)
-    if args.app and args.url:
+    if args.app and (args.url or args.config):
         raise ValueError(
-            f"give an application ({args.app}) or --url, not both: the application names its own backend"
+            f"give an application ({args.app}) or --url/--config, not both: "
+            "the application names its own backend"
         )
     app = _load_app(args.app) if args.app else _app(args)
     if args.grace is not None:

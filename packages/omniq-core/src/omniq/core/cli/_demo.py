@@ -11,9 +11,9 @@ import time
 
 from omniq.core import demo_tasks
 from omniq.core.app import AsyncOmniQ
+from omniq.core.cli._config import app_from_args
 from omniq.core.cli._progress import ProgressBar
 from omniq.core.models import EventType, TaskStatus
-from omniq.core.urls import mask_url
 
 __all__ = ["run_demo"]
 
@@ -22,15 +22,17 @@ DEFAULT_DEMO_FILE = "omniq-demo.db"
 
 async def run_demo(args: argparse.Namespace) -> int:
     """Enqueue tasks, run a worker with a progress bar, print results and a summary."""
-    url = args.url or f"sqlite:///{DEFAULT_DEMO_FILE}"
-    if args.url is None:
+    embedded = args.url is None and args.config is None
+    if embedded:
         _remove_previous_demo()
+        args.url = f"sqlite:///{DEFAULT_DEMO_FILE}"
     total = max(args.tasks, 1)
     flaky = max(total // 50, 1)
     broken = 2
-    print(f"OmniQ demo on {mask_url(url)}: {total} tasks, {args.concurrency} at a time")
+    app = app_from_args(args, poll_interval=0.05)
+    print(f"OmniQ demo on {app.task_queue!r}: {total} tasks, {args.concurrency} at a time")
     with tempfile.TemporaryDirectory(prefix="omniq-demo-") as markers:
-        async with AsyncOmniQ(url, poll_interval=0.05) as app:
+        async with app:
             started = time.perf_counter()
             ids = await app.enqueue_many(
                 demo_tasks.checksum, [{"n": n} for n in range(total - flaky - broken)]
@@ -53,7 +55,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             drain_seconds = time.perf_counter() - drain_started
             await app.stop_worker()
             await _summarise(app, ids, finished, total, drain_seconds)
-    if args.url is None:
+    if embedded:
         print(
             f"\nThe data stays in {DEFAULT_DEMO_FILE}: try `omniq info --url sqlite:///{DEFAULT_DEMO_FILE}`."
         )
