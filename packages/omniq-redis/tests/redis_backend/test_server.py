@@ -18,6 +18,7 @@ from omniq.core.records import Outcome, ResultRecord
 from omniq.core.testing import tasks
 from omniq.core.testing._support import make_record
 from omniq.redis import RedisBackend, WrongKeyTypeError
+from omniq.redis._waits import blpop as blpop_helper
 
 StartServer = Callable[..., Any]
 
@@ -180,3 +181,25 @@ async def test_results_are_stored_without_notifying_while_nobody_waits(backend: 
         assert raw.exists(backend.keys.notify(task_id), backend.keys.result_waiters) == 0
     finally:
         raw.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "longest"), [("", None), ("&socket_timeout=30", 15.0), ("&socket_timeout=1", 0.5)]
+)
+async def test_a_blocking_pop_stays_under_the_read_timeout(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, option: str, longest: float | None
+) -> None:
+    """A BLPOP longer than the connection's read timeout would fail as a timeout. Without a
+    ``socket_timeout`` in the URL, redis-py 8 reads with 5 s (its pool options then lack the key);
+    redis-py 5 stores ``None`` there and never times a read out."""
+    asked: list[float] = []
+
+    async def blpop(keys: list[str], timeout: float) -> None:
+        asked.append(timeout)
+
+    async with RedisBackend(redis_url + option) as backend:
+        if longest is None:
+            longest = 60.0 if "socket_timeout" in backend.client.connection_pool.connection_kwargs else 2.5
+        monkeypatch.setattr(backend.client, "blpop", blpop)
+        await blpop_helper(backend.client, ["k"], 60)
+    assert asked == [longest]
