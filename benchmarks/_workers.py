@@ -14,6 +14,9 @@ SERVERS = {
     "omniq": "_omniq_systems",
     "huey-sqlite": "_huey_system",
     "raw-sqlite": "_raw_system",
+    "raw-postgres": "_pg_systems",
+    "pgqueuer": "_pg_peers",
+    "procrastinate": "_pg_peers",
     "redis": "_redis_systems",
     "redis-peers": "_redis_peers",
 }

@@ -23,7 +23,18 @@ from _redis_registry import REDIS_SYSTEMS, build_redis
 from _report import SystemResult, load_average, machine_info, markdown
 
 #: ``--only`` names, in table order.
-SYSTEMS = ("memory", "sqlite", "sqlite-sync", "huey", "raw-sqlite", *REDIS_SYSTEMS)
+SYSTEMS = (
+    "memory",
+    "sqlite",
+    "sqlite-sync",
+    "huey",
+    "raw-sqlite",
+    "postgres",
+    "pgqueuer",
+    "procrastinate",
+    "raw-postgres",
+    *REDIS_SYSTEMS,
+)
 
 
 def build(key: str, config: BenchConfig) -> System:
@@ -37,9 +48,24 @@ def build(key: str, config: BenchConfig) -> System:
         return HueySqlite(config)
     if key == "raw-sqlite":
         return RawSqlite()
+    if key in ("postgres", "raw-postgres", "pgqueuer", "procrastinate"):
+        return _postgres_system(key, config)
     if key == "memory":
         return OmniQMemory(config)
     return OmniQSqlite(config, "sync" if key == "sqlite-sync" else "async")
+
+
+def _postgres_system(key: str, config: BenchConfig) -> System:
+    """A PostgreSQL system; imported on use, as its drivers and peers are optional."""
+    from _pg_systems import OmniQPostgres, RawPostgres  # noqa: PLC0415
+
+    if key == "postgres":
+        return OmniQPostgres(config)
+    if key == "raw-postgres":
+        return RawPostgres()
+    from _pg_peers import PgQueuerSystem, ProcrastinateSystem  # noqa: PLC0415
+
+    return PgQueuerSystem(config) if key == "pgqueuer" else ProcrastinateSystem(config)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

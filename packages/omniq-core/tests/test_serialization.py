@@ -3,7 +3,9 @@ import datetime
 import pytest
 
 from omniq.core import SerializationError, SerializationManager
+from omniq.core.codec import SpecTemplate, TaskSpec, encode_spec
 from omniq.core.errors import ConfigurationError
+from omniq.core.models import RetryPolicy
 from omniq.core.serialization import DILL, MSGPACK
 
 
@@ -66,3 +68,14 @@ def test_corrupt_or_unknown_payloads_raise() -> None:
         manager.loads(MSGPACK, b"\xc1")
     with pytest.raises(SerializationError, match="unknown payload format"):
         manager.loads("pickle", b"")
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 65_535, 65_536, 70_000])
+@pytest.mark.parametrize("payload_format", ["msgpack", "dill"])
+def test_the_spec_template_encodes_exactly_as_encode_spec(size: int, payload_format: str) -> None:
+    retry = RetryPolicy(max_retries=2, delay=0.5, backoff=3.0, max_delay=60.0, retry_on=("ValueError",))
+    callbacks = (("dead", "m:alert"),)
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    template = SpecTemplate(12.5, retry, None, callbacks)
+    expected = encode_spec(TaskSpec(payload_format, payload, 12.5, retry, None, callbacks))
+    assert template.encode(payload_format, payload) == expected

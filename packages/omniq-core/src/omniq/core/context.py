@@ -11,6 +11,8 @@ import contextvars
 
 import msgspec
 
+from omniq.core.records import TaskRecord
+
 __all__ = ["TaskContext", "current_task"]
 
 
@@ -42,8 +44,25 @@ class TaskContext(msgspec.Struct, frozen=True, kw_only=True):
         """Whether an earlier attempt of this task already ran (and failed or was interrupted)."""
         return self.attempt > 1
 
+    @classmethod
+    def of(cls, record: TaskRecord) -> TaskContext:
+        """The context of an attempt of the claimed ``record``."""
+        return cls(
+            task_id=record.id,
+            attempt=record.attempts,
+            max_attempts=record.max_attempts,
+            queue=record.queue,
+            func=record.func,
+            worker_id=record.worker_id,
+            schedule_id=record.schedule_id,
+            depends_on=record.depends_on,
+        )
 
-_current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar("omniq_task", default=None)
+
+# A worker sets the claimed record itself (cheap, once per task run); the context is built from it
+# only when the task asks.
+_Current = TaskContext | TaskRecord | None
+_current: contextvars.ContextVar[_Current] = contextvars.ContextVar("omniq_task", default=None)
 
 
 def current_task() -> TaskContext:
@@ -51,14 +70,17 @@ def current_task() -> TaskContext:
     context = _current.get()
     if context is None:
         raise RuntimeError("current_task() is only available inside a task run by an OmniQ worker")
+    if isinstance(context, TaskRecord):
+        return TaskContext.of(context)
     return context
 
 
-def enter_task(context: TaskContext) -> contextvars.Token[TaskContext | None]:
-    """Make ``context`` current (workers call this around each attempt)."""
+def enter_task(context: TaskContext | TaskRecord) -> contextvars.Token[_Current]:
+    """Make ``context`` (or the context of the claimed record) current; workers call this around
+    each attempt."""
     return _current.set(context)
 
 
-def leave_task(token: contextvars.Token[TaskContext | None]) -> None:
+def leave_task(token: contextvars.Token[_Current]) -> None:
     """Restore the context :func:`enter_task` replaced."""
     _current.reset(token)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from omniq.core.codec import TaskSpec, encode_spec
+from omniq.core.codec import SpecTemplate
 from omniq.core.errors import ValidationError
 from omniq.core.ids import new_id
 from omniq.core.models import RetryPolicy, TaskStatus
@@ -83,13 +83,13 @@ class RecordFactory:
         self.result_ttl = _seconds("result_ttl", options.result_ttl, settings.result_ttl, positive=True)
         self.depends_on = _dependency_ids(options.depends_on)
         self.callbacks = options.callbacks
+        self._spec = SpecTemplate(self.timeout, self.retry, self.result_ttl, self.callbacks)
         self.dedup_key = options.dedup_key
         if self.dedup_key is not None and not isinstance(self.dedup_key, str):
             raise ValidationError("dedup_key", f"must be a string, got {self.dedup_key!r}")
 
     def record(self, payload_format: str, payload: bytes) -> TaskRecord:
         """A new pending task carrying ``payload``."""
-        spec = TaskSpec(payload_format, payload, self.timeout, self.retry, self.result_ttl, self.callbacks)
         return TaskRecord(
             id=new_id(),
             queue=self.queue,
@@ -101,7 +101,7 @@ class RecordFactory:
             updated_at=self.now,
             expires_at=self.expires_at,
             max_attempts=self.retry.max_attempts,
-            data=encode_spec(spec),
+            data=self._spec.encode(payload_format, payload),
             dedup_key=self.dedup_key,
             depends_on=self.depends_on,
         )

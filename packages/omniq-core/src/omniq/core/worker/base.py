@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
 
 from omniq.core.callbacks import Callbacks, TaskOutcome
 from omniq.core.codec import TaskSpec, decode_error, decode_spec, from_timestamp
-from omniq.core.context import TaskContext, enter_task
+from omniq.core.context import enter_task
 from omniq.core.errors import PayloadError, SerializationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry
@@ -362,7 +362,7 @@ class BaseWorker(abc.ABC):
         self.events.record(task_event(record, EventType.EXECUTING, started_at))
         assert self._runner is not None
         # This attempt runs in a task of its own, so the context needs no reset: it ends with it.
-        enter_task(task_context(record))
+        enter_task(record)
         try:
             value = await self._runner.run(func, args, kwargs, spec.timeout)
         except asyncio.CancelledError:
@@ -588,20 +588,6 @@ def _spec_or_none(record: TaskRecord) -> TaskSpec | None:
         return decode_spec(record)
     except PayloadError:
         return None
-
-
-def task_context(record: TaskRecord) -> TaskContext:
-    """What the attempt of a claimed ``record`` may know about itself."""
-    return TaskContext(
-        task_id=record.id,
-        attempt=record.attempts,
-        max_attempts=record.max_attempts,
-        queue=record.queue,
-        func=record.func,
-        worker_id=record.worker_id,
-        schedule_id=record.schedule_id,
-        depends_on=record.depends_on,
-    )
 
 
 def _call_arguments(task_id: str, decoded: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:

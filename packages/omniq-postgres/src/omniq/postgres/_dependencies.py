@@ -1,0 +1,212 @@
+# ruff: noqa: S608 - the f-strings below interpolate only a validated schema name and column lists.
+"""Task dependencies: one edge row per dependency not yet resolved, and a countdown on the waiter.
+
+``dependencies`` holds ``(dependency_id, task_id)`` while ``task_id`` waits for ``dependency_id``;
+``tasks.waiting_on`` counts a waiting task's edges. Resolving finished dependencies deletes their
+edges and counts their dependents down, so a fan-in of N costs N small updates and resolving twice
+finds nothing left to do. The edges are taken with ``DELETE ... RETURNING``: of two resolvers (a
+worker and a reaper) racing for one edge, exactly one gets it, so each change is reported once.
+
+**No dependent is stranded.** The enqueue transaction reads its dependencies' statuses with
+``FOR SHARE`` before inserting its edges. A finish, cancel or expiry of one of them updates the row,
+so either it committed first (the enqueue, reading the latest version, sees the final status and
+decides the task itself) or it waits until the enqueue commits (and the resolve that follows it, a
+new statement, sees the edges). The lock is taken ``NOWAIT`` and the transaction retried: a finish
+batch locks its rows in no fixed order, so an enqueue that waited while holding some of its locks
+could deadlock with it.
+
+Every function here runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from omniq.core.errors import ValidationError
+from omniq.core.models import TaskStatus
+from omniq.core.records import DependencyReport, TaskRecord, dependency_failed_error
+from omniq.postgres._rows import TASK_COLUMNS, task_from_row
+
+__all__ = ["DependencyStatements", "decide", "link", "resolve", "unresolved_finished"]
+
+_FINAL = "('completed', 'dead', 'cancelled', 'expired')"
+_FAILED = frozenset({"dead", "cancelled", "expired"})
+_SEQ = len(TaskRecord.__struct_fields__)
+
+
+class DependencyStatements:
+    """The dependency statements of one schema (a validated, lower-case name)."""
+
+    def __init__(self, schema: str) -> None:
+        s = f'"{schema}"'
+        t = ", ".join(f"t.{column.strip()}" for column in TASK_COLUMNS.split(","))
+        #: The statuses of the given tasks, locked against changes until the enqueue commits
+        #: (``NOWAIT``: see the module's docstring). Parameters: ids.
+        self.lock_statuses = (
+            f"SELECT id, status FROM {s}.tasks WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE NOWAIT"
+        )
+        #: Whether anything waits on the given ids: one primary-key probe per id, the only cost
+        #: of a worker's resolve when nothing does. The probes are spelled as a lateral ``LIMIT 1``
+        #: per id because the planner, expecting a match, would otherwise read the whole edge
+        #: table for a large batch, which is all of it when nothing waits. Parameters: ids.
+        self.any_dependent = f"""
+            SELECT EXISTS (
+                SELECT 1 FROM unnest($1::text[]) AS i(id)
+                CROSS JOIN LATERAL (
+                    SELECT 1 FROM {s}.dependencies WHERE dependency_id = i.id LIMIT 1
+                ) AS edge
+            )
+        """
+        #: Store edges and the countdowns of the waiting tasks just inserted.
+        #: Parameters: dependency ids, task ids (parallel), waiting task ids, their edge counts.
+        self.link = f"""
+            WITH edge AS (
+                INSERT INTO {s}.dependencies (dependency_id, task_id)
+                SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING
+            )
+            UPDATE {s}.tasks AS t SET waiting_on = c.n
+            FROM unnest($3::text[], $4::int[]) AS c(id, n) WHERE t.id = c.id
+        """
+        #: Take (delete and return) the edges of the finished tasks among the ids, with the
+        #: dependency's status; the edges are locked in key order, so that resolvers of
+        #: overlapping ids wait for each other instead of deadlocking. Parameters: ids.
+        self.take_edges = f"""
+            WITH doomed AS MATERIALIZED (
+                SELECT d.dependency_id, d.task_id, t.status
+                FROM {s}.dependencies AS d JOIN {s}.tasks AS t ON t.id = d.dependency_id
+                WHERE d.dependency_id = ANY($1::text[]) AND t.status IN {_FINAL}
+                ORDER BY d.dependency_id, d.task_id
+                FOR UPDATE OF d
+            )
+            DELETE FROM {s}.dependencies AS d USING doomed
+            WHERE d.dependency_id = doomed.dependency_id AND d.task_id = doomed.task_id
+            RETURNING d.dependency_id, d.task_id, doomed.status
+        """
+        # Waiting rows are locked in id order first, for the same reason.
+        locked = f"""
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM {s}.tasks WHERE id = ANY($2::text[]) AND status = 'waiting'
+                ORDER BY id FOR UPDATE
+            )
+        """
+        #: Cancel waiting tasks, each with its error. Parameters: now, ids, errors (parallel).
+        self.cancel_waiting = f"""
+            {locked}
+            UPDATE {s}.tasks AS t SET status = 'cancelled', error = c.error, updated_at = $1
+            FROM unnest($2::text[], $3::text[]) AS c(id, error), locked
+            WHERE t.id = c.id AND t.id = locked.id AND t.status = 'waiting'
+            RETURNING {t}, t.seq
+        """
+        #: Count waiting tasks down by their completed edges; those reaching zero become pending.
+        #: Returns every task counted down (the caller keeps the pending ones).
+        #: Parameters: now, ids, counts (parallel).
+        self.count_down = f"""
+            {locked}
+            UPDATE {s}.tasks AS t SET waiting_on = t.waiting_on - c.n,
+                status = CASE WHEN t.waiting_on - c.n <= 0 THEN 'pending' ELSE t.status END,
+                updated_at = CASE WHEN t.waiting_on - c.n <= 0 THEN $1 ELSE t.updated_at END
+            FROM unnest($2::text[], $3::int[]) AS c(id, n), locked
+            WHERE t.id = c.id AND t.id = locked.id AND t.status = 'waiting'
+            RETURNING {t}, t.seq
+        """
+        #: Finished tasks that still have edges: their worker died before resolving them.
+        self.unresolved_finished = f"""
+            SELECT DISTINCT d.dependency_id
+            FROM {s}.dependencies AS d JOIN {s}.tasks AS t ON t.id = d.dependency_id
+            WHERE t.status IN {_FINAL}
+        """
+
+
+async def decide(
+    conn: Any, sql: DependencyStatements, records: Sequence[TaskRecord]
+) -> tuple[list[TaskRecord], dict[str, list[str]]]:
+    """How each record starts, from its dependencies' statuses (locked until commit): ``pending``
+    if all completed, ``cancelled`` if one failed, else ``waiting``; and, per waiting record, the
+    dependencies it waits for. Refuses unknown ids, naming them.
+
+    Raises:
+        ValidationError: field ``depends_on``, naming the ids that are not stored tasks.
+        asyncpg.LockNotAvailableError: another transaction is changing a dependency; retry.
+    """
+    wanted = sorted({task_id for record in records for task_id in record.depends_on})
+    if not wanted:
+        return list(records), {}
+    statuses: dict[str, str] = {row[0]: row[1] for row in await conn.fetch(sql.lock_statuses, wanted)}
+    unknown = [task_id for task_id in wanted if task_id not in statuses]
+    if unknown:
+        raise ValidationError("depends_on", f"unknown task ids: {', '.join(unknown)}")
+    decided = []
+    waits: dict[str, list[str]] = {}
+    for record in records:
+        if not record.depends_on:
+            decided.append(record)
+            continue
+        failed = next((d for d in record.depends_on if statuses[d] in _FAILED), None)
+        open_ids = [d for d in dict.fromkeys(record.depends_on) if statuses[d] != "completed"]
+        if failed is not None:
+            error = dependency_failed_error(failed, statuses[failed])
+            decided.append(msgspec.structs.replace(record, status=TaskStatus.CANCELLED, error=error))
+        elif not open_ids:
+            decided.append(msgspec.structs.replace(record, status=TaskStatus.PENDING))
+        else:
+            decided.append(msgspec.structs.replace(record, status=TaskStatus.WAITING))
+            waits[record.id] = open_ids
+    return decided, waits
+
+
+async def link(conn: Any, sql: DependencyStatements, waits: dict[str, list[str]]) -> None:
+    """Store the edges and countdowns of the waiting tasks just inserted, in one statement."""
+    if not waits:
+        return
+    edges = [(dependency_id, task_id) for task_id, ids in waits.items() for dependency_id in ids]
+    await conn.execute(
+        sql.link,
+        [dependency_id for dependency_id, _ in edges],
+        [task_id for _, task_id in edges],
+        list(waits),
+        [len(ids) for ids in waits.values()],
+    )
+
+
+async def resolve(
+    conn: Any, sql: DependencyStatements, task_ids: Sequence[str], now: float
+) -> DependencyReport:
+    """Apply the final status of these tasks to the tasks waiting on them, down the graph: a
+    round per generation, each a few statements whatever the number of edges."""
+    report = DependencyReport()
+    frontier = sorted(set(task_ids))
+    while frontier:
+        edges = await conn.fetch(sql.take_edges, frontier)
+        if not edges:
+            break
+        errors: dict[str, str] = {}
+        completed: dict[str, int] = {}
+        for dependency_id, task_id, status in edges:
+            if status == "completed":
+                completed[task_id] = completed.get(task_id, 0) + 1
+            elif task_id not in errors:
+                errors[task_id] = dependency_failed_error(dependency_id, status)
+        frontier = []
+        if errors:  # before counting down: a task with a failed dependency is never released
+            rows = await conn.fetch(sql.cancel_waiting, now, list(errors), list(errors.values()))
+            cancelled = [task_from_row(row) for row in sorted(rows, key=_by_seq)]
+            report.cancelled.extend(cancelled)
+            frontier = sorted(record.id for record in cancelled)
+        if completed:
+            rows = await conn.fetch(sql.count_down, now, list(completed), list(completed.values()))
+            released = [task_from_row(row) for row in sorted(rows, key=_by_seq)]
+            report.released.extend(r for r in released if r.status is TaskStatus.PENDING)
+    return report
+
+
+async def unresolved_finished(conn: Any, sql: DependencyStatements) -> list[str]:
+    """Finished tasks whose dependents were never resolved (their worker died in between)."""
+    return [row[0] for row in await conn.fetch(sql.unresolved_finished)]
+
+
+def _by_seq(row: Sequence[Any]) -> int:
+    seq: int = row[_SEQ]
+    return seq

@@ -1,0 +1,246 @@
+# ruff: noqa: S608 - the f-strings below interpolate only a validated schema name and column lists.
+"""The SQL the backend runs, in one place so that each statement can be read next to its indexes.
+
+Every operation on a worker's hot path is one statement, so one round trip: batches travel as one
+array per column and are expanded by ``unnest``, so a batch of any size is the same prepared
+statement. Status lists are spelled exactly as in the partial indexes of
+:mod:`omniq.postgres._schema`, whose conditions a query must imply for the planner to use them.
+"""
+
+from __future__ import annotations
+
+from omniq.postgres._rows import EVENT_COLUMNS, RESULT_COLUMNS, TASK_COLUMNS
+
+__all__ = ["Statements"]
+
+_LIVE = "('pending', 'waiting', 'running', 'failed')"
+
+
+def _unnest(types: str, first: int = 1) -> str:
+    """``unnest($1::a[], $2::b[], ...)`` for a comma-separated list of array types."""
+    casts = [f"${n}::{kind.strip()}" for n, kind in enumerate(types.split(","), start=first)]
+    return f"unnest({', '.join(casts)})"
+
+
+def _prefixed(columns: str, alias: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+class Statements:
+    """Every statement, with the schema's name filled in once.
+
+    Args:
+        schema: a validated, lower-case schema name (see :mod:`omniq.postgres._url`).
+    """
+
+    def __init__(self, schema: str) -> None:
+        s = f'"{schema}"'
+        #: The LISTEN channels: tasks made claimable (payload: their queues) and results stored
+        #: (payload: their task ids, or empty when too many to list).
+        self.tasks_channel = f"omniq_{schema}_tasks"
+        self.results_channel = f"omniq_{schema}_results"
+        t = _prefixed(TASK_COLUMNS, "t")
+        # A batch is one JSON array of task records (``data`` in base64): one string is far
+        # cheaper for the driver to encode than nineteen arrays of small values.
+        insert = (
+            f"INSERT INTO {s}.tasks ({TASK_COLUMNS}) "
+            "SELECT id, queue, func, priority, status, due_at, created_at, updated_at, expires_at, attempts, "
+            "max_attempts, decode(data, 'base64'), dedup_key, depends_on::jsonb, schedule_id, lease_token, "
+            "lease_expires_at, worker_id, error FROM json_to_recordset($1::json) AS r(id text, queue text, "
+            "func text, priority int, status text, due_at float8, created_at float8, updated_at float8, "
+            "expires_at float8, attempts int, max_attempts int, data text, dedup_key text, depends_on json, "
+            "schedule_id text, lease_token text, lease_expires_at float8, worker_id text, error text)"
+        )
+
+        #: Insert a batch. Parameters: the records as JSON.
+        self.insert_tasks = insert
+        #: Insert a batch and wake the listeners of its queues: the NOTIFY is sent once, at commit.
+        #: Parameters: the records as JSON, channel, payload.
+        self.insert_tasks_and_notify = f"WITH inserted AS ({insert}) SELECT pg_notify($2, $3)"
+        #: Insert a batch whose records carry dedup keys; a live holder of the key wins (also an
+        #: earlier record of the same batch). Returns the ids inserted.
+        self.insert_tasks_deduplicated = (
+            f"{insert} ON CONFLICT (dedup_key) WHERE status IN {_LIVE} AND dedup_key IS NOT NULL "
+            "DO NOTHING RETURNING id"
+        )
+        #: The live holders of the given dedup keys. Parameters: keys.
+        self.dedup_holders = (
+            f"SELECT dedup_key, id FROM {s}.tasks "
+            f"WHERE dedup_key = ANY($1::text[]) AND status IN {_LIVE} AND dedup_key IS NOT NULL"
+        )
+        self.notify = "SELECT pg_notify($1, $2)"
+
+        #: Lease up to ``limit`` tasks in claim order, in one statement. The lateral walk visits the
+        #: worker's queues in its order (``WITH ORDINALITY``) and, in each, reads ``tasks_runnable``
+        #: in claim order, locking rows as it goes and skipping those other claims hold; the outer
+        #: LIMIT stops the walk once the batch is full, so a later queue is not touched while an
+        #: earlier one fills it. Expired rows are left for ``reap`` to report.
+        #: Parameters: queues, now, limit, token, lease expiry, worker.
+        self.claim = f"""
+            WITH picked AS (
+                SELECT c.id, q.rank
+                FROM unnest($1::text[]) WITH ORDINALITY AS q(name, rank)
+                CROSS JOIN LATERAL (
+                    SELECT id FROM {s}.tasks
+                    WHERE queue = q.name AND status IN ('pending', 'failed') AND due_at <= $2
+                      AND (expires_at IS NULL OR expires_at > $2)
+                    ORDER BY priority DESC, due_at, seq
+                    LIMIT $3
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                LIMIT $3
+            )
+            UPDATE {s}.tasks AS t
+            SET status = 'running', attempts = t.attempts + 1, lease_token = $4, lease_expires_at = $5,
+                worker_id = $6, updated_at = $2
+            FROM picked WHERE t.id = picked.id
+            RETURNING {t}, picked.rank, t.seq
+        """
+        #: Give back the given tasks of a claim nobody received: pending again, the attempt not
+        #: counted. Parameters: now, ids, token.
+        self.unclaim = f"""
+            UPDATE {s}.tasks SET status = 'pending', attempts = attempts - 1, lease_token = NULL,
+                lease_expires_at = NULL, updated_at = $1
+            WHERE id = ANY($2::text[]) AND lease_token = $3 AND status = 'running'
+            RETURNING queue
+        """
+        #: Give back every task of claims whose reply was lost with the connection (they may or may
+        #: not have committed). Parameters: now, tokens.
+        self.unclaim_tokens = f"""
+            UPDATE {s}.tasks SET status = 'pending', attempts = attempts - 1, lease_token = NULL,
+                lease_expires_at = NULL, updated_at = $1
+            WHERE status = 'running' AND lease_token = ANY($2::text[])
+            RETURNING queue
+        """
+        #: Renew leases given as parallel arrays of ids and tokens; returns the pairs renewed. For a
+        #: large batch the planner may join against every running row (``tasks_leases``) instead
+        #: of looking each id up: either way, finished rows are not read.
+        #: Parameters: lease expiry, now, ids, tokens.
+        self.heartbeat = f"""
+            UPDATE {s}.tasks AS t SET lease_expires_at = $1, updated_at = $2
+            FROM unnest($3::text[], $4::text[]) AS l(id, token)
+            WHERE t.id = l.id AND t.lease_token = l.token AND t.status = 'running'
+            RETURNING t.id, t.lease_token
+        """
+        settle = f"""
+            UPDATE {s}.tasks AS t
+            SET status = o.status, due_at = coalesce(o.due_at, t.due_at), error = o.error,
+                lease_token = NULL, lease_expires_at = NULL, settled_token = o.token, updated_at = o.at
+            FROM outcome AS o
+            WHERE t.id = o.id AND t.lease_token = o.token AND t.status = 'running'
+            RETURNING t.id
+        """
+        outcomes = "unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[])"
+        #: Settle attempts whose token is the current lease; returns the ids settled. ``settled_token``
+        #: remembers which lease settled a task, for :attr:`finish_confirming`.
+        #: Parameters: ids, tokens, statuses, times, due times (NULL: keep), errors.
+        self.finish = (
+            f"WITH outcome AS (SELECT * FROM {outcomes} AS o(id, token, status, at, due_at, error)) {settle}"
+        )
+        #: The same, after a finish whose reply was lost with the connection: an outcome marked
+        #: doubtful counts as accepted if its own lease already settled the task (the lost finish
+        #: committed). The second part reads the snapshot from before this statement, so a task
+        #: settled by the first part is not reported twice. Parameters: as ``finish``, then flags.
+        self.finish_confirming = f"""
+            WITH outcome AS (
+                SELECT * FROM {outcomes[:-1]}, $7::bool[])
+                    AS o(id, token, status, at, due_at, error, doubtful)
+            ),
+            settled AS ({settle})
+            SELECT id FROM settled
+            UNION ALL
+            SELECT t.id FROM {s}.tasks AS t JOIN outcome AS o ON t.id = o.id
+            WHERE o.doubtful AND t.settled_token = o.token
+        """
+        #: Leases that ran out: back to pending now, or dead on the last attempt. SKIP LOCKED lets
+        #: reapers of many workers split the rows; a row another reaper changed meanwhile no longer
+        #: matches when re-checked. Parameters: now, error for the dead.
+        self.recover_leases = f"""
+            WITH lapsed AS (
+                SELECT id FROM {s}.tasks WHERE status = 'running' AND lease_expires_at < $1
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {s}.tasks AS t
+            SET status = CASE WHEN t.attempts >= t.max_attempts THEN 'dead' ELSE 'pending' END,
+                error = CASE WHEN t.attempts >= t.max_attempts THEN $2 ELSE t.error END,
+                due_at = CASE WHEN t.attempts >= t.max_attempts THEN t.due_at ELSE $1 END,
+                lease_token = NULL, lease_expires_at = NULL, updated_at = $1
+            FROM lapsed WHERE t.id = lapsed.id
+            RETURNING {t}, t.seq
+        """
+        #: Tasks whose TTL passed before they started. Parameters: now.
+        self.expire = f"""
+            WITH expiring AS (
+                SELECT id FROM {s}.tasks
+                WHERE status IN ('pending', 'failed', 'waiting') AND expires_at IS NOT NULL
+                  AND expires_at <= $1
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {s}.tasks AS t SET status = 'expired', updated_at = $1
+            FROM expiring WHERE t.id = expiring.id
+            RETURNING {t}, t.seq
+        """
+        self.get_task = f"SELECT {TASK_COLUMNS} FROM {s}.tasks WHERE id = $1"
+        #: Followed by optional filters, then ``ORDER BY created_at, seq LIMIT n``.
+        self.select_tasks = f"SELECT {TASK_COLUMNS} FROM {s}.tasks"
+        self.count_tasks = f"SELECT queue, status, count(*) FROM {s}.tasks GROUP BY queue, status"
+        #: Parameters: now, task id.
+        self.cancel = f"""
+            UPDATE {s}.tasks
+            SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, updated_at = $1
+            WHERE id = $2 AND status NOT IN ('completed', 'dead', 'cancelled', 'expired')
+            RETURNING {TASK_COLUMNS}
+        """
+        #: A requeued task keeps its dedup key unless another live task took it meanwhile; the
+        #: queue's listeners are woken. Parameters: now, task id, channel.
+        self.requeue = f"""
+            WITH requeued AS (
+                UPDATE {s}.tasks
+                SET status = 'pending', attempts = 0, due_at = $1, expires_at = NULL, error = NULL,
+                    updated_at = $1,
+                    dedup_key = CASE WHEN EXISTS (
+                        SELECT 1 FROM {s}.tasks AS holder
+                        WHERE holder.dedup_key = tasks.dedup_key
+                          AND holder.status IN {_LIVE} AND holder.dedup_key IS NOT NULL
+                    ) THEN NULL ELSE dedup_key END
+                WHERE id = $2 AND status IN ('dead', 'cancelled', 'expired')
+                RETURNING {TASK_COLUMNS}
+            )
+            SELECT *, pg_notify($3, queue) FROM requeued
+        """
+        #: Followed by filters on status and update time.
+        self.delete_tasks = f"DELETE FROM {s}.tasks"
+
+        #: Store or replace results and wake the listeners of their ids. The batch is one JSON
+        #: array of result records (``data`` in base64): encoding one string is far cheaper for
+        #: the driver than arrays of many small values. Parameters: records, channel, payload.
+        self.put_results = f"""
+            WITH stored AS (
+                INSERT INTO {s}.results ({RESULT_COLUMNS})
+                SELECT task_id, status, finished_at, decode(data, 'base64'), expires_at, schedule_id
+                FROM json_to_recordset($1::json) AS r(task_id text, status text, finished_at float8,
+                    data text, expires_at float8, schedule_id text)
+                ON CONFLICT (task_id) DO UPDATE SET status = excluded.status,
+                    finished_at = excluded.finished_at, data = excluded.data,
+                    expires_at = excluded.expires_at, schedule_id = excluded.schedule_id
+            )
+            SELECT pg_notify($2, $3)
+        """
+        self.get_result = f"SELECT {RESULT_COLUMNS} FROM {s}.results WHERE task_id = $1"
+        #: Parameters: task ids.
+        self.delete_results_of = f"DELETE FROM {s}.results WHERE task_id = ANY($1::text[])"
+        #: Parameters: now.
+        self.delete_results = f"DELETE FROM {s}.results WHERE expires_at IS NOT NULL AND expires_at <= $1"
+
+        #: Append events in order (``id`` follows the array's order), given as one JSON array of
+        #: event records. Parameters: records.
+        self.insert_events = f"""
+            INSERT INTO {s}.events ({EVENT_COLUMNS})
+            SELECT type, task_id, at, queue, worker_id, attempt, error, details::jsonb
+            FROM json_to_recordset($1::json) AS e(type text, task_id text, at float8, queue text,
+                worker_id text, attempt int, error text, details text)
+        """
+        #: Followed by optional filters, then ``ORDER BY at, id LIMIT n``.
+        self.select_events = f"SELECT {EVENT_COLUMNS} FROM {s}.events"
+        #: Parameters: before.
+        self.delete_events = f"DELETE FROM {s}.events WHERE at < $1"

@@ -1,0 +1,128 @@
+"""``postgresql://`` URIs: the server to connect to, and the few options that are OmniQ's own.
+
+OmniQ's options (``schema``, pool sizes, connect timeout) are taken out of the query string; every
+other query parameter goes to asyncpg untouched (``sslmode``, or a server setting such as
+``application_name``), so a DSN that works with asyncpg works here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import msgspec
+
+from omniq.core.errors import ConfigurationError
+from omniq.core.urls import mask_url
+
+__all__ = ["DEFAULT_SCHEMA", "PostgresOptions", "PostgresTarget", "parse_url"]
+
+#: The schema holding OmniQ's tables unless the URI says ``?schema=...``.
+DEFAULT_SCHEMA = "omniq"
+
+_SCHEMES = ("postgresql", "postgres")
+_EXAMPLE = "for example 'postgresql://user:password@localhost:5432/app?schema=omniq'"
+# Lower-case so that the name needs no quoting anywhere (SQL, LISTEN channels, logs); 63 bytes is
+# PostgreSQL's identifier limit, minus room for the suffixes of index and channel names.
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+
+
+class PostgresOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the query string or keyword options may set for OmniQ itself."""
+
+    schema: str = DEFAULT_SCHEMA
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    connect_timeout: float = 10.0
+
+
+class PostgresConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a ``{type: postgres, config: ...}`` section may set: the server's URI and OmniQ's options."""
+
+    url: str = "postgresql://localhost/postgres"
+    schema: str = DEFAULT_SCHEMA
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    connect_timeout: float = 10.0
+
+    def options(self) -> dict[str, Any]:
+        """The keyword options of :class:`~omniq.postgres.PostgresBackend` besides the URI."""
+        return {name: getattr(self, name) for name in self.__struct_fields__ if name != "url"}
+
+
+class PostgresTarget(msgspec.Struct, frozen=True, kw_only=True):
+    """Where to connect: the DSN for asyncpg (OmniQ's options removed) and how to name it."""
+
+    dsn: str
+    host: str
+    port: int
+    database: str
+    shown: str
+    #: The query parameters passed on to asyncpg (they override OmniQ's default server settings).
+    query_keys: frozenset[str] = frozenset()
+
+
+def parse_url(url: str, options: Mapping[str, Any]) -> tuple[PostgresTarget, PostgresOptions]:
+    """The connection target and OmniQ's options of ``url``; ``options`` win over the query string.
+
+    Raises:
+        ConfigurationError: naming ``url`` (password masked) when its scheme is not PostgreSQL's,
+            it has a fragment, or it sets an invalid OmniQ option.
+    """
+    shown = mask_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 5432
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed PostgreSQL URI {shown!r}: {exc}; {_EXAMPLE}") from exc
+    if parts.scheme.lower() not in _SCHEMES:
+        raise ConfigurationError(f"{shown!r} is not a PostgreSQL URI: {_EXAMPLE}")
+    if parts.fragment:
+        raise ConfigurationError(f"PostgreSQL URI {shown!r} has a fragment ('#...'): {_EXAMPLE}")
+    ours: dict[str, Any] = {}
+    theirs: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in PostgresOptions.__struct_fields__:
+            ours[key] = value
+        else:
+            theirs.append((key, value))
+    ours.update(options)
+    try:
+        parsed = msgspec.convert(ours, PostgresOptions, strict=False)
+    except msgspec.ValidationError as exc:
+        known = ", ".join(PostgresOptions.__struct_fields__)
+        raise ConfigurationError(
+            f"invalid option for PostgreSQL URI {shown!r}: {exc} (OmniQ's options: {known})"
+        ) from exc
+    _check(parsed, shown)
+    database = unquote(parts.path.lstrip("/")) or unquote(parts.username or "") or "(the user's)"
+    dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(theirs), ""))
+    target = PostgresTarget(
+        dsn=dsn,
+        host=parts.hostname or "localhost",
+        port=port,
+        database=database,
+        shown=mask_url(dsn),
+        query_keys=frozenset(key for key, _ in theirs),
+    )
+    return target, parsed
+
+
+def _check(parsed: PostgresOptions, shown: str) -> None:
+    if not _SCHEMA_NAME.match(parsed.schema):
+        raise ConfigurationError(
+            f"schema {parsed.schema!r} of PostgreSQL URI {shown!r} must be a lower-case name of letters, "
+            "digits and underscores, starting with a letter or underscore, at most 40 characters"
+        )
+    if not 0 <= parsed.pool_min_size <= parsed.pool_max_size or parsed.pool_max_size < 1:
+        raise ConfigurationError(
+            f"pool sizes of PostgreSQL URI {shown!r} must satisfy 0 <= pool_min_size <= pool_max_size "
+            f"and pool_max_size >= 1, got {parsed.pool_min_size} and {parsed.pool_max_size}"
+        )
+    if parsed.connect_timeout <= 0:
+        raise ConfigurationError(
+            f"connect_timeout of PostgreSQL URI {shown!r} must be a positive number of seconds, "
+            f"got {parsed.connect_timeout}"
+        )
