@@ -12,12 +12,13 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, ClassVar, Self, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from omniq.core.backend_options import convert_options
 from omniq.core.errors import ValidationError
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
@@ -30,6 +31,7 @@ from omniq.core.records import (
     ResultRecord,
     TaskRecord,
 )
+from omniq.core.settings import Settings
 from omniq.core.urls import mask_url
 from omniq.redis._codec import (
     DEPENDENCY_FAILED,
@@ -47,7 +49,7 @@ from omniq.redis._errors import RedisUnavailableError
 from omniq.redis._keys import Keys
 from omniq.redis._schedules import RedisSchedules
 from omniq.redis._scripts import Arg, load_script
-from omniq.redis._url import parse_url
+from omniq.redis._url import RedisConfig, parse_url
 from omniq.redis._waits import blpop, wait_for_result
 
 __all__ = ["RedisBackend"]
@@ -85,6 +87,13 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         self.events_maxlen = parsed.events_maxlen
         self.keys = Keys(parsed.prefix)
         self._client: Redis | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
+        """``{type: redis, config: {url, prefix, events_maxlen}}``."""
+        del settings  # nothing here defaults to a setting
+        parsed = convert_options(options, RedisConfig, where)
+        return cls(parsed.url, **parsed.options())
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
