@@ -35,7 +35,7 @@ from _harness import (
 from _omniq_systems import OmniQSqlite
 from bench_tasks import RAW_TASKS, noop, record_start
 
-__all__ = ["REDIS_URL", "HueyRedis", "OmniQRedis", "RawRedis", "SaqRedis", "flush", "serve"]
+__all__ = ["REDIS_URL", "HueyRedis", "OmniQRedis", "Peer", "RawRedis", "SaqRedis", "flush", "serve"]
 
 REDIS_URL = os.environ.get("OMNIQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 #: Concurrency of the asyncio peers' workers (SAQ): no-op coroutines are cheap to run in numbers.
@@ -67,13 +67,15 @@ class OmniQRedis(OmniQSqlite):
         return f"{REDIS_URL}?prefix=bench"
 
 
-class _Peer(abc.ABC):
+class Peer(abc.ABC):
     """The phases of a peer: it says how to enqueue; the harness runs its worker process."""
 
     name: str
     notes: str
     in_process = False
     batch = True
+    #: The ``_workers.py`` system whose ``serve`` runs this peer's worker (by ``name``).
+    worker_module = "redis"
 
     @abc.abstractmethod
     async def enqueue(self, count: int, *, batch: bool) -> None:
@@ -85,6 +87,13 @@ class _Peer(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - most peers hold nothing to release
         """Release the producer's connections."""
+
+    def worker_options(self, config: BenchConfig) -> list[str]:
+        """Extra arguments of this peer's worker process (its settings from ``config``)."""
+        return []
+
+    def _worker_args(self, config: BenchConfig, target: int) -> list[str]:
+        return [self.name, "--target", str(target), *self.worker_options(config)]
 
     def enqueue_single(self, config: BenchConfig, workdir: Path) -> float:
         return run_async(self._timed(config.single_count, batch=False), config.phase_timeout, self.name)
@@ -107,7 +116,7 @@ class _Peer(abc.ABC):
         flush()
         run_async(self._fill(config.tasks), config.phase_timeout, f"{self.name} fill")
         deadline = Deadline(config.phase_timeout, f"{self.name} drain")
-        with WorkerProcess("redis", [self.name, "--target", str(config.tasks)], workdir) as worker:
+        with WorkerProcess(self.worker_module, self._worker_args(config, config.tasks), workdir) as worker:
             worker.expect("ready", deadline)
             started = time.perf_counter()
             worker.release()
@@ -126,7 +135,7 @@ class _Peer(abc.ABC):
         log.touch()
         deadline = Deadline(config.phase_timeout, f"{self.name} latency")
         count = config.latency_tasks
-        with WorkerProcess("redis", [self.name, "--target", str(count)], workdir) as worker:
+        with WorkerProcess(self.worker_module, self._worker_args(config, count), workdir) as worker:
             worker.expect("ready", deadline)
             worker.release()
             enqueued_at = run_async(self._feed(log, config, deadline), config.phase_timeout, self.name)
@@ -156,7 +165,7 @@ RAW_QUEUE, RAW_PROCESSING = "raw:queue", "raw:processing"
 NOOP_PAYLOAD = json.dumps({"func": "noop", "args": []})
 
 
-class RawRedis(_Peer):
+class RawRedis(Peer):
     """``redis.asyncio`` only: LPUSH to a list; the worker BLMOVEs one payload at a time to a
     processing list, runs it and LREMs it (the reliable-queue pattern)."""
 
@@ -216,7 +225,7 @@ def make_huey() -> tuple[Any, Any, Any]:
     return huey, huey.task()(noop), huey.task()(record_start)
 
 
-class HueyRedis(_Peer):
+class HueyRedis(Peer):
     """``RedisHuey`` (results off); the consumer with one thread worker, blocking reads."""
 
     name = "huey-redis"
@@ -261,7 +270,7 @@ async def saq_record_start(ctx: Any, *, path: str, n: int) -> None:
     record_start(path, n)
 
 
-class SaqRedis(_Peer):
+class SaqRedis(Peer):
     """SAQ's ``Queue`` on the benchmark database; its ``Worker`` in a process."""
 
     name = "saq-redis"

@@ -32,10 +32,16 @@ RATIOS = [
     ("PgQueuer latency p50 / OmniQ-Postgres latency p50", "pgqueuer", "omniq-postgres", "latency_p50"),
     ("OmniQ-Redis drain / Huey (Redis) drain", "omniq-redis", "huey-redis", "drain"),
     ("OmniQ-Redis drain / SAQ drain", "omniq-redis", "saq-redis", "drain"),
+    ("OmniQ-Redis drain / arq drain", "omniq-redis", "arq-redis", "drain"),
+    ("OmniQ-Redis drain / Taskiq drain", "omniq-redis", "taskiq-redis", "drain"),
+    ("OmniQ-Redis drain / RQ drain", "omniq-redis", "rq-redis", "drain"),
     ("OmniQ-Redis drain / raw Redis loop drain", "omniq-redis", "raw-redis", "drain"),
     ("OmniQ-Redis enqueue one at a time / raw Redis loop", "omniq-redis", "raw-redis", "enqueue_single"),
     ("Huey (Redis) latency p50 / OmniQ-Redis latency p50", "huey-redis", "omniq-redis", "latency_p50"),
 ]
+
+#: The Redis rows' packages, whose versions the report shows.
+REDIS_DISTRIBUTIONS = ("omniq-redis", "redis", "saq", "arq", "taskiq", "taskiq-redis", "rq")
 
 COLUMNS: list[tuple[str, str, Callable[[float], str]]] = [
     ("Enqueue, one at a time (tasks/s)", "enqueue_single", lambda v: f"{v:,.0f}"),
@@ -165,5 +171,6 @@ def machine_info() -> dict[str, str]:
         "omniq-core": version("omniq-core"),
         "omniq-sqlite": version("omniq-sqlite"),
         "huey": version("huey"),
+        **{name: version(name) for name in REDIS_DISTRIBUTIONS},
         "load average at start (1, 5, 15 min)": load_average(),
     }

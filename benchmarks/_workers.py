@@ -18,6 +18,7 @@ SERVERS = {
     "pgqueuer": "_pg_peers",
     "procrastinate": "_pg_peers",
     "redis": "_redis_systems",
+    "redis-peers": "_redis_peers",
 }
 
 

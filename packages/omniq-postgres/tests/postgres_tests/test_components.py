@@ -10,7 +10,6 @@ from omniq.postgres import (
     AsyncPostgresResultStorage,
     AsyncPostgresTaskQueue,
     PostgresBackend,
-    PostgresResultStorage,
     PostgresTaskQueue,
 )
 
@@ -43,11 +42,9 @@ async def test_component_classes_serve_one_role_each(url: str) -> None:
 
 
 def test_the_blocking_twin_works_without_a_loop(url: str) -> None:
-    # Both roles given: the default result store is SQLite, not installed with this package alone.
     with (
         PostgresTaskQueue(url) as queue,
-        PostgresResultStorage(url) as results,
-        OmniQ(task_queue=queue, result_store=results, event_store=False) as oq,
+        OmniQ(task_queue=queue, result_store="memory://twin", event_store=False) as oq,
     ):
         task_id = oq.enqueue(tasks.add, {"a": 1, "b": 1})
         assert queue.get_task(task_id) is not None

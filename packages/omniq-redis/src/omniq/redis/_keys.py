@@ -22,6 +22,8 @@ class Keys:
         self.leases = f"{self.base}:leases"
         self.ttl = f"{self.base}:ttl"
         self.result_expiry = f"{self.base}:rx"
+        #: Task ids someone waits for a result of (``wait_for_result``), by the waiter's deadline.
+        self.result_waiters = f"{self.base}:rw"
         self.events = f"{self.base}:events"
         self.events_by_time = f"{self.base}:ev:at"
         #: ``SCAN MATCH`` pattern of every key of the project (braces escaped for glob matching).
@@ -50,3 +52,7 @@ class Keys:
     def result(self, task_id: str) -> str:
         """One task's result (a string with a native expiry)."""
         return f"{self.base}:r:{task_id}"
+
+    def notify(self, task_id: str) -> str:
+        """The list a result waiter blocks on; storing the task's result pushes a token."""
+        return f"{self.base}:n:{task_id}"

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from omniq.core.records import ScheduleRecord, TaskRecord
+from omniq.redis._waits import NOTIFY_TTL_MS
 
 __all__ = ["SCRIPT_NAMES", "Script", "load_script"]
 
@@ -38,6 +39,7 @@ SCRIPT_NAMES = (
     "resolve_dependencies",
     "set_schedule_status",
     "trigger_schedule",
+    "watch_result",
 )
 
 Arg = str | bytes | int | float
@@ -51,7 +53,10 @@ def _prelude() -> str:
     # The task fields in TaskRecord's order: scripts return tasks as HMGET of these.
     fields = ", ".join(f"'{name}'" for name in TaskRecord.__struct_fields__)
     schedule_fields = ", ".join(f"'{name}'" for name in ScheduleRecord.__struct_fields__)
-    return f"local FIELDS = {{{fields}}}\nlocal SCHEDULE_FIELDS = {{{schedule_fields}}}\n{_read('_common')}\n"
+    return (
+        f"local FIELDS = {{{fields}}}\nlocal SCHEDULE_FIELDS = {{{schedule_fields}}}\n"
+        f"local NOTIFY_TTL_MS = {NOTIFY_TTL_MS}\n{_read('_common')}\n"
+    )
 
 
 class Script:

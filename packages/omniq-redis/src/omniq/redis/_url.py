@@ -38,6 +38,18 @@ class RedisOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     events_maxlen: int = DEFAULT_EVENTS_MAXLEN
 
 
+class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a ``{type: redis, config: ...}`` section may set: the server's URI and OmniQ's options."""
+
+    url: str = "redis://localhost:6379/0"
+    prefix: str = DEFAULT_PREFIX
+    events_maxlen: int = DEFAULT_EVENTS_MAXLEN
+
+    def options(self) -> dict[str, Any]:
+        """The keyword options of :class:`~omniq.redis.RedisBackend` besides the URI."""
+        return {"prefix": self.prefix, "events_maxlen": self.events_maxlen}
+
+
 def parse_url(url: str, options: Mapping[str, Any]) -> tuple[str, RedisOptions]:
     """The URL to hand to redis-py (without OmniQ's options) and OmniQ's options.
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Sequence
+import uuid
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, ClassVar, Self, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from omniq.core.backend_options import convert_options
 from omniq.core.errors import ValidationError
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
@@ -29,6 +31,7 @@ from omniq.core.records import (
     ResultRecord,
     TaskRecord,
 )
+from omniq.core.settings import Settings
 from omniq.core.urls import mask_url
 from omniq.redis._codec import (
     DEPENDENCY_FAILED,
@@ -42,10 +45,12 @@ from omniq.redis._codec import (
     pack,
 )
 from omniq.redis._connection import check_server, make_client, translated_errors
+from omniq.redis._errors import RedisUnavailableError
 from omniq.redis._keys import Keys
 from omniq.redis._schedules import RedisSchedules
 from omniq.redis._scripts import Arg, load_script
-from omniq.redis._url import parse_url
+from omniq.redis._url import RedisConfig, parse_url
+from omniq.redis._waits import blpop, wait_for_result
 
 __all__ = ["RedisBackend"]
 
@@ -56,6 +61,8 @@ CHUNK = 1000
 SWEEP = 1000
 #: Delayed tasks one claim promotes per queue.
 PROMOTE_CAP = 1000
+#: Seconds to wait before each re-send of a finish whose connection failed (reply in doubt).
+IN_DOUBT_RESENDS = (0.05, 0.25, 1.0)
 _TASK_STATUSES = tuple(status.value for status in TaskStatus)
 
 
@@ -80,6 +87,13 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         self.events_maxlen = parsed.events_maxlen
         self.keys = Keys(parsed.prefix)
         self._client: Redis | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
+        """``{type: redis, config: {url, prefix, events_maxlen}}``."""
+        del settings  # nothing here defaults to a setting
+        parsed = convert_options(options, RedisConfig, where)
+        return cls(parsed.url, **parsed.options())
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -197,7 +211,16 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
     ) -> list[str]:
         """Settle the outcomes and store the results of the accepted ones in one script call, so
-        a crash never leaves a finished task without its result."""
+        a crash never leaves a finished task without its result.
+
+        A call whose connection fails may have been applied with only its reply lost (in doubt).
+        So each call carries a random id, which the script keeps in every task it settles, and is
+        sent again (after ``IN_DOUBT_RESENDS``; redis-py 6+ also re-sends by itself): the same call
+        arriving again reports the outcomes it settled as accepted again and changes nothing.
+        That is no exception to the contract's "a finish whose token does not match changes
+        nothing": the repeat changes nothing. A *new* call with an already settled token is
+        still refused, as the contract requires.
+        """
         if not outcomes:
             return []
         items = [
@@ -205,8 +228,17 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
             for o in outcomes
         ]
         meta, values = _packed_results(results)
-        accepted = await self._script("finish", [pack(items), meta, *values])
-        return [task_id.decode() for task_id in accepted]
+        args: list[Arg] = [uuid.uuid4().hex, pack(items), meta, *values]
+        for delay in (*IN_DOUBT_RESENDS, None):
+            try:
+                accepted = await self._script("finish", args)
+            except RedisUnavailableError:
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+            else:
+                return [task_id.decode() for task_id in accepted]
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def reap(self, now: float) -> ReapReport:
         """Recover expired leases and expire tasks past their TTL (up to ``SWEEP`` of each per
@@ -309,13 +341,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
             timeout = min(timeout, await self._until_first_due(names))
             if timeout <= 0:
                 return
-            # BLPOP reads 0 as "forever"; a read timeout must not fire before BLPOP's own.
-            socket_timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
-            if socket_timeout:
-                timeout = min(timeout, socket_timeout / 2)
-            # Fractional timeouts work since Redis 6; redis-py's annotation says int.
-            waiter: Any = self.client
-            await waiter.blpop([self.keys.wake(name) for name in names], timeout=max(timeout, 0.001))
+            await blpop(self.client, [self.keys.wake(name) for name in names], timeout)
         except (RedisError, OSError):
             await asyncio.sleep(timeout)
 
@@ -347,12 +373,20 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         """The task's result unless it has expired."""
         with translated_errors(self.url, self.prefix):
             value = await cast(Awaitable[bytes | None], self.client.get(self.keys.result(task_id)))
-        if value is None:
-            return None
-        record = decode_result(value)
-        if record.expires_at is not None and record.expires_at <= time.time():
-            return None
-        return record
+        return _live_result(value)
+
+    async def wait_for_result(self, task_id: str, timeout: float) -> ResultRecord | None:
+        """The task's result once stored, or ``None`` after ``timeout``: the waiter blocks on the
+        task's notify list, which the script storing the result pushes to, instead of polling."""
+
+        async def watch(until: float) -> ResultRecord | None:
+            value = await self._script("watch_result", [task_id, number(time.time()), number(until)])
+            return _live_result(value)
+
+        with translated_errors(self.url, self.prefix):
+            return await wait_for_result(
+                self.client, self.keys, task_id, timeout, watch=watch, get_result=self.get_result
+            )
 
     async def purge_results(self, now: float) -> int:
         """Delete results whose expiry has passed (Redis drops their values by itself; this
@@ -403,6 +437,16 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
             deleted += gone
             if removed < SWEEP:
                 return int(deleted)
+
+
+def _live_result(value: bytes | None) -> ResultRecord | None:
+    """A stored result unless it has expired (Redis may not have dropped it yet)."""
+    if value is None:
+        return None
+    record = decode_result(value)
+    if record.expires_at is not None and record.expires_at <= time.time():
+        return None
+    return record
 
 
 def _optional(value: float | None) -> str:

@@ -68,8 +68,21 @@ local function record(id)
   return redis.call('HMGET', tkey(id), unpack(FIELDS))
 end
 
+-- Wake whoever waits for this task's result (see _waits.py): a token on its notify list, pushed
+-- only if the task is in the waiters index; that index is read once per script call while empty.
+local WAITERS = P .. ':rw'
+local anyone_waits = nil
+local function notify_waiters(task_id)
+  if anyone_waits == nil then anyone_waits = redis.call('EXISTS', WAITERS) == 1 end
+  if anyone_waits and redis.call('ZREM', WAITERS, task_id) == 1 then
+    local key = P .. ':n:' .. task_id
+    redis.call('LPUSH', key, '1')
+    redis.call('PEXPIRE', key, NOTIFY_TTL_MS)
+  end
+end
+
 -- Store one result (milliseconds to live and expiry '' when it never expires): the value expires
--- natively (PX); the expiry index lets purge_results count it.
+-- natively (PX); the expiry index lets purge_results count it. Wakes the result's waiters.
 local function store_result(task_id, value, millis, expires)
   local key, index = P .. ':r:' .. task_id, P .. ':rx'
   if millis == '' then
@@ -79,6 +92,7 @@ local function store_result(task_id, value, millis, expires)
     redis.call('SET', key, value, 'PX', millis)
     redis.call('ZADD', index, expires, task_id)
   end
+  notify_waiters(task_id)
 end
 
 -- Dependencies: `{p}:dep:<id>` holds the tasks waiting on task <id>, `{p}:deps` the ids that

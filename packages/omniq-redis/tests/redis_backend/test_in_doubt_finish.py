@@ -1,0 +1,111 @@
+"""A finish whose reply was lost: the same call sent again is accepted again and changes nothing;
+a new call with the settled token is still refused (the contract)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from omniq.core.models import ResultStatus, TaskStatus
+from omniq.core.records import Outcome, ResultRecord
+from omniq.core.testing._support import make_record
+from omniq.redis import RedisBackend
+from omniq.redis._codec import number, pack
+from omniq.redis._scripts import Arg, load_script
+
+FINISH_SHA = load_script("finish").sha
+
+
+async def _claimed(backend: RedisBackend, now: float, token: str = "token-a") -> str:
+    record = make_record(now=now)
+    await backend.enqueue([record])
+    [claimed] = await backend.claim(
+        ["default"], limit=1, worker_id="w", lease_token=token, lease_expires_at=now + 30, now=now
+    )
+    return claimed.id
+
+
+def _lose_first_finish_reply(backend: RedisBackend, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the server apply the first finish script but its reply never arrive (the connection
+    drops); returns a list counting the finish calls sent."""
+    real: Any = backend.client.evalsha  # annotated differently across redis-py releases
+    sent: list[int] = []
+
+    async def evalsha(sha: str, *args: Any) -> Any:
+        reply = await real(sha, *args)
+        if sha == FINISH_SHA:
+            sent.append(1)
+            if len(sent) == 1:
+                raise RedisConnectionError("connection lost before the reply was read")
+        return reply
+
+    monkeypatch.setattr(backend.client, "evalsha", evalsha)
+    return sent
+
+
+async def test_a_finish_whose_reply_was_lost_is_accepted_when_sent_again(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    task_id = await _claimed(backend, now)
+    sent = _lose_first_finish_reply(backend, monkeypatch)
+    done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
+    result = ResultRecord(task_id=task_id, status=ResultStatus.SUCCESS, finished_at=now, data=b"v")
+    assert await backend.finish_with_results([done], [result]) == [task_id]
+    assert len(sent) == 2  # applied once, its reply lost, sent again
+    assert await backend.get_result(task_id) == result
+    assert await backend.count_tasks() == {"default": {"completed": 1}}
+
+
+async def test_the_same_call_again_changes_nothing_and_a_new_call_is_refused(backend: RedisBackend) -> None:
+    now = time.time()
+    task_id = await _claimed(backend, now)
+    items = pack([(task_id, "token-a", "completed", number(now), "", "")])
+    call: list[Arg] = ["call-1", items, pack([])]
+    assert await backend._script("finish", call) == [task_id.encode()]
+    raw: Any = aioredis.Redis.from_url(backend._client_url)
+    try:
+        before = await raw.hgetall(backend.keys.task(task_id))
+        assert await backend._script("finish", call) == [task_id.encode()]
+        assert await raw.hgetall(backend.keys.task(task_id)) == before
+    finally:
+        await raw.aclose()
+    other: list[Arg] = ["call-2", items, pack([])]
+    assert await backend._script("finish", other) == []
+    done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
+    assert await backend.finish([done]) == []
+
+
+async def test_a_call_sent_again_after_the_task_was_claimed_anew_is_refused(backend: RedisBackend) -> None:
+    now = time.time()
+    task_id = await _claimed(backend, now)
+    retry = pack([(task_id, "token-a", "failed", number(now), number(now), '{"type":"E"}')])
+    call: list[Arg] = ["call-1", retry, pack([])]
+    assert await backend._script("finish", call) == [task_id.encode()]
+    [again] = await backend.claim(
+        ["default"], limit=1, worker_id="w2", lease_token="token-b", lease_expires_at=now + 30, now=now + 1
+    )
+    assert again.id == task_id
+    assert await backend._script("finish", call) == []
+    stored = await backend.get_task(task_id)
+    assert stored is not None and (stored.status, stored.lease_token) == (TaskStatus.RUNNING, "token-b")
+
+
+async def test_a_different_status_under_the_same_call_is_refused(backend: RedisBackend) -> None:
+    now = time.time()
+    task_id = await _claimed(backend, now)
+    completed = pack([(task_id, "token-a", "completed", number(now), "", "")])
+    first: list[Arg] = ["call-1", completed, pack([])]
+    assert await backend._script("finish", first) == [task_id.encode()]
+    dead: list[Arg] = [
+        "call-1",
+        pack([(task_id, "token-a", "dead", number(now), "", '{"type":"E"}')]),
+        pack([]),
+    ]
+    assert await backend._script("finish", dead) == []
+    stored = await backend.get_task(task_id)
+    assert stored is not None and stored.status is TaskStatus.COMPLETED
