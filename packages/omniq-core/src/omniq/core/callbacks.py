@@ -95,6 +95,7 @@ class Callbacks:
     def __init__(self) -> None:
         self._registered: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in CALLBACK_KINDS}
         self._running: set[asyncio.Task[None]] = set()
+        self._any_registered = False
 
     def add(self, kind: str, func: Callable[..., Any]) -> None:
         """Call ``func(outcome)`` on every task's ``kind`` outcome."""
@@ -103,10 +104,12 @@ class Callbacks:
         if not callable(func):
             raise ValidationError("func", f"a callback must be callable, got {func!r}")
         self._registered[kind].append(func)
+        self._any_registered = True
 
     def wanted(self, per_task: tuple[tuple[str, str], ...]) -> bool:
-        """Whether any callback could run for a task with these per-task callbacks."""
-        return bool(per_task) or any(self._registered.values())
+        """Whether any callback could run for a task with these per-task callbacks (asked for every
+        task run, so it is a plain attribute read)."""
+        return self._any_registered or bool(per_task)
 
     def dispatch(
         self,

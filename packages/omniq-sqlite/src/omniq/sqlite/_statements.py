@@ -123,7 +123,7 @@ UPDATE omniq_tasks
 SET status = ?, due_at = coalesce(?, due_at), error = ?, lease_token = NULL, lease_expires_at = NULL,
     updated_at = ?
 WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +status = 'running'
-RETURNING id
+RETURNING id, EXISTS (SELECT 1 FROM omniq_dependencies WHERE dependency_id = omniq_tasks.id)
 """
 
 
