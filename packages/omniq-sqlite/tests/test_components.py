@@ -9,6 +9,7 @@ from omniq.core import AsyncOmniQ, ConfigurationError, OmniQ, ThreadPoolWorker
 from omniq.core.memory import MemoryBackend
 from omniq.core.sync_components import SyncWorker
 from omniq.core.testing import tasks
+from omniq.core.testing.components import ComponentTests, ComponentTypes
 from omniq.sqlite import (
     AsyncSQLiteEventStorage,
     AsyncSQLiteResultStorage,
@@ -141,3 +142,13 @@ def test_component_classes_read_their_role_from_config(
     assert events.aio.backend.path == tmp_path / "events.db"  # type: ignore[attr-defined]
     with pytest.raises(ConfigurationError, match="AsyncSQLiteTaskQueue needs a SQLiteBackend"):
         AsyncSQLiteTaskQueue.from_dict({"task_queue": "memory://x"})
+
+
+class TestSQLiteComponents(ComponentTests):
+    @pytest.fixture
+    def backend_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/components.db"
+
+    @pytest.fixture
+    def component_types(self) -> ComponentTypes:
+        return AsyncSQLiteTaskQueue, AsyncSQLiteResultStorage, SQLiteTaskQueue

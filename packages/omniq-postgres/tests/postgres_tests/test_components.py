@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from omniq.core import AsyncOmniQ, ConfigurationError, OmniQ
+from omniq.core import AsyncOmniQ, ConfigurationError
 from omniq.core.testing import tasks
+from omniq.core.testing.components import ComponentTests, ComponentTypes
 from omniq.postgres import (
     AsyncPostgresResultStorage,
     AsyncPostgresTaskQueue,
@@ -31,20 +32,11 @@ def test_a_bad_option_names_the_key_and_value(server_url: str) -> None:
         )
 
 
-async def test_component_classes_serve_one_role_each(url: str) -> None:
-    queue, results = AsyncPostgresTaskQueue(url), AsyncPostgresResultStorage(url)
-    async with queue, results, AsyncOmniQ(task_queue=queue, result_store=results, event_store=False) as app:
-        task_id = await app.enqueue(tasks.add, {"a": 2, "b": 3})
-        await app.start_worker()
-        result = await app.get_result(task_id, timeout=60)
-        assert result is not None and result.value == 5
-        await app.stop_worker()
+class TestPostgresComponents(ComponentTests):
+    @pytest.fixture
+    def backend_url(self, url: str) -> str:
+        return url
 
-
-def test_the_blocking_twin_works_without_a_loop(url: str) -> None:
-    with (
-        PostgresTaskQueue(url) as queue,
-        OmniQ(task_queue=queue, result_store="memory://twin", event_store=False) as oq,
-    ):
-        task_id = oq.enqueue(tasks.add, {"a": 1, "b": 1})
-        assert queue.get_task(task_id) is not None
+    @pytest.fixture
+    def component_types(self) -> ComponentTypes:
+        return AsyncPostgresTaskQueue, AsyncPostgresResultStorage, PostgresTaskQueue

@@ -108,13 +108,10 @@ class Scheduler:
         store: BaseScheduleStore,
         events: EventRecorder,
         can_run: Callable[[str], object],
-        *,
-        worker_id: str | None = None,
     ) -> None:
         self.store = store
         self.events = events
         self.can_run = can_run
-        self.worker_id = worker_id
 
     async def tick(self) -> int:
         """Claim and enqueue every run due now; returns how many this scheduler enqueued."""

@@ -22,6 +22,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from omniq.core.testing.components import ComponentTests
     from omniq.core.testing.contract import ContractTests
     from omniq.core.testing.dependencies import DependencyTests
     from omniq.core.testing.processes import ProcessTests
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BackendConformance",
+    "ComponentTests",
     "ContractTests",
     "DependencyTests",
     "InProcessBackendConformance",
@@ -44,6 +46,7 @@ __all__ = [
 _HOMES = {
     "BackendConformance": "suite",
     "InProcessBackendConformance": "suite",
+    "ComponentTests": "components",
     "ContractTests": "contract",
     "DependencyTests": "dependencies",
     "ProcessTests": "processes",

@@ -175,7 +175,7 @@ class BaseWorker(abc.ABC):
             asyncio.create_task(self._reap_forever(), name="omniq-reap"),
         ]
         if self.settings.scheduler and isinstance(self.queue, BaseScheduleStore):
-            scheduler = Scheduler(self.queue, self.events, self.functions.resolve, worker_id=self.worker_id)
+            scheduler = Scheduler(self.queue, self.events, self.functions.resolve)
             self._loops.append(asyncio.create_task(self._schedule_forever(scheduler), name="omniq-schedule"))
         self._started = True
         logger.info("worker %s (%s) serving %s", self.worker_id, self.kind, self.queues)
