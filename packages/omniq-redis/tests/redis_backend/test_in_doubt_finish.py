@@ -66,16 +66,16 @@ async def test_the_same_call_again_changes_nothing_and_a_new_call_is_refused(bac
     task_id = await _claimed(backend, now)
     items = pack([(task_id, "token-a", "completed", number(now), "", "")])
     call: list[Arg] = ["call-1", items, pack([])]
-    assert await backend._script("finish", call) == [task_id.encode()]
+    assert (await backend._script("finish", call))[0] == [task_id.encode()]
     raw: Any = aioredis.Redis.from_url(backend._client_url)
     try:
         before = await raw.hgetall(backend.keys.task(task_id))
-        assert await backend._script("finish", call) == [task_id.encode()]
+        assert (await backend._script("finish", call))[0] == [task_id.encode()]
         assert await raw.hgetall(backend.keys.task(task_id)) == before
     finally:
         await raw.aclose()
     other: list[Arg] = ["call-2", items, pack([])]
-    assert await backend._script("finish", other) == []
+    assert (await backend._script("finish", other))[0] == []
     done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
     assert await backend.finish([done]) == []
 
@@ -85,12 +85,12 @@ async def test_a_call_sent_again_after_the_task_was_claimed_anew_is_refused(back
     task_id = await _claimed(backend, now)
     retry = pack([(task_id, "token-a", "failed", number(now), number(now), '{"type":"E"}')])
     call: list[Arg] = ["call-1", retry, pack([])]
-    assert await backend._script("finish", call) == [task_id.encode()]
+    assert (await backend._script("finish", call))[0] == [task_id.encode()]
     [again] = await backend.claim(
         ["default"], limit=1, worker_id="w2", lease_token="token-b", lease_expires_at=now + 30, now=now + 1
     )
     assert again.id == task_id
-    assert await backend._script("finish", call) == []
+    assert (await backend._script("finish", call))[0] == []
     stored = await backend.get_task(task_id)
     assert stored is not None and (stored.status, stored.lease_token) == (TaskStatus.RUNNING, "token-b")
 
@@ -100,12 +100,12 @@ async def test_a_different_status_under_the_same_call_is_refused(backend: RedisB
     task_id = await _claimed(backend, now)
     completed = pack([(task_id, "token-a", "completed", number(now), "", "")])
     first: list[Arg] = ["call-1", completed, pack([])]
-    assert await backend._script("finish", first) == [task_id.encode()]
+    assert (await backend._script("finish", first))[0] == [task_id.encode()]
     dead: list[Arg] = [
         "call-1",
         pack([(task_id, "token-a", "dead", number(now), "", '{"type":"E"}')]),
         pack([]),
     ]
-    assert await backend._script("finish", dead) == []
+    assert (await backend._script("finish", dead))[0] == []
     stored = await backend.get_task(task_id)
     assert stored is not None and stored.status is TaskStatus.COMPLETED

@@ -18,7 +18,7 @@ __all__ = [
     "DEPENDENCY_FAILED",
     "decode_event",
     "decode_result",
-    "decode_task",
+    "decode_tasks",
     "encode_event",
     "encode_result",
     "enqueue_item",
@@ -30,7 +30,6 @@ _encode_json = msgspec.json.Encoder().encode
 _decode_dependencies = msgspec.json.Decoder(tuple[str, ...]).decode
 _encode_result = _encode_msgpack = msgspec.msgpack.Encoder().encode
 _decode_result = msgspec.msgpack.Decoder(ResultRecord).decode
-_TASK_STATUS = {status.value.encode(): status for status in TaskStatus}
 
 
 #: Core's error of a task whose dependency failed, with markers the scripts fill in.
@@ -87,36 +86,40 @@ def enqueue_item(r: TaskRecord) -> list[Any]:
     ]
 
 
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
+_decode_rows = msgspec.msgpack.Decoder(list[list[str | bool]]).decode
+_TASK_STATUS = {status.value: status for status in TaskStatus}
 
 
-def _float(value: bytes | None) -> float | None:
-    return None if value is None else float(value)
+def decode_tasks(reply: Sequence[Any]) -> list[TaskRecord]:
+    """The tasks of a script's reply (``tasks_reply`` in ``_common.lua``): their fields but ``data``
+    packed in one msgpack array (``false`` where a field is unset), then each task's ``data``."""
+    if not reply:
+        return []
+    return [_task(row, data) for row, data in zip(_decode_rows(reply[0]), reply[1:], strict=True)]
 
 
-def decode_task(v: Sequence[Any]) -> TaskRecord:
-    """The record of a script's task reply (``HMGET`` of TaskRecord's fields, in order)."""
+def _task(v: list[Any], data: bytes | None) -> TaskRecord:
+    # Fields in TaskRecord's order; ``False`` marks an unset one.
     return TaskRecord(
-        id=v[0].decode(),
-        queue=v[1].decode(),
-        func=v[2].decode(),
+        id=v[0],
+        queue=v[1],
+        func=v[2],
         priority=int(v[3]),
         status=_TASK_STATUS[v[4]],
         due_at=float(v[5]),
         created_at=float(v[6]),
         updated_at=float(v[7]),
-        expires_at=_float(v[8]),
+        expires_at=None if v[8] is False else float(v[8]),
         attempts=int(v[9]),
         max_attempts=int(v[10]),
-        data=v[11] or b"",
-        dedup_key=_text(v[12]),
+        data=data or b"",
+        dedup_key=None if v[12] is False else v[12],
         depends_on=_decode_dependencies(v[13]) if v[13] else (),
-        schedule_id=_text(v[14]),
-        lease_token=_text(v[15]),
-        lease_expires_at=_float(v[16]),
-        worker_id=_text(v[17]),
-        error=_text(v[18]),
+        schedule_id=None if v[14] is False else v[14],
+        lease_token=None if v[15] is False else v[15],
+        lease_expires_at=None if v[16] is False else float(v[16]),
+        worker_id=None if v[17] is False else v[17],
+        error=None if v[18] is False else v[18],
     )
 
 

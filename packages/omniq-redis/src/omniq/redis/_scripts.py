@@ -28,6 +28,7 @@ SCRIPT_NAMES = (
     "delete_results",
     "enqueue",
     "finish",
+    "get_tasks",
     "heartbeat",
     "purge_events",
     "purge_results",

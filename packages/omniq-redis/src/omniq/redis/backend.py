@@ -32,12 +32,13 @@ from omniq.core.records import (
     TaskRecord,
 )
 from omniq.core.settings import Settings
+from omniq.core.unwaited import UnwaitedTasks
 from omniq.core.urls import mask_url
 from omniq.redis._codec import (
     DEPENDENCY_FAILED,
     decode_event,
     decode_result,
-    decode_task,
+    decode_tasks,
     encode_event,
     encode_result,
     enqueue_item,
@@ -87,6 +88,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         self.events_maxlen = parsed.events_maxlen
         self.keys = Keys(parsed.prefix)
         self._client: Redis | None = None
+        self._unwaited = UnwaitedTasks()
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
@@ -164,16 +166,14 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
 
     async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
         """Release or cancel (down the graph) the tasks waiting on these tasks, in one script call;
-        one set lookup per id when nothing waits on them."""
+        none for tasks whose finish found nothing waiting on them."""
+        task_ids = self._unwaited.unknown(task_ids)
         if not task_ids:
             return DependencyReport()
         released, cancelled = await self._script(
             "resolve_dependencies", [number(now), DEPENDENCY_FAILED, *task_ids]
         )
-        return DependencyReport(
-            released=[decode_task(values) for values in released],
-            cancelled=[decode_task(values) for values in cancelled],
-        )
+        return DependencyReport(released=decode_tasks(released), cancelled=decode_tasks(cancelled))
 
     async def claim(
         self,
@@ -190,7 +190,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         if limit <= 0 or not order:
             return []
         args: list[Arg] = [number(now), limit, lease_token, number(lease_expires_at), worker_id, PROMOTE_CAP]
-        return [decode_task(values) for values in await self._script("claim", [*args, *order])]
+        return decode_tasks(await self._script("claim", [*args, *order]))
 
     async def heartbeat(
         self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
@@ -231,19 +231,20 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         args: list[Arg] = [uuid.uuid4().hex, pack(items), meta, *values]
         for delay in (*IN_DOUBT_RESENDS, None):
             try:
-                accepted = await self._script("finish", args)
+                accepted, unwaited = await self._script("finish", args)
             except RedisUnavailableError:
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)
             else:
+                self._unwaited.note(task_id.decode() for task_id in unwaited)
                 return [task_id.decode() for task_id in accepted]
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def reap(self, now: float) -> ReapReport:
         """Recover expired leases and expire tasks past their TTL (up to ``SWEEP`` of each per
         call; the rest at the next call). Atomic, so concurrent reapers report each change once."""
-        kinds, records = await self._script(
+        kinds, tasks = await self._script(
             "reap", [number(now), LEASE_EXPIRED_ERROR, SWEEP, DEPENDENCY_FAILED]
         )
         report = ReapReport()
@@ -254,18 +255,14 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
             b"released": report.dependencies.released,
             b"dependency_cancelled": report.dependencies.cancelled,
         }
-        for kind, values in zip(kinds, records, strict=True):
-            lists[kind].append(decode_task(values))
+        for kind, task in zip(kinds, decode_tasks(tasks), strict=True):
+            lists[kind].append(task)
         return report
 
     async def get_task(self, task_id: str) -> TaskRecord | None:
         """One task by id."""
-        with translated_errors(self.url, self.prefix):
-            values = await cast(
-                Awaitable[list[Any]],
-                self.client.hmget(self.keys.task(task_id), list(TaskRecord.__struct_fields__)),
-            )
-        return None if values[0] is None else decode_task(values)
+        found = decode_tasks(await self._script("get_tasks", [task_id]))
+        return found[0] if found else None
 
     async def list_tasks(
         self,
@@ -285,13 +282,12 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
                     for value in statuses:
                         pipe.zrange(self.keys.status(name, value), 0, limit - 1, withscores=True)
                 pages: list[list[tuple[bytes, float]]] = await pipe.execute()
-            found = sorted((score, member) for page in pages for member, score in page)[:limit]
-            async with self.client.pipeline(transaction=False) as pipe:
-                fields = list(TaskRecord.__struct_fields__)
-                for _, member in found:
-                    pipe.hmget(self.keys.task(member.decode()), fields)
-                rows: list[list[Any]] = await pipe.execute()
-        return [decode_task(values) for values in rows if values[0] is not None]
+        oldest = sorted((score, member) for page in pages for member, score in page)[:limit]
+        ids = [member for _, member in oldest]
+        tasks: list[TaskRecord] = []
+        for start in range(0, len(ids), CHUNK):
+            tasks += decode_tasks(await self._script("get_tasks", ids[start : start + CHUNK]))
+        return tasks
 
     async def _queues(self) -> list[str]:
         members = await cast(Awaitable[set[bytes]], self.client.smembers(self.keys.queues))
@@ -315,13 +311,13 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
 
     async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
         """Cancel a task not yet final; a running one loses its lease."""
-        values = await self._script("cancel", [task_id, number(now)])
-        return None if values is None else decode_task(values)
+        found = decode_tasks(await self._script("cancel", [task_id, number(now)]))
+        return found[0] if found else None
 
     async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
         """Make a dead, cancelled or expired task pending again with fresh attempts."""
-        values = await self._script("requeue", [task_id, number(now)])
-        return None if values is None else decode_task(values)
+        found = decode_tasks(await self._script("requeue", [task_id, number(now)]))
+        return found[0] if found else None
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
         """Delete the tasks in ``status`` last changed before ``before``."""

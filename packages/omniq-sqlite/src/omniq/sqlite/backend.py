@@ -33,6 +33,7 @@ from omniq.core.records import (
     TaskRecord,
 )
 from omniq.core.settings import Settings
+from omniq.core.unwaited import UnwaitedTasks
 from omniq.sqlite import _dependencies as dependencies
 from omniq.sqlite import _statements as sql
 from omniq.sqlite._database import Database, Row, execute_values, fetch, run_to_end
@@ -52,9 +53,8 @@ __all__ = ["SQLiteBackend"]
 
 _json = msgspec.json.Encoder()
 
-#: Outcomes after which a worker resolves dependents, and how many such ids to remember at most.
+#: Outcomes after which a worker resolves dependents.
 _FINAL_OUTCOMES = frozenset({TaskStatus.COMPLETED, TaskStatus.DEAD})
-_UNWAITED_KEPT = 100_000
 
 #: Position of ``seq`` in rows returned by the claim and the reaper (after the task columns).
 _SEQ = len(TaskRecord.__struct_fields__)
@@ -92,7 +92,7 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         self._db = Database(self.path, busy_timeout)
         # The in-process signal current when the last claim began: set means work came since.
         self._signal_at_claim: asyncio.Event | None = None
-        self._nothing_waits_on: set[str] = set()
+        self._unwaited = UnwaitedTasks()
         # The data version seen when the last wait for tasks ended.
         self._tasks_version: int | None = None
 
@@ -156,11 +156,9 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
 
     async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
         """Release or cancel what waits on these tasks; one read when nothing does."""
-        unknown = [task_id for task_id in task_ids if task_id not in self._nothing_waits_on]
-        self._nothing_waits_on.difference_update(task_ids)
-        if not unknown:
+        task_ids = self._unwaited.unknown(task_ids)
+        if not task_ids:
             return DependencyReport()
-        task_ids = unknown
         if not await self._db.execute(dependencies.ANY_DEPENDENT, (_json_text(list(task_ids)),)):
             return DependencyReport()
         async with self._db.transaction() as conn:
@@ -264,18 +262,17 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
     def _accepted(self, outcomes: Sequence[Outcome], rows: Sequence[Row]) -> list[str]:
         settled = {row[0] for row in rows}
         # Finished tasks nothing waits on: resolving them, which a worker asks for right after,
-        # then needs no statement. Once a task is final no new edge can point at it
-        # (``_dependencies.attach`` decides such dependents at enqueue), so the answer stays true.
+        # then needs no statement (see omniq.core.unwaited).
         unwaited = {row[0] for row in rows if not row[1]}
-        if len(self._nothing_waits_on) > _UNWAITED_KEPT:
-            self._nothing_waits_on.clear()  # a cache: ids nobody asked about are dropped
         accepted = []
+        final_unwaited = []
         for outcome in outcomes:
             if outcome.task_id in settled:
                 settled.discard(outcome.task_id)  # a second outcome for the lease finds it settled
                 accepted.append(outcome.task_id)
                 if outcome.status in _FINAL_OUTCOMES and outcome.task_id in unwaited:
-                    self._nothing_waits_on.add(outcome.task_id)
+                    final_unwaited.append(outcome.task_id)
+        self._unwaited.note(final_unwaited)
         if accepted:
             self._db.tasks_changed.notify()
         return accepted

@@ -1,8 +1,9 @@
--- Cancel a task not yet final. ARGV: base, id, now. Returns its fields as they now are, or nil.
+-- Cancel a task not yet final. ARGV: base, id, now. Returns the task as it now is (tasks_reply),
+-- nothing if the id is unknown.
 local id, now_s = ARGV[2], ARGV[3]
 local key = tkey(id)
 local v = redis.call('HMGET', key, 'status', 'queue', 'created_at', 'dedup_key', 'rk')
-if not v[1] then return nil end
+if not v[1] then return {} end
 if live(v[1]) then
   redis.call('HSET', key, 'status', 'cancelled', 'updated_at', now_s)
   redis.call('HDEL', key, 'lease_token', 'lease_expires_at')
@@ -12,4 +13,4 @@ if live(v[1]) then
   move_status(id, v[2], v[1], 'cancelled', v[3])
   release_dedup(id, v[4])
 end
-return record(id)
+return tasks_reply({record(id)})

@@ -1,11 +1,16 @@
 -- Lease up to `limit` due tasks, earlier queues first, each queue in claim order.
 -- ARGV: base, now, limit, lease_token, lease_expires_at, worker_id, promote_cap, queue...
--- Returns the claimed tasks' fields (FIELDS order).
+-- Returns the claimed tasks (tasks_reply).
 local now_s, now = ARGV[2], tonumber(ARGV[2])
 local limit, token, expires_at, worker = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local cap = tonumber(ARGV[7])
 local out = {}
 local taken = 0
+
+-- A task's fields and its ready-set member, read once: the leased row is returned as written.
+local READ = {unpack(FIELDS)}
+READ[#READ + 1] = 'rk'
+local RK_AT = #READ
 
 -- Delayed tasks now due join the ready set.
 local function promote(q)
@@ -19,15 +24,18 @@ local function promote(q)
   end
 end
 
-local function lease(id, q, v)
-  local key = tkey(id)
-  redis.call('HSET', key, 'status', 'running', 'attempts', tonumber(v[3]) + 1, 'lease_token', token,
+local function lease(id, q, row)
+  local attempts = tostring(tonumber(row[AT.attempts]) + 1)
+  redis.call('HSET', tkey(id), 'status', 'running', 'attempts', attempts, 'lease_token', token,
     'lease_expires_at', expires_at, 'worker_id', worker, 'updated_at', now_s)
   redis.call('ZADD', LEASES, expires_at, id)
-  if v[2] then redis.call('ZREM', TTL, id) end
-  move_status(id, q, v[1], 'running', v[4])
+  if row[AT.expires_at] then redis.call('ZREM', TTL, id) end
+  move_status(id, q, row[AT.status], 'running', row[AT.created_at])
+  row[AT.status], row[AT.attempts], row[AT.lease_token] = 'running', attempts, token
+  row[AT.lease_expires_at], row[AT.worker_id], row[AT.updated_at] = expires_at, worker, now_s
+  row[RK_AT] = nil
   taken = taken + 1
-  out[taken] = record(id)
+  out[taken] = row
 end
 
 for qi = 8, #ARGV do
@@ -40,10 +48,11 @@ for qi = 8, #ARGV do
     for j = 1, #popped, 2 do
       local member = popped[j]
       local id = string.sub(member, RANK_ID_START)
-      local v = redis.call('HMGET', tkey(id), 'status', 'expires_at', 'attempts', 'created_at', 'rk')
+      local row = redis.call('HMGET', tkey(id), unpack(READ))
+      local expires = row[AT.expires_at]
       -- A task past its TTL is left to reap(), which reports it as expired.
-      if v[5] == member and claimable(v[1]) and not (v[2] and tonumber(v[2]) <= now) then
-        lease(id, q, v)
+      if row[RK_AT] == member and claimable(row[AT.status]) and not (expires and tonumber(expires) <= now) then
+        lease(id, q, row)
       end
     end
   end
@@ -58,4 +67,4 @@ if taken >= limit then
     end
   end
 end
-return out
+return tasks_reply(out)

@@ -2,15 +2,16 @@
 -- in the same step. ARGV[2]: the call's id (random, the same when the call is sent again).
 -- ARGV[3]: a msgpack array with per outcome: id, token, status, at, due_at|'', error|''.
 -- ARGV[4]: a msgpack array with per result: task_id, milliseconds to live|'', expires_at|'';
--- ARGV[4 + n]: result n's value. Returns the accepted ids.
+-- ARGV[4 + n]: result n's value. Returns {accepted ids, the accepted final ones nothing waits on}.
 --
 -- An accepted outcome leaves `settled` = "<token> <call id>" in the task. The same call sent again
 -- (its reply was lost) finds the task still in that status with that marker and reports it
 -- accepted again, changing nothing; any other call with the old token is refused.
 local call = ARGV[2]
-local accepted = {}
+local accepted, unwaited = {}, {}
 local held = {}
 local woken = {}
+local any_dependents = redis.call('EXISTS', DEPS) == 1
 for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
   local id, token, status, at, due, err = o[1], o[2], o[3], o[4], o[5], o[6]
   local key = tkey(id)
@@ -19,10 +20,19 @@ for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
   local marker = token .. ' ' .. call
   if v[1] and v[1] == token then
     local q = v[3]
-    redis.call('HSET', key, 'status', status, 'updated_at', at, 'settled', marker)
-    redis.call('HDEL', key, 'lease_token', 'lease_expires_at')
-    if due ~= '' then redis.call('HSET', key, 'due_at', due) else due = v[7] end
-    if err ~= '' then redis.call('HSET', key, 'error', err) else redis.call('HDEL', key, 'error') end
+    local set = {'status', status, 'updated_at', at, 'settled', marker}
+    if due ~= '' then
+      set[#set + 1], set[#set + 2] = 'due_at', due
+    else
+      due = v[7]
+    end
+    if err ~= '' then
+      set[#set + 1], set[#set + 2] = 'error', err
+      redis.call('HDEL', key, 'lease_token', 'lease_expires_at')
+    else
+      redis.call('HDEL', key, 'lease_token', 'lease_expires_at', 'error')
+    end
+    redis.call('HSET', key, unpack(set))
     redis.call('ZREM', LEASES, id)
     move_status(id, q, v[2], status, v[4])
     if claimable(status) then
@@ -30,6 +40,9 @@ for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
       if schedule(id, q, due, v[6], tonumber(at)) then woken[q] = true end
     elseif not live(status) then
       release_dedup(id, v[5])
+      if not (any_dependents and redis.call('SISMEMBER', DEPS, id) == 1) then
+        unwaited[#unwaited + 1] = id
+      end
     end
     accepted[#accepted + 1] = id
     held[id] = true
@@ -41,4 +54,4 @@ for n, r in ipairs(cmsgpack.unpack(ARGV[4])) do
   if held[r[1]] then store_result(r[1], ARGV[4 + n], r[2], r[3]) end
 end
 for q in pairs(woken) do wake(q) end
-return accepted
+return {accepted, unwaited}

@@ -1,7 +1,7 @@
 -- Recover expired leases and expire tasks past their TTL, at most `cap` of each per call.
 -- Then resolve the dependents of final tasks still holding some (a worker died between finish
 -- and resolve_dependencies). ARGV: base, now, lease-expired error, cap, dependency-failed error
--- template. Returns {kinds, records}: kind per record is 'requeued', 'dead', 'expired',
+-- template. Returns {kinds, tasks (tasks_reply)}: kind per task is 'requeued', 'dead', 'expired',
 -- 'released' or 'dependency_cancelled'.
 local now_s, now, lease_error, cap = ARGV[2], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local kinds, records = {}, {}
@@ -65,4 +65,4 @@ for _, values in ipairs(cancelled) do
   records[#records + 1] = values
 end
 for q in pairs(woken) do wake(q) end
-return {kinds, records}
+return {kinds, tasks_reply(records)}

@@ -1,10 +1,10 @@
 -- Make a dead, cancelled or expired task pending again with fresh attempts. ARGV: base, id, now.
--- Returns its fields as they now are, or nil. If another live task took its dedup key meanwhile,
--- that task keeps the key and this one runs without.
+-- Returns the task as it now is (tasks_reply), nothing if the id is unknown. If another live task
+-- took its dedup key meanwhile, that task keeps the key and this one runs without.
 local id, now_s = ARGV[2], ARGV[3]
 local key = tkey(id)
 local v = redis.call('HMGET', key, 'status', 'queue', 'created_at', 'dedup_key', 'priority')
-if not v[1] then return nil end
+if not v[1] then return {} end
 if v[1] == 'dead' or v[1] == 'cancelled' or v[1] == 'expired' then
   redis.call('HSET', key, 'status', 'pending', 'attempts', 0, 'due_at', now_s, 'updated_at', now_s)
   redis.call('HDEL', key, 'expires_at', 'error')
@@ -17,4 +17,4 @@ if v[1] == 'dead' or v[1] == 'cancelled' or v[1] == 'expired' then
   schedule(id, v[2], now_s, v[5], tonumber(now_s))
   wake(v[2])
 end
-return record(id)
+return tasks_reply({record(id)})
