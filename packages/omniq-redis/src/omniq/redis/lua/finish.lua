@@ -22,12 +22,14 @@ for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
     local q = v[3]
     local set = {'status', status, 'updated_at', at, 'settled', marker}
     if due ~= '' then
-      set[#set + 1], set[#set + 2] = 'due_at', due
+      set[#set + 1] = 'due_at'
+      set[#set + 1] = due
     else
       due = v[7]
     end
     if err ~= '' then
-      set[#set + 1], set[#set + 2] = 'error', err
+      set[#set + 1] = 'error'
+      set[#set + 1] = err
       redis.call('HDEL', key, 'lease_token', 'lease_expires_at')
     else
       redis.call('HDEL', key, 'lease_token', 'lease_expires_at', 'error')
