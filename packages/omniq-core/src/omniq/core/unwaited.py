@@ -1,36 +1,42 @@
-"""Remembering finished tasks that nothing waits on, for backends whose finish can tell.
+"""The shortcut from a finish to the dependency resolve a worker asks for right after it.
 
-A worker asks to resolve the dependents of every task it finishes, though almost always none
-exist. A backend whose finish step already knows (SQLite, Redis) notes those ids here and answers
-the resolve that follows without a round trip. The answer stays true: once a task is final no new
-dependency edge can point at it (enqueue decides such dependents against its final status).
+After settling a batch, a worker asks to resolve the dependents of the tasks that ended in it
+(:data:`RESOLVED_AFTER_FINISH`), though almost always none exist. A backend whose finish step can
+tell which ended tasks nothing waits on (SQLite, Redis) keeps those of its last finish here and
+answers that resolve without a round trip.
+
+Only the last finish is kept: the answer is true when the finish ran, and a task can gain
+dependents again later (requeued, it is live once more), so an older answer is not trusted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-__all__ = ["UnwaitedTasks"]
+from omniq.core.models import TaskStatus
+from omniq.core.records import Outcome
 
-#: Ids remembered at most; past that the memory is dropped (ids nobody asked about).
-DEFAULT_KEPT = 100_000
+__all__ = ["RESOLVED_AFTER_FINISH", "UnwaitedTasks"]
+
+#: Outcomes after which a worker resolves the task's dependents.
+RESOLVED_AFTER_FINISH = frozenset({TaskStatus.COMPLETED, TaskStatus.DEAD})
 
 
 class UnwaitedTasks:
-    """Final tasks known to have no dependents, until a resolve asks about them."""
+    """The tasks of a backend's last finish that ended with nothing waiting on them."""
 
-    def __init__(self, kept: int = DEFAULT_KEPT) -> None:
-        self._kept = kept
+    def __init__(self) -> None:
         self._ids: set[str] = set()
 
-    def note(self, task_ids: Iterable[str]) -> None:
-        """Remember these final tasks as having nothing waiting on them."""
-        if len(self._ids) > self._kept:
-            self._ids.clear()  # only a shortcut: a forgotten id costs one lookup
-        self._ids.update(task_ids)
+    def finished(self, outcomes: Iterable[Outcome], unwaited: Iterable[str]) -> None:
+        """Replace what is known with this finish: of its ``outcomes``, those in
+        :data:`RESOLVED_AFTER_FINISH` whose (accepted) task is in ``unwaited``."""
+        ended = {o.task_id for o in outcomes if o.status in RESOLVED_AFTER_FINISH}
+        self._ids = ended.intersection(unwaited)
 
     def unknown(self, task_ids: Sequence[str]) -> list[str]:
-        """The ids whose dependents must still be looked up; the others are forgotten, asked for."""
+        """The ids whose dependents must still be looked up; the others are answered, and
+        forgotten."""
         ids = self._ids
         if not ids:
             return list(task_ids)

@@ -166,7 +166,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
 
     async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
         """Release or cancel (down the graph) the tasks waiting on these tasks, in one script call;
-        none for tasks whose finish found nothing waiting on them."""
+        none for the tasks this object's last finish found nothing waiting on."""
         task_ids = self._unwaited.unknown(task_ids)
         if not task_ids:
             return DependencyReport()
@@ -237,7 +237,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
                     raise
                 await asyncio.sleep(delay)
             else:
-                self._unwaited.note(task_id.decode() for task_id in unwaited)
+                self._unwaited.finished(outcomes, (task_id.decode() for task_id in unwaited))
                 return [task_id.decode() for task_id in accepted]
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -261,8 +261,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
 
     async def get_task(self, task_id: str) -> TaskRecord | None:
         """One task by id."""
-        found = decode_tasks(await self._script("get_tasks", [task_id]))
-        return found[0] if found else None
+        return _one_task(await self._script("get_tasks", [task_id]))
 
     async def list_tasks(
         self,
@@ -311,13 +310,11 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
 
     async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
         """Cancel a task not yet final; a running one loses its lease."""
-        found = decode_tasks(await self._script("cancel", [task_id, number(now)]))
-        return found[0] if found else None
+        return _one_task(await self._script("cancel", [task_id, number(now)]))
 
     async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
         """Make a dead, cancelled or expired task pending again with fresh attempts."""
-        found = decode_tasks(await self._script("requeue", [task_id, number(now)]))
-        return found[0] if found else None
+        return _one_task(await self._script("requeue", [task_id, number(now)]))
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
         """Delete the tasks in ``status`` last changed before ``before``."""
@@ -433,6 +430,12 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
             deleted += gone
             if removed < SWEEP:
                 return int(deleted)
+
+
+def _one_task(reply: Any) -> TaskRecord | None:
+    """The task of a script replying with one task or none."""
+    found = decode_tasks(reply)
+    return found[0] if found else None
 
 
 def _live_result(value: bytes | None) -> ResultRecord | None:

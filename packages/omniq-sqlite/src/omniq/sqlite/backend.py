@@ -53,8 +53,6 @@ __all__ = ["SQLiteBackend"]
 
 _json = msgspec.json.Encoder()
 
-#: Outcomes after which a worker resolves dependents.
-_FINAL_OUTCOMES = frozenset({TaskStatus.COMPLETED, TaskStatus.DEAD})
 
 #: Position of ``seq`` in rows returned by the claim and the reaper (after the task columns).
 _SEQ = len(TaskRecord.__struct_fields__)
@@ -261,18 +259,14 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
 
     def _accepted(self, outcomes: Sequence[Outcome], rows: Sequence[Row]) -> list[str]:
         settled = {row[0] for row in rows}
-        # Finished tasks nothing waits on: resolving them, which a worker asks for right after,
-        # then needs no statement (see omniq.core.unwaited).
-        unwaited = {row[0] for row in rows if not row[1]}
         accepted = []
-        final_unwaited = []
         for outcome in outcomes:
             if outcome.task_id in settled:
                 settled.discard(outcome.task_id)  # a second outcome for the lease finds it settled
                 accepted.append(outcome.task_id)
-                if outcome.status in _FINAL_OUTCOMES and outcome.task_id in unwaited:
-                    final_unwaited.append(outcome.task_id)
-        self._unwaited.note(final_unwaited)
+        # Finished tasks nothing waits on: resolving them, which a worker asks for right after,
+        # then needs no statement (see omniq.core.unwaited).
+        self._unwaited.finished(outcomes, (row[0] for row in rows if not row[1]))
         if accepted:
             self._db.tasks_changed.notify()
         return accepted

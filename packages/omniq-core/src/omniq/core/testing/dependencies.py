@@ -124,6 +124,20 @@ class DependencyTests(ConformanceFixtures):
         assert [r.id for r in report.dependencies.released] == [dependent.id]
         assert (await queue.reap(now + 2)).dependencies.released == []
 
+    async def test_a_requeued_task_releases_the_dependents_it_gained_since_it_first_ended(
+        self, queue: BaseTaskQueue
+    ) -> None:
+        task = make_record(queue_name="again")
+        await queue.enqueue([task])
+        now = time.time()
+        await _settle(queue, task, TaskStatus.DEAD, now)  # nothing waited on it then
+        assert await queue.requeue(task.id, now + 1) is not None
+        dependent = _waiting_on(task.id)
+        await queue.enqueue([dependent])
+        await _settle(queue, task, TaskStatus.COMPLETED, now + 2)
+        report = await queue.resolve_dependencies([task.id], now + 2)
+        assert [r.id for r in report.released] == [dependent.id]
+
     async def test_cancelling_a_dependency_cancels_its_dependents(self, queue: BaseTaskQueue) -> None:
         dependency = make_record()
         await queue.enqueue([dependency])

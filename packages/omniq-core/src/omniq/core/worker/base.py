@@ -35,6 +35,7 @@ from omniq.core.records import DependencyReport, Outcome, ReapReport, ResultReco
 from omniq.core.schedules import Scheduler
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
+from omniq.core.unwaited import RESOLVED_AFTER_FINISH
 from omniq.core.worker._outcomes import Settlement, dependency_results, final_result, task_event
 
 __all__ = ["BaseWorker", "Runner"]
@@ -404,7 +405,7 @@ class BaseWorker(abc.ABC):
             outcomes = [s.outcome for s in batch]
             results = [s.result for s in batch if s.result is not None]
             accepted = set(await self._retrying("finish", self._finish, outcomes, results))
-            ended = [o.task_id for o in outcomes if o.task_id in accepted and o.status in _ENDED]
+            ended = [o.task_id for o in outcomes if o.task_id in accepted and o.status in RESOLVED_AFTER_FINISH]
             if ended:
                 await self._resolve_dependencies(ended)
             for settlement in batch:
@@ -574,9 +575,6 @@ class BaseWorker(abc.ABC):
         if storage is not None and self.settings.event_retention is not None:
             await storage.purge_events(now - self.settings.event_retention)
 
-
-#: Outcomes after which the tasks waiting on a task learn how it ended.
-_ENDED = frozenset({TaskStatus.COMPLETED, TaskStatus.DEAD})
 
 _LEASE_EXPIRED = ErrorInfo(
     type="omniq.LeaseExpired", message="the worker running the task stopped renewing its lease"

@@ -76,7 +76,8 @@ local DATA_AT = AT.data
 -- Tasks (`record` rows) as scripts return them: every field but `data` of every task packed into
 -- one msgpack string, then each task's `data` as a reply of its own. Parsing one bulk reply per
 -- field was most of a claim's cost in the client. Payloads stay apart because cmsgpack writes
--- every Lua string as msgpack text, which a binary payload is not.
+-- every Lua string as msgpack text, which a binary payload is not. Takes the rows apart: call it
+-- last, once per row.
 local function tasks_reply(rows)
   if #rows == 0 then return {} end
   local out = {false}
