@@ -405,7 +405,9 @@ class BaseWorker(abc.ABC):
             outcomes = [s.outcome for s in batch]
             results = [s.result for s in batch if s.result is not None]
             accepted = set(await self._retrying("finish", self._finish, outcomes, results))
-            ended = [o.task_id for o in outcomes if o.task_id in accepted and o.status in RESOLVED_AFTER_FINISH]
+            ended = [
+                o.task_id for o in outcomes if o.status in RESOLVED_AFTER_FINISH and o.task_id in accepted
+            ]
             if ended:
                 await self._resolve_dependencies(ended)
             for settlement in batch:
