@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,66 @@ def test_a_bad_config_file_is_one_line_naming_the_key(tmp_path: Path, content: s
     assert done.returncode == 1 and "Traceback" not in done.stderr and "hunter2" not in done.stderr
     assert done.stderr.startswith(f"omniq: error: {message}"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_events_are_listed_filtered_and_followed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    follow = subprocess.Popen(
+        [*OMNIQ, "events", "--follow", "--interval", "0.2", "--url", url],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        enqueued = omniq(
+            "enqueue",
+            "omniq.core.testing.tasks:add",
+            "--kwargs",
+            '{"a": 1, "b": 2}',
+            "--url",
+            url,
+            cwd=tmp_path,
+        )
+        task_id = enqueued.stdout.strip()
+        worker = subprocess.Popen(
+            [*OMNIQ, "worker", "--url", url, "-c", "2"], cwd=tmp_path, stderr=subprocess.PIPE
+        )
+        try:
+            assert omniq("result", task_id, "--wait", "60", "--url", url, cwd=tmp_path).returncode == 0
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.communicate(timeout=60)
+        followed = _lines_until(follow, "completed", within=60)
+    finally:
+        follow.send_signal(signal.SIGINT)
+        _, follow_errors = follow.communicate(timeout=60)
+    assert [line.split()[1] for line in followed if task_id in line] == ["enqueued", "executing", "completed"]
+    assert follow.returncode == 130, follow_errors
+    listed = omniq("events", "--task", task_id, "--url", url, cwd=tmp_path)
+    assert [line.split()[1] for line in listed.stdout.splitlines()] == ["enqueued", "executing", "completed"]
+    as_json = omniq("events", "--type", "completed", "--json", "--url", url, cwd=tmp_path)
+    [completed] = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert (completed["type"], completed["task_id"], completed["attempt"]) == ("completed", task_id, 1)
+    unknown = omniq("events", "--type", "finished", "--url", url, cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert "--type 'finished' is not an event type" in unknown.stderr
+
+
+def _lines_until(process: subprocess.Popen[str], marker: str, *, within: float) -> list[str]:
+    """Lines ``process`` prints until one holds ``marker`` (a hang guard of ``within`` seconds)."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if marker in line:
+                found.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert found.wait(within), f"no line with {marker!r} in {lines}"
+    return lines

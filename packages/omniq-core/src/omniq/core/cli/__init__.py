@@ -1,5 +1,5 @@
-"""The ``omniq`` command: run workers, enqueue, read results, inspect queues and dead letters, and the
-demo.
+"""The ``omniq`` command: run workers, enqueue, read results, inspect queues, events and dead letters,
+and the demo.
 
 Every command reads the same configuration as the library: ``--config omniq.yaml``, then
 ``OMNIQ_*`` variables, then ``--url`` naming one backend for every component. Errors print one line
@@ -22,6 +22,7 @@ import msgspec
 from omniq.core.app import AsyncOmniQ
 from omniq.core.cli._config import app_from_args, settings_from_args
 from omniq.core.cli._demo import run_demo
+from omniq.core.cli._events import run_events
 from omniq.core.errors import OmniQError
 from omniq.core.sync import OmniQ
 from omniq.core.urls import mask_url
@@ -122,6 +123,21 @@ def _parser() -> argparse.ArgumentParser:
 
     for name in ("info", "status"):
         _command(commands, name, _info, "queue depths by status")
+
+    events = _command(commands, "events", run_events, "print stored events, oldest first")
+    events.add_argument("--task", dest="task_id", metavar="TASK_ID", help="only this task's events")
+    events.add_argument(
+        "--type", dest="types", action="append", metavar="TYPE", help="only events of this type; repeatable"
+    )
+    events.add_argument("--since", type=float, metavar="SECONDS", help="only events of the last SECONDS")
+    events.add_argument(
+        "-n", "--limit", type=int, default=1000, help="at most this many at first (default 1000; 0: all)"
+    )
+    events.add_argument("-f", "--follow", action="store_true", help="then print new events as they come")
+    events.add_argument(
+        "--interval", type=float, default=1.0, metavar="SECONDS", help="with --follow: seconds between reads"
+    )
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
 
     demo = _command(commands, "demo", run_demo, "enqueue tasks, run a worker with progress, summarise")
     demo.add_argument("-n", "--tasks", type=int, default=400, help="how many tasks (default 400)")
