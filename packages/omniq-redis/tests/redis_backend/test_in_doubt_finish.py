@@ -29,18 +29,23 @@ async def _claimed(backend: RedisBackend, now: float, token: str = "token-a") ->
     return claimed.id
 
 
-def _lose_first_finish_reply(backend: RedisBackend, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def _lose_first_finish_reply(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch, *, unreachable_for: int = 0
+) -> list[int]:
     """Make the server apply the first finish script but its reply never arrive (the connection
-    drops); returns a list counting the finish calls sent."""
+    drops), then refuse the next ``unreachable_for`` sends (the server is down); returns a list
+    counting the finish calls sent."""
     real: Any = backend.client.evalsha  # annotated differently across redis-py releases
     sent: list[int] = []
 
     async def evalsha(sha: str, *args: Any) -> Any:
-        reply = await real(sha, *args)
         if sha == FINISH_SHA:
             sent.append(1)
-            if len(sent) == 1:
-                raise RedisConnectionError("connection lost before the reply was read")
+            if 1 < len(sent) <= 1 + unreachable_for:
+                raise RedisConnectionError("connection refused")
+        reply = await real(sha, *args)
+        if sha == FINISH_SHA and len(sent) == 1:
+            raise RedisConnectionError("connection lost before the reply was read")
         return reply
 
     monkeypatch.setattr(backend.client, "evalsha", evalsha)
@@ -59,6 +64,17 @@ async def test_a_finish_whose_reply_was_lost_is_accepted_when_sent_again(
     assert len(sent) == 2  # applied once, its reply lost, sent again
     assert await backend.get_result(task_id) == result
     assert await backend.count_tasks() == {"default": {"completed": 1}}
+
+
+async def test_a_finish_in_doubt_outlasts_a_server_down_for_seconds(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    task_id = await _claimed(backend, now)
+    sent = _lose_first_finish_reply(backend, monkeypatch, unreachable_for=3)  # about 3 s down
+    done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
+    assert await backend.finish([done]) == [task_id]
+    assert len(sent) == 5
 
 
 async def test_the_same_call_again_changes_nothing_and_a_new_call_is_refused(backend: RedisBackend) -> None:

@@ -62,8 +62,10 @@ CHUNK = 1000
 SWEEP = 1000
 #: Delayed tasks one claim promotes per queue.
 PROMOTE_CAP = 1000
-#: Seconds to wait before each re-send of a finish whose connection failed (reply in doubt).
-IN_DOUBT_RESENDS = (0.05, 0.25, 1.0)
+#: Seconds to wait before each re-send of a finish whose connection failed (reply in doubt): about
+#: 30 s in all, longer than a server restart or a failover, after which the worker's own retry is a
+#: new call (refused if the first was applied: the worker then skips the task's callbacks).
+IN_DOUBT_RESENDS = (0.05, 0.25, 1.0, 2.0, 4.0, 8.0, 15.0)
 _TASK_STATUSES = tuple(status.value for status in TaskStatus)
 
 
