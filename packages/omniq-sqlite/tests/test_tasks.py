@@ -63,6 +63,30 @@ async def test_every_field_survives_a_round_trip_exactly(
         assert await reopened.get_task(record.id) == record
 
 
+async def test_a_claimed_record_is_the_stored_row(backend: SQLiteBackend, make_task: TaskFactory) -> None:
+    # The claim returns only the columns it did not set itself; the record it builds must still
+    # equal the row as stored, for one queue and for several.
+    now = time.time()
+    first = make_task(
+        queue="a", data=bytes(range(256)), dedup_key="k", schedule_id="s", expires_at=now + 600, now=now - 1
+    )
+    second = make_task(queue="b", priority=3, now=now - 1)
+    retried = make_task(queue="a", status=TaskStatus.FAILED, attempts=1, error='{"type":"E"}', now=now - 2)
+    await backend.enqueue([first, second, retried])
+    for queues in (("a",), ("a", "b")):
+        claimed = await backend.claim(
+            queues,
+            limit=10,
+            worker_id="worker-1",
+            lease_token="tok",
+            lease_expires_at=now + 0.1 + 0.2,
+            now=now,
+        )
+        assert claimed
+        for record in claimed:
+            assert record == await backend.get_task(record.id)
+
+
 async def test_ten_thousand_records_enqueue_in_one_call(
     backend: SQLiteBackend, make_task: TaskFactory
 ) -> None:

@@ -11,10 +11,12 @@ from omniq.core.models import ResultStatus, ScheduleStatus, TaskStatus
 from omniq.core.records import EventRecord, ResultRecord, ScheduleRecord, TaskRecord
 
 __all__ = [
+    "CLAIMED_COLUMNS",
     "EVENT_COLUMNS",
     "RESULT_COLUMNS",
     "SCHEDULE_COLUMNS",
     "TASK_COLUMNS",
+    "claimed_task_from_row",
     "event_from_row",
     "event_row",
     "result_from_row",
@@ -29,6 +31,12 @@ __all__ = [
 TASK_COLUMNS = (
     "id, queue, func, priority, status, due_at, created_at, updated_at, expires_at, attempts, "
     "max_attempts, data, dedup_key, depends_on, schedule_id, lease_token, lease_expires_at, worker_id, error"
+)
+#: The task columns a claim returns: those the claim itself sets (status, lease, worker, update
+#: time) are left out, since the claimer knows them already; see ``claimed_task_from_row``.
+CLAIMED_COLUMNS = (
+    "id, queue, func, priority, due_at, created_at, expires_at, attempts, max_attempts, data, dedup_key, "
+    "depends_on, schedule_id, error"
 )
 RESULT_COLUMNS = "task_id, status, finished_at, data, expires_at, schedule_id"
 EVENT_COLUMNS = "type, task_id, at, queue, worker_id, attempt, error, details"
@@ -77,6 +85,36 @@ def task_from_row(row: Sequence[Any]) -> TaskRecord:
         lease_expires_at=row[16],
         worker_id=row[17],
         error=row[18],
+    )
+
+
+def claimed_task_from_row(
+    row: Sequence[Any], lease_token: str, lease_expires_at: float, worker_id: str, now: float
+) -> TaskRecord:
+    """The record of a row that starts with ``CLAIMED_COLUMNS``, returned by a claim that set
+    these values: a claim returns thousands of rows a second, and each value SQLite hands back
+    is one more Python object made while holding the GIL."""
+    dependencies = row[11]
+    return TaskRecord(
+        id=row[0],
+        queue=row[1],
+        func=row[2],
+        priority=row[3],
+        status=TaskStatus.RUNNING,
+        due_at=row[4],
+        created_at=row[5],
+        updated_at=now,
+        expires_at=row[6],
+        attempts=row[7],
+        max_attempts=row[8],
+        data=row[9],
+        dedup_key=row[10],
+        depends_on=() if dependencies == _NO_DEPENDENCIES else _decode_dependencies(dependencies),
+        schedule_id=row[12],
+        lease_token=lease_token,
+        lease_expires_at=lease_expires_at,
+        worker_id=worker_id,
+        error=row[13],
     )
 
 

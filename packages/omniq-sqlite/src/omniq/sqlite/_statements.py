@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 
-from omniq.sqlite._rows import EVENT_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS
+from omniq.sqlite._rows import CLAIMED_COLUMNS, EVENT_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS
 
 __all__ = [
     "CANCEL",
@@ -93,7 +93,8 @@ def claim(queues: int) -> str:
     Each queue's part walks ``omniq_tasks_runnable`` in claim order and stops after LIMIT rows;
     the outer LIMIT then serves earlier queues first. Expired rows are skipped and left for
     ``reap`` to report. Parameters: token, lease expiry, worker, now; per queue: queue, now, now,
-    limit; then, for more than one queue, limit. RETURNING gives the rows in no particular order.
+    limit; then, for more than one queue, limit. RETURNING gives the rows in no particular order,
+    as ``CLAIMED_COLUMNS`` and ``seq``.
     """
     if queues == 1:
         # One queue: its index walk is already in claim order; no merge, no sort, no final LIMIT.
@@ -102,7 +103,7 @@ def claim(queues: int) -> str:
     SET status = 'running', attempts = attempts + 1,
         lease_token = ?, lease_expires_at = ?, worker_id = ?, updated_at = ?
     WHERE seq IN (SELECT seq FROM ({_RUNNABLE.format(rank=0)}))
-    RETURNING {TASK_COLUMNS}, seq
+    RETURNING {CLAIMED_COLUMNS}, seq
     """
     parts = " UNION ALL ".join(f"SELECT * FROM ({_RUNNABLE.format(rank=rank)})" for rank in range(queues))
     return f"""
@@ -110,7 +111,7 @@ def claim(queues: int) -> str:
     SET status = 'running', attempts = attempts + 1,
         lease_token = ?, lease_expires_at = ?, worker_id = ?, updated_at = ?
     WHERE seq IN (SELECT seq FROM ({parts}) ORDER BY rank, priority DESC, due_at, seq LIMIT ?)
-    RETURNING {TASK_COLUMNS}, seq
+    RETURNING {CLAIMED_COLUMNS}, seq
     """
 
 

@@ -38,6 +38,7 @@ from omniq.sqlite import _dependencies as dependencies
 from omniq.sqlite import _statements as sql
 from omniq.sqlite._database import Database, Row, execute_values, fetch, run_to_end
 from omniq.sqlite._rows import (
+    claimed_task_from_row,
     event_from_row,
     event_row,
     result_from_row,
@@ -54,8 +55,10 @@ __all__ = ["SQLiteBackend"]
 _json = msgspec.json.Encoder()
 
 
-#: Position of ``seq`` in rows returned by the claim and the reaper (after the task columns).
+#: Position of ``seq`` in rows returned by the reaper (after the task columns).
 _SEQ = len(TaskRecord.__struct_fields__)
+#: Positions of the claim order's columns in rows returned by a claim (``CLAIMED_COLUMNS``, seq).
+_CLAIMED_QUEUE, _CLAIMED_PRIORITY, _CLAIMED_DUE_AT, _CLAIMED_SEQ = 1, 3, 4, 14
 
 
 def _json_text(value: object) -> str:
@@ -197,8 +200,15 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
             await run_to_end(self._give_back(statement, lease_token, now))
             raise
         # RETURNING gives no order; the statement chose the right rows.
-        rows.sort(key=lambda row: (order[row[1]], -row[3], row[5], row[_SEQ]))
-        return [task_from_row(row) for row in rows]
+        rows.sort(
+            key=lambda row: (
+                order[row[_CLAIMED_QUEUE]],
+                -row[_CLAIMED_PRIORITY],
+                row[_CLAIMED_DUE_AT],
+                row[_CLAIMED_SEQ],
+            )
+        )
+        return [claimed_task_from_row(row, lease_token, lease_expires_at, worker_id, now) for row in rows]
 
     async def _give_back(self, claim: asyncio.Future[list[Row]], lease_token: str, now: float) -> None:
         """Undo a claim nobody received: its tasks become pending, the attempt not counted."""
