@@ -103,9 +103,17 @@ def sleep_in_steps(seconds: float) -> float:
     return seconds
 
 
+def _mark_started(marker: str) -> None:
+    """Write this process's pid to ``marker`` in one step (a temporary file renamed into place), so
+    that a test seeing the file never reads it half written."""
+    partial = Path(f"{marker}.{os.getpid()}.tmp")
+    partial.write_text(str(os.getpid()), encoding="utf-8")
+    partial.replace(marker)
+
+
 def slow_with_marker(marker: str, seconds: float, log: str) -> str:
     """Write ``marker`` (this run has started), sleep, then log the completed run."""
-    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    _mark_started(marker)
     sleep_in_steps(seconds)
     return record_run(log, "done")
 
@@ -171,7 +179,7 @@ def sleep_in_c(seconds: float) -> float:
 
 def wait_for_release(marker: str, release: str) -> int:
     """Write ``marker`` (this run has started), wait until ``release`` exists, return the pid."""
-    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    _mark_started(marker)
     while not Path(release).exists():
         time.sleep(0.01)
     return os.getpid()
@@ -210,7 +218,7 @@ def sleep_noting_interruption(marker: str, note: str, seconds: float, cooperativ
         import gevent  # noqa: PLC0415 - only this variant needs gevent
 
         pause = gevent.sleep
-    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    _mark_started(marker)
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
