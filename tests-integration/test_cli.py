@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from omniq.core import OmniQ, installed_schemes
+from omniq.core import AsyncOmniQ, OmniQ, installed_schemes
+from omniq.core.records import EventRecord
 from omniq.core.registry import KNOWN_BACKENDS
 from omniq.core.testing import tasks
 
@@ -198,6 +201,7 @@ def test_a_bad_config_file_is_one_line_naming_the_key(tmp_path: Path, content: s
 
 def test_events_are_listed_filtered_and_followed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/jobs.db"
+    asyncio.run(_store_an_hour_old_event(url, "old-task"))
     follow = subprocess.Popen(
         [*OMNIQ, "events", "--follow", "--interval", "0.2", "--url", url],
         cwd=tmp_path,
@@ -229,6 +233,8 @@ def test_events_are_listed_filtered_and_followed(tmp_path: Path) -> None:
         follow.send_signal(signal.SIGINT)
         _, follow_errors = follow.communicate(timeout=60)
     assert [line.split()[1] for line in followed if task_id in line] == ["enqueued", "executing", "completed"]
+    assert not [line for line in followed if "old-task" in line]  # following starts a minute back
+    assert "old-task" in omniq("events", "--url", url, cwd=tmp_path).stdout
     assert follow.returncode == 130, follow_errors
     listed = omniq("events", "--task", task_id, "--url", url, cwd=tmp_path)
     assert [line.split()[1] for line in listed.stdout.splitlines()] == ["enqueued", "executing", "completed"]
@@ -238,6 +244,13 @@ def test_events_are_listed_filtered_and_followed(tmp_path: Path) -> None:
     unknown = omniq("events", "--type", "finished", "--url", url, cwd=tmp_path)
     assert unknown.returncode == 1
     assert "--type 'finished' is not an event type" in unknown.stderr
+
+
+async def _store_an_hour_old_event(url: str, task_id: str) -> None:
+    async with AsyncOmniQ(url) as app:
+        assert app.event_store is not None
+        old = EventRecord(type="enqueued", task_id=task_id, at=time.time() - 3600, queue="default", attempt=0)
+        await app.event_store.append_events([old])
 
 
 def _lines_until(process: subprocess.Popen[str], marker: str, *, within: float) -> list[str]:

@@ -30,6 +30,8 @@ async def run_events(args: argparse.Namespace) -> int:
     """Print the events asked for; with ``--follow`` keep printing new ones until interrupted."""
     types = _event_types(args.types)
     since = None if args.since is None else _ago(args.since)
+    if args.follow and since is None and args.task_id is None:
+        since = _ago(FOLLOW_LOOKBACK)  # like ``tail -f``: the recent ones, not the whole history
     async with app_from_args(args) as app:
         if app.event_store is None:
             raise ValueError("event logging is off (event_storage_url is 'none'): no events are stored")
