@@ -13,8 +13,9 @@ import pytest
 from omniq.core import AsyncOmniQ, ResultStatus, TaskStatus, events
 from omniq.core.errors import SerializationError
 from omniq.core.interfaces import BaseEventStorage
+from omniq.core.memory import MemoryBackend
 from omniq.core.models import EventType
-from omniq.core.records import EventRecord
+from omniq.core.records import EventRecord, Outcome
 from omniq.core.testing import tasks
 from omniq.core.testing._support import eventually
 
@@ -124,3 +125,45 @@ async def test_a_failing_wake_up_channel_falls_back_to_polling() -> None:
         await app.stop_worker()
         # It polled about every poll_interval (0.02 s) rather than spinning on the failure.
         assert 1 <= calls < 1000
+
+
+class _SlowToWrite(MemoryBackend):
+    """A memory store whose ``finish`` waits until the test lets it through."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.gate = asyncio.Event()
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+        await self.gate.wait()
+        return await super().finish(outcomes)
+
+
+async def _running(store: MemoryBackend) -> int:
+    return len(await store.list_tasks(status=TaskStatus.RUNNING, limit=1_000))
+
+
+async def test_a_worker_holds_a_bounded_number_of_tasks_while_outcomes_wait_to_be_written() -> None:
+    # Tasks end faster than their outcomes are written: the slot of an ended task stays taken
+    # until the writer takes its outcome, so with one batch stuck in the writer and max_workers
+    # more waiting for it, claims stop instead of piling up.
+    store = _SlowToWrite(f"memory://{uuid.uuid4().hex}")
+    async with store:
+        app = AsyncOmniQ(task_queue=store, result_store=store, poll_interval=0.02)
+        async with app:
+            ids = await app.enqueue_many(tasks.add, [{"a": n, "b": 1} for n in range(60)])
+            await app.start_worker("async", max_workers=5)
+
+            async def slots_full_of_unwritten_outcomes() -> bool:
+                worker = app._worker
+                return worker is not None and len(worker._settlements) == 5
+
+            await eventually(slots_full_of_unwritten_outcomes)
+            await asyncio.sleep(0.2)  # time for claims that must not happen
+            assert await _running(store) <= 2 * 5
+            store.gate.set()
+            await app.stop_worker()
+            # A graceful stop wrote every outcome it had: no task is left running.
+            assert await _running(store) == 0
+            statuses = {(await app.get_task(task_id)).status for task_id in ids}  # type: ignore[union-attr]
+            assert statuses <= {TaskStatus.COMPLETED, TaskStatus.PENDING}

@@ -121,3 +121,27 @@ def test_task_columns_follow_the_record_fields() -> None:
 
 def test_schedule_columns_follow_the_record_fields() -> None:
     assert [c.strip() for c in SCHEDULE_COLUMNS.split(",")] == list(ScheduleRecord.__struct_fields__)
+
+
+async def _storage_parameters(admin: Any, schema: str, table: str) -> dict[str, str]:
+    options = await admin.fetchval(
+        "SELECT reloptions FROM pg_class WHERE oid = to_regclass($1)", f'"{schema}".{table}'
+    )
+    return dict(option.split("=", 1) for option in options or [])
+
+
+async def test_the_tasks_table_is_vacuumed_after_a_fixed_number_of_dead_rows(
+    admin: Any, url: str, schema: str
+) -> None:
+    async with PostgresBackend(url):
+        pass
+    # Also on a version 2 schema, created before the storage parameters existed.
+    await admin.execute(f'ALTER TABLE "{schema}".tasks RESET (fillfactor, autovacuum_vacuum_scale_factor)')
+    await admin.execute(f'UPDATE "{schema}".schema_version SET version = 2')
+    async with PostgresBackend(url):
+        pass
+    tasks = await _storage_parameters(admin, schema, "tasks")
+    assert tasks["autovacuum_vacuum_scale_factor"] == "0"
+    assert int(tasks["autovacuum_vacuum_threshold"]) > 0
+    assert int(tasks["fillfactor"]) < 100
+    assert (await _storage_parameters(admin, schema, "dependencies"))["autovacuum_vacuum_scale_factor"] == "0"

@@ -50,7 +50,7 @@ from omniq.postgres._rows import (
     tasks_json,
 )
 from omniq.postgres._schedules import ScheduleStatements, ScheduleStore
-from omniq.postgres._settle import accepted_ids, outcome_arrays
+from omniq.postgres._settle import accepted_ids, lease_parameters, outcome_parameters
 from omniq.postgres._statements import Statements
 from omniq.postgres._url import PostgresConfig, parse_url
 
@@ -268,11 +268,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         if not leases:
             return []
         rows = await self._db.pool.fetch(
-            self._sql.heartbeat,
-            lease_expires_at,
-            now,
-            [task_id for task_id, _ in leases],
-            [token for _, token in leases],
+            self._sql.heartbeat, lease_expires_at, now, *lease_parameters(leases)
         )
         renewed = {(row[0], row[1]) for row in rows}
         return [task_id for task_id, token in leases if (task_id, token) not in renewed]
@@ -322,13 +318,13 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
 
     async def _settle(self, executor: Any, outcomes: Sequence[Outcome]) -> list[str]:
         """Run the finish statement on ``executor`` (the pool or a connection in a transaction)."""
-        arrays = outcome_arrays(outcomes)
+        parameters = outcome_parameters(outcomes)
         doubtful = self._doubtful_finishes
-        flags = [(o.task_id, o.lease_token) in doubtful for o in outcomes] if doubtful else []
-        if any(flags):
-            rows = await executor.fetch(self._sql.finish_confirming, *arrays, flags)
+        in_doubt = [o.task_id for o in outcomes if (o.task_id, o.lease_token) in doubtful] if doubtful else []
+        if in_doubt:
+            rows = await executor.fetch(self._sql.finish_confirming, *parameters, in_doubt)
         else:
-            rows = await executor.fetch(self._sql.finish, *arrays)
+            rows = await executor.fetch(self._sql.finish, *parameters)
         return accepted_ids(outcomes, {row[0] for row in rows})
 
     @writes

@@ -3,8 +3,11 @@
 One asyncio loop drives it. Claims take up to the free capacity in one call; leases of all running
 tasks are renewed by one ``heartbeat`` call per interval; outcomes are written by one background
 writer that takes whatever has piled up since its last write (group commit), so a busy worker makes
-one ``finish`` call per batch rather than per task. Worker kinds differ only in how they run a
-function: see :class:`Runner`.
+one ``finish`` call per batch rather than per task. A task holds its slot until the writer takes
+its outcome, not just until it returns: otherwise a store that writes slower than tasks end lets
+unwritten outcomes and claims grow together without bound. The batch being written no longer holds
+slots, so the next claim overlaps the write; a worker thus holds at most twice ``max_workers``
+tasks. Worker kinds differ only in how they run a function: see :class:`Runner`.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ logger = logging.getLogger("omniq.worker")
 #: How often a worker purges expired results and old events.
 PURGE_INTERVAL = 60.0
 
-#: How long ``stop`` waits for the last writes once every task has finished or been released.
+#: How long ``stop`` waits for the last writes, once every task has finished or been released,
+#: without any of them succeeding (a store that keeps failing).
 CLOSE_TIMEOUT = 30.0
 
 
@@ -131,6 +135,8 @@ class BaseWorker(abc.ABC):
         self._leases: dict[str, TaskRecord] = {}
         self._lost: set[str] = set()
         self._settlements: list[Settlement] = []
+        self._unwritten = 0
+        self._last_write = 0.0
         self._settle_wake = asyncio.Event()
         self._capacity = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -167,6 +173,7 @@ class BaseWorker(abc.ABC):
         self._grace_changed = asyncio.Event()
         self._grace_deadline = None
         self._stopper = None
+        self._unwritten = len(self._settlements)
         self._runner = self.make_runner()
         await self.events.start()
         self._settler = asyncio.create_task(self._settle_forever(), name="omniq-settle")
@@ -186,8 +193,8 @@ class BaseWorker(abc.ABC):
 
         ``None`` waits for every running task. Released tasks go back to the queue at once. No
         loop is cut off in the middle of a write: each finishes what it is doing and returns, and
-        everything settled is written before this returns (for at most ``CLOSE_TIMEOUT`` seconds
-        if the store keeps failing; unwritten outcomes then come back through lease expiry).
+        everything settled is written before this returns (unless the store fails every write
+        for ``CLOSE_TIMEOUT`` seconds; unwritten outcomes then come back through lease expiry).
 
         Calling it again while a stop is under way waits for that stop; a shorter ``grace``
         shortens the wait for running tasks (``stop(0)`` releases them at once).
@@ -217,10 +224,13 @@ class BaseWorker(abc.ABC):
         self._settle_wake.set()
         if self._settler is not None:
             background.append(self._settler)
-        _, stuck = await asyncio.wait(background, timeout=CLOSE_TIMEOUT)
-        for task in stuck:
+        for task in await self._wait_while_writing(background):
             logger.error(
-                "worker %s: %s did not finish in %s s; cancelled", self.worker_id, task, CLOSE_TIMEOUT
+                "worker %s: %s made no progress for %s s; cancelled (%d outcomes unwritten)",
+                self.worker_id,
+                task.get_name(),
+                CLOSE_TIMEOUT,
+                self._unwritten,
             )
             task.cancel()
         await self.callbacks.close()
@@ -229,6 +239,19 @@ class BaseWorker(abc.ABC):
             self._runner.close()
         self._started = False
         logger.info("worker %s stopped", self.worker_id)
+
+    async def _wait_while_writing(self, loops: list[asyncio.Task[None]]) -> set[asyncio.Task[None]]:
+        """Wait for ``loops`` to end as long as outcomes keep being written; the loops still
+        running after ``CLOSE_TIMEOUT`` seconds without a successful write."""
+        loop = asyncio.get_running_loop()
+        self._last_write = loop.time()
+        pending = set(loops)
+        while pending:
+            quiet_until = self._last_write + CLOSE_TIMEOUT
+            if loop.time() >= quiet_until:
+                break
+            _, pending = await asyncio.wait(pending, timeout=quiet_until - loop.time())
+        return pending
 
     async def _let_running_finish(self) -> None:
         """Wait for running tasks until the grace deadline (which may move closer), then release
@@ -295,7 +318,7 @@ class BaseWorker(abc.ABC):
         settings = self.settings
         failures = 0
         while not self._stopping.is_set():
-            free = self.max_workers - len(self._executions)
+            free = self.max_workers - len(self._executions) - len(self._settlements)
             if free <= 0:
                 self._capacity.clear()
                 await self._capacity.wait()
@@ -390,6 +413,7 @@ class BaseWorker(abc.ABC):
 
     def _settle(self, settlement: Settlement) -> None:
         self._settlements.append(settlement)
+        self._unwritten += 1
         self._settle_wake.set()
 
     async def _settle_forever(self) -> None:
@@ -402,6 +426,7 @@ class BaseWorker(abc.ABC):
         """Write everything settled so far: outcomes, and the results of the accepted ones."""
         while self._settlements:
             batch, self._settlements = self._settlements, []
+            self._capacity.set()
             outcomes = [s.outcome for s in batch]
             results = [s.result for s in batch if s.result is not None]
             accepted = set(await self._retrying("finish", self._finish, outcomes, results))
@@ -421,6 +446,8 @@ class BaseWorker(abc.ABC):
                     self._call_back(settlement)
                 else:
                     logger.warning("task %s: lease lost before it settled; outcome discarded", task_id)
+            self._unwritten -= len(batch)
+            self._last_write = asyncio.get_running_loop().time()
 
     async def _resolve_dependencies(self, task_ids: list[str]) -> None:
         """Release or cancel the tasks waiting on ``task_ids`` (a crash before this is made good by
