@@ -140,7 +140,7 @@ def _literal(value: Any) -> str:
     """A parameter written into the SQL text (``EXPLAIN EXECUTE`` takes no bound parameters)."""
     if isinstance(value, list):
         return "ARRAY[" + ", ".join(_literal(item) for item in value) + "]::text[]"
-    if isinstance(value, float):
+    if isinstance(value, float | int):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
 
@@ -199,19 +199,73 @@ async def test_a_batch_is_settled_by_primary_key_whatever_the_statistics_say(
     # table only some dozens of times larger than the batch instead of probing the index for
     # each id: either costs about as much as the batch.
     backend, running = running_after_statistics
-    sql = getattr(backend._sql, statement)
-    kinds = _KINDS[statement]
-    values = ", ".join(_literal(value) for value in parameters(running[:500]))
-    async with admin.transaction():
-        await admin.execute(f"SET LOCAL plan_cache_mode = {mode}")
-        await admin.execute(f"PREPARE hot({kinds}) AS {sql}")
-        try:
-            rows = await admin.fetch(f"EXPLAIN (FORMAT JSON) EXECUTE hot({values})")
-        finally:
-            await admin.execute("DEALLOCATE hot")
-    scans = _scans(json.dumps(json.loads(rows[0][0])))
+    values = parameters(running[:500])
+    scans = await _prepared_plan(admin, getattr(backend._sql, statement), _KINDS[statement], values, mode)
     kinds_seen = {kind for kind, _, _ in scans}
     assert not kinds_seen & {"Nested Loop", "Hash Join", "Merge Join", "Function Scan"}, scans
     assert "tasks_leases" not in {index for _, _, index in scans}, scans
     if mode == "force_generic_plan":  # what a busy worker runs: index probes, one per task
         assert "tasks_pkey" in {index for _, _, index in scans}, scans
+
+
+async def _prepared_plan(
+    admin: Any, sql: str, kinds: str, values: tuple[Any, ...], mode: str
+) -> list[tuple[str, str | None, str | None]]:
+    """The plan ``EXECUTE`` uses under ``plan_cache_mode = mode``."""
+    async with admin.transaction():
+        await admin.execute(f"SET LOCAL plan_cache_mode = {mode}")
+        await admin.execute(f"PREPARE hot({kinds}) AS {sql}")
+        try:
+            literals = ", ".join(_literal(value) for value in values)
+            rows = await admin.fetch(f"EXPLAIN (FORMAT JSON) EXECUTE hot({literals})")
+        finally:
+            await admin.execute("DEALLOCATE hot")
+    return _scans(json.dumps(json.loads(rows[0][0])))
+
+
+@pytest.fixture
+async def crowded_statistics(backend: PostgresBackend, admin: Any, make_task: TaskFactory) -> float:
+    """Statistics taken while thousands of tasks were runnable, running past their lease and past
+    their TTL; returns the time from which those are due."""
+    now = time.time()
+    await backend.enqueue([make_task(now=now, status=TaskStatus.COMPLETED) for _ in range(HISTORY)])
+    await backend.enqueue([make_task(now=now) for _ in range(30_000)])
+    await backend.enqueue([make_task(now=now, queue="ttl", expires_at=now + 1) for _ in range(5_000)])
+    await backend.claim(
+        ["default"], limit=5_000, worker_id="w", lease_token="t", lease_expires_at=now + 1, now=now
+    )
+    await admin.execute(f'ANALYZE "{backend.schema}".tasks')
+    return now + 10
+
+
+@pytest.mark.parametrize("mode", ["force_generic_plan", "force_custom_plan"])
+@pytest.mark.parametrize(
+    ("statement", "kinds", "parameters"),
+    [
+        (
+            "claim",
+            "text[], float8, int, text, float8, text",
+            lambda now: (["default"], now, 50, "t2", now, "w"),
+        ),
+        ("recover_leases", "float8, text", lambda now: (now, "lapsed")),
+        ("expire", "float8", lambda now: (now,)),
+    ],
+)
+async def test_picked_rows_are_changed_by_primary_key_whatever_the_statistics_say(
+    backend: PostgresBackend,
+    crowded_statistics: float,
+    admin: Any,
+    mode: str,
+    statement: str,
+    kinds: str,
+    parameters: Callable[[float], tuple[Any, ...]],
+) -> None:
+    # With statistics showing thousands of candidates, a generic plan cannot know how few rows
+    # the CTE picks; joined to the table, it hashed them against a scan of every row (a claim of
+    # 50 read 300,000 rows). Reached by primary key, they cost what was picked.
+    scans = await _prepared_plan(
+        admin, getattr(backend._sql, statement), kinds, parameters(crowded_statistics), mode
+    )
+    assert not any(kind == "Seq Scan" for kind, _, _ in scans), scans
+    assert not any(kind in ("Hash Join", "Merge Join") for kind, _, _ in scans), scans
+    assert "tasks_pkey" in {index for _, _, index in scans}, scans

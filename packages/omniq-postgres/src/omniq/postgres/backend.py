@@ -61,9 +61,8 @@ logger = logging.getLogger("omniq.postgres")
 #: The server a bare ``PostgresBackend()`` connects to.
 DEFAULT_URL = "postgresql://localhost/postgres"
 
-#: Positions after the task columns in rows of the claim (rank, seq) and of the reaper (seq).
-_RANK = len(TaskRecord.__struct_fields__)
-_SEQ = _RANK
+#: The position of ``seq`` after the task columns in rows of the claim and of the reaper.
+_SEQ = len(TaskRecord.__struct_fields__)
 
 #: From how many plain records on ``enqueue`` copies the batch instead of sending it as JSON: below
 #: this the three extra round trips of a transaction (begin, notify, commit) cost more than the
@@ -237,7 +236,8 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
             self._doubt_claim(lease_token)
             raise
         # RETURNING gives no order; the statement chose the right rows.
-        rows.sort(key=lambda row: (row[_RANK], -row[3], row[5], row[_RANK + 1]))
+        rank = {queue: position for position, queue in enumerate(ordered)}
+        rows.sort(key=lambda row: (rank[row[1]], -row[3], row[5], row[_SEQ]))
         return [task_from_row(row) for row in rows]
 
     def _doubt_claim(self, token: str) -> None:
