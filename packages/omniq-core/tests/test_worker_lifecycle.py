@@ -149,7 +149,7 @@ async def test_a_worker_holds_a_bounded_number_of_tasks_while_outcomes_wait_to_b
     # more waiting for it, claims stop instead of piling up.
     store = _SlowToWrite(f"memory://{uuid.uuid4().hex}")
     async with store:
-        app = AsyncOmniQ(task_queue=store, result_store=store, poll_interval=0.02)
+        app = AsyncOmniQ(task_queue=store, result_store=store, event_store=store, poll_interval=0.02)
         async with app:
             ids = await app.enqueue_many(tasks.add, [{"a": n, "b": 1} for n in range(60)])
             await app.start_worker("async", max_workers=5)
