@@ -146,6 +146,24 @@ class SemanticsTests(ConformanceFixtures):
         after = await app.enqueue(tasks.add, {"a": 1, "b": 1})
         assert (await app.get_result(after, timeout=60)) is not None
 
+    @pytest.mark.parametrize("worker_type", WORKER_TYPES)
+    async def test_an_exception_that_cannot_be_printed_or_encoded_still_ends_the_task(
+        self, app: AsyncOmniQ, worker_type: str
+    ) -> None:
+        unprintable = await app.enqueue(tasks.fail_oddly, {"how": "unprintable"}, max_retries=0)
+        surrogate = await app.enqueue(tasks.fail_oddly, {"how": "surrogate"}, max_retries=1, retry_delay=0)
+        await app.start_worker(worker_type)
+        first = await app.get_result(unprintable, timeout=60)
+        second = await app.get_result(surrogate, timeout=60)
+        assert first is not None and first.error is not None and first.status is ResultStatus.ERROR
+        assert first.error.type.endswith("UnprintableError") and "str()" in first.error.message
+        assert second is not None and second.error is not None and second.attempts == 2
+        # The lone surrogate is kept as an escape: UTF-8 (JSON, msgpack) cannot hold it.
+        assert second.error.type == "FileNotFoundError"
+        assert second.error.message == "no such file: caf\\udce9.txt"
+        assert await _status(app, unprintable) is TaskStatus.DEAD
+        assert await _status(app, surrogate) is TaskStatus.DEAD
+
     async def test_retry_delays_grow_by_the_backoff_and_stop_at_the_cap(self, make_app: AppFactory) -> None:
         app = await make_app(retry_backoff=3.0, retry_max_delay=0.2)
         task_id = await app.enqueue(tasks.fail, max_retries=3, retry_delay=0.05)

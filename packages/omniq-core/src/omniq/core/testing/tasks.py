@@ -78,6 +78,22 @@ def fail(message: str = "boom", kind: str = "ValueError") -> None:
     raise {"ValueError": ValueError, "KeyError": KeyError, "RuntimeError": RuntimeError}[kind](message)
 
 
+class UnprintableError(Exception):
+    """An exception whose ``str()`` raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("this exception has no text")
+
+
+def fail_oddly(how: str) -> None:
+    """Raise an exception that is hard to record: ``unprintable`` (its ``str()`` raises) or
+    ``surrogate`` (its message holds a file name read with ``surrogateescape``)."""
+    if how == "unprintable":
+        raise UnprintableError("unprintable")
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+    raise FileNotFoundError(f"no such file: {name}")
+
+
 def fail_until(path: str, succeed_on: int) -> int:
     """Fail until this is run for the ``succeed_on``-th time (counted in ``path``)."""
     with open(path, "a+", encoding="utf-8") as log:

@@ -21,12 +21,12 @@ import signal
 import socket
 import struct
 import threading
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
+from omniq.core._exceptions import exception_message, formatted_exception
 from omniq.core.context import TaskContext, enter_task, leave_task
 from omniq.core.functions import FunctionRegistry
 
@@ -120,7 +120,7 @@ def _call(
                 _cancel_leftovers(loop)
         return ("value", value), loop
     except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the parent
-        return ("error", exc, "".join(traceback.format_exception(exc))), loop
+        return ("error", exc, formatted_exception(exc)), loop
     finally:
         if token is not None:
             leave_task(token)
@@ -177,4 +177,6 @@ def _encode_error(exc: BaseException, formatted: str) -> bytes:
         except Exception:  # noqa: BLE001, S110 - fall back to the exception as data
             pass
     kind = type(exc)
-    return pickle.dumps(("foreign_error", kind.__module__, kind.__qualname__, str(exc), formatted))
+    return pickle.dumps(
+        ("foreign_error", kind.__module__, kind.__qualname__, exception_message(exc), formatted)
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
+from omniq.core._exceptions import encodable, exception_message, formatted_exception
 from omniq.core.codec import TaskSpec, decode_error, decode_spec, encode_error, result_record
 from omniq.core.errors import PayloadError, TaskTimeoutError
 from omniq.core.models import ErrorInfo, EventType, ResultStatus, RetryPolicy, TaskStatus
@@ -36,11 +36,12 @@ _CANCELLED = ErrorInfo(type="omniq.Cancelled", message="cancelled")
 
 
 def error_info(exc: BaseException, *, with_traceback: bool = True) -> ErrorInfo:
-    """An exception as data."""
+    """An exception as data, whatever it holds: this never raises, and every text in it can be
+    encoded (see :mod:`omniq.core._exceptions`)."""
     return ErrorInfo(
-        type=exception_name(type(exc)),
-        message=str(exc),
-        traceback="".join(traceback.format_exception(exc)) if with_traceback else None,
+        type=encodable(exception_name(type(exc))),
+        message=exception_message(exc),
+        traceback=formatted_exception(exc) if with_traceback else None,
     )
 
 

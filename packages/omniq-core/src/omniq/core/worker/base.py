@@ -26,10 +26,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
 
+from omniq.core._exceptions import exception_message
 from omniq.core.callbacks import Callbacks, TaskOutcome
 from omniq.core.codec import TaskSpec, decode_error, decode_spec, from_timestamp
 from omniq.core.context import enter_task
-from omniq.core.errors import PayloadError, SerializationError
+from omniq.core.errors import OmniQError, PayloadError, SerializationError
 from omniq.core.events import EventRecorder
 from omniq.core.functions import FunctionRegistry
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
@@ -380,7 +381,7 @@ class BaseWorker(abc.ABC):
             )
         except Exception as exc:  # noqa: BLE001 - whatever stops a task from starting kills it
             logger.error("task %s cannot run and goes to dead: %s", record.id, exc)
-            self._settle(Settlement.failure(record, None, exc, started_at=None, retryable=False))
+            self._fail(record, None, exc, started_at=None, retryable=False)
             return
         started_at = time.time()
         self.events.record(task_event(record, EventType.EXECUTING, started_at))
@@ -396,18 +397,38 @@ class BaseWorker(abc.ABC):
         except BaseException as exc:  # noqa: BLE001 - SystemExit or gevent.Timeout from a task too
             # Caught here, in the attempt's own task: escaping it, SystemExit or KeyboardInterrupt
             # would stop the worker's event loop.
-            self._settle(Settlement.failure(record, spec, exc, started_at=started_at))
+            self._fail(record, spec, exc, started_at=started_at)
             return
         try:
             value_format, encoded = self.serializer.dumps(value)
         except SerializationError as exc:  # the value is the problem; running again cannot help
-            self._settle(Settlement.failure(record, spec, exc, started_at=started_at, retryable=False))
+            self._fail(record, spec, exc, started_at=started_at, retryable=False)
             return
         self._settle(
             Settlement.success(
                 record, spec, value_format=value_format, value=encoded, returned=value, started_at=started_at
             )
         )
+
+    def _fail(
+        self,
+        record: TaskRecord,
+        spec: TaskSpec | None,
+        exc: BaseException,
+        *,
+        started_at: float | None,
+        retryable: bool = True,
+    ) -> None:
+        """Settle a failed attempt; if even that fails (a ``retry_on`` check or an error that
+        cannot be described), the task goes to dead with the reason: it must not stay running."""
+        try:
+            settlement = Settlement.failure(record, spec, exc, started_at=started_at, retryable=retryable)
+        except Exception as broken:  # anything here would leave the task running
+            logger.exception("task %s: its failure could not be recorded; it goes to dead", record.id)
+            why = f"{type(broken).__name__}: {exception_message(broken)}"
+            reason = OmniQError(f"the task failed and its failure could not be recorded ({why})")
+            settlement = Settlement.failure(record, None, reason, started_at=started_at, retryable=False)
+        self._settle(settlement)
 
     # -- settling ---------------------------------------------------------------------------
 
