@@ -270,3 +270,35 @@ def _lines_until(process: subprocess.Popen[str], marker: str, *, within: float) 
     reader.start()
     assert found.wait(within), f"no line with {marker!r} in {lines}"
     return lines
+
+
+#: Passwords as people paste them into URIs, unescaped, and the pieces that must never be shown.
+_PASSWORDS = [
+    "Alpha1?Bravo2#Charlie3",
+    "Alpha1/Bravo2",
+    "Alpha1@Bravo2",
+    "Alpha1#Bravo2&Charlie3",
+    "Alpha1:Bravo2%",
+]
+
+
+@pytest.mark.parametrize("password", _PASSWORDS)
+@pytest.mark.parametrize(
+    "template",
+    [
+        "redis://:{pw}@127.0.0.1:1/11",
+        "redis://127.0.0.1:1/11?password={pw}",
+        "postgresql://app:{pw}@127.0.0.1:1/app",
+        "postgresql://127.0.0.1:1/app?password={pw}",
+    ],
+)
+def test_no_piece_of_a_password_reaches_the_output(tmp_path: Path, template: str, password: str) -> None:
+    # Port 1 refuses connections: every command fails and names the server it could not reach.
+    url = template.format(pw=password)
+    for command in (["info"], ["worker"], ["dead", "list"]):
+        done = omniq(*command, "--url", url, cwd=tmp_path, timeout=60)
+        shown = done.stdout + done.stderr
+        assert done.returncode != 0, shown
+        leaked = [piece for piece in ("Alpha1", "Bravo2", "Charlie3") if piece in shown]
+        assert not leaked, shown
+        assert "Traceback" not in shown

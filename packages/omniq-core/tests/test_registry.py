@@ -65,3 +65,42 @@ def test_passwords_are_masked() -> None:
     with pytest.raises(BackendNotFoundError) as caught:
         open_url("nowhere://user:hunter2@localhost:4222")
     assert "hunter2" not in str(caught.value)
+
+
+#: Every character with a meaning in a URL, as people type them into passwords unescaped.
+URL_DELIMITERS = list(":/?#[]@!$&'()*+,;=% ")
+
+
+@pytest.mark.parametrize("delimiter", URL_DELIMITERS)
+@pytest.mark.parametrize(
+    "template",
+    [
+        "redis://:{pw}@127.0.0.1:6379/11",
+        "redis://default:{pw}@cache.internal:6379/0?prefix=app",
+        "postgresql://app:{pw}@[::1]:5432/db?schema=omniq",
+        "nats://user:{pw}@127.0.0.1:4222",
+        "redis://127.0.0.1:6379/0?password={pw}",
+        "postgresql://db.internal/app?sslmode=require&password={pw}",
+        "s3://bucket/omniq?endpoint_url=http://127.0.0.1:5000&secret={pw}",
+    ],
+)
+def test_no_piece_of_a_password_survives_masking(template: str, delimiter: str) -> None:
+    words = ["Alpha1", "Bravo2", "Charlie3"]
+    url = template.format(pw=delimiter.join(words))
+    masked = mask_url(url)
+    assert not [word for word in words if word in masked], masked
+    assert "***" in masked
+
+
+@pytest.mark.parametrize(
+    ("template", "password"),
+    [
+        ("redis://:{pw}@127.0.0.1:6379/11", "Delta1?Echo2#Foxtrot3@Golf4/Hotel5&Kilo6=:Lima7%"),
+        # In a parameter, "&name=" would start the next parameter for any parser; "&" alone not.
+        ("redis://127.0.0.1:6379/11?password={pw}", "Delta1?Echo2#Foxtrot3@Golf4/Hotel5&Kilo6:Lima7%="),
+    ],
+)
+def test_a_password_holding_every_delimiter_at_once_is_masked(template: str, password: str) -> None:
+    masked = mask_url(template.format(pw=password))
+    for piece in ("Delta1", "Echo2", "Foxtrot3", "Golf4", "Hotel5", "Kilo6", "Lima7"):
+        assert piece not in masked, masked

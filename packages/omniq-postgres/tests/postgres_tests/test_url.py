@@ -38,7 +38,7 @@ def test_defaults_and_keyword_options_win_over_the_query_string() -> None:
         ("postgresql://h/db?pool_min_size=5&pool_max_size=2", "pool sizes"),
         ("postgresql://h/db?pool_max_size=many", "pool_max_size"),
         ("postgresql://h/db?connect_timeout=0", "connect_timeout"),
-        ("postgresql://h:notaport/db", "malformed"),
+        ("postgresql://h:notaport/db", "port is not a number"),
         ("postgresql://h/db#frag", "fragment"),
     ],
 )

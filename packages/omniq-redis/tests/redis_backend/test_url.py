@@ -37,7 +37,7 @@ def test_every_scheme_is_served_by_the_backend() -> None:
 @pytest.mark.parametrize(
     ("url", "words"),
     [
-        ("redis://:secret@h:notaport/0", "malformed"),
+        ("redis://:secret@h:notaport/0", "port is not a number"),
         ("redis://:secret@h/zero", "database number"),
         ("redis://:secret@h/0?prefix=a{b}", "braces"),
         ("redis://:secret@h/0?events_maxlen=many", "events_maxlen"),

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import SplitResult, urlsplit
 
 from omniq.core.errors import ConfigurationError
 
-__all__ = ["mask_url", "url_scheme"]
+__all__ = ["mask_url", "split_url", "url_scheme"]
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-_SECRET_PARAMETER = re.compile(r"(?i)((?:password|passwd|pwd|secret|token|access_key|sas)=)[^&#]*")
+#: A query parameter holding a secret: its value runs to the next ``&name=`` or the end (not to
+#: ``#`` or a lone ``&``: an unescaped password may hold them; ``&name=`` inside a password cannot
+#: be told from the next parameter, by this or by any parser).
+_SECRET_PARAMETER = re.compile(
+    r"(?i)((?:^|[?&;])(?:password|passwd|pwd|secret|token|access_key|secret_key|sas|sas_token|"
+    r"account_key|credential|credentials)=).*?(?=&[A-Za-z_][A-Za-z0-9_.-]*=|$)"
+)
+#: What may follow the ``@`` that ends a URL's user part: a host (name, address, ``[v6]``) and
+#: port, then the path, query, fragment or the end.
+_AFTER_USERINFO = re.compile(r"[A-Za-z0-9.\-_~%\[\]:]*(?:[/?#]|$)")
 
 
 def url_scheme(url: str) -> str:
@@ -26,18 +36,61 @@ def url_scheme(url: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (also in query strings such as ``password=``).
+    """``url`` with its password replaced by ``***``: in the user part and in query parameters
+    such as ``password=``, whatever characters the password holds.
 
-    The user part ends at the *last* ``@`` before the query, so a password that itself holds
-    ``@`` or ``/`` (unescaped, as people do write them) is still hidden whole.
+    People write passwords into URIs unescaped, with ``@ / ? # & :`` in them, and a parser then
+    reads another password (and host) than they meant; what it printed would show the rest. So
+    the user part ends at the *last* ``@`` that is followed by something shaped like a host,
+    however many ``/ ? #`` come before it; this may hide more than the password (an ``@`` in a
+    query value), never less.
     """
-    masked = url
-    match = _SCHEME.match(url)
+    masked = _SECRET_PARAMETER.sub(r"\1***", url)  # first: a parameter's value may hold an "@"
+    match = _SCHEME.match(masked)
     if match is not None:
         start = match.end()
-        rest_end = min((i for i in (url.find("?", start), url.find("#", start)) if i >= 0), default=len(url))
-        at = url.rfind("@", start, rest_end)
-        colon = url.find(":", start, at) if at >= 0 else -1
-        if colon >= 0:
-            masked = f"{url[: colon + 1]}***{url[at:]}"
-    return _SECRET_PARAMETER.sub(r"\1***", masked)
+        at = _end_of_userinfo(masked, start)
+        colon = masked.find(":", start, at) if at is not None else -1
+        if at is not None and colon >= 0:
+            masked = f"{masked[: colon + 1]}***{masked[at:]}"
+    return masked
+
+
+def _end_of_userinfo(url: str, start: int) -> int | None:
+    at = url.rfind("@", start)
+    while at >= 0:
+        if _AFTER_USERINFO.match(url, at + 1):
+            return at
+        at = url.rfind("@", start, at)
+    return None
+
+
+def split_url(url: str, what: str, example: str) -> SplitResult:
+    """``urlsplit(url)`` for a backend whose URI has a host, refusing what a parser would misread.
+
+    ``what`` names the URI's kind in errors (``"Redis"``), ``example`` ends them. A password with
+    an unescaped ``/``, ``?`` or ``#`` ends the host part early for every URL parser, which would
+    then connect with part of the password as host, port or database, and name those parts in
+    its errors; it is refused, saying how to write it. Errors never quote a piece of the URI other
+    than the masked whole.
+
+    Raises:
+        ConfigurationError: the password holds such characters, or the port is not a number.
+    """
+    shown = mask_url(url)
+    match = _SCHEME.match(url)
+    host_start = match.end() if match is not None else 0
+    userinfo_end = _end_of_userinfo(url, host_start)
+    parts = urlsplit(url)
+    if userinfo_end is not None and userinfo_end >= host_start + len(parts.netloc):
+        raise ConfigurationError(
+            f"{what} URI {shown!r}: the password holds an unescaped '/', '?' or '#'; percent-encode "
+            f"those characters in a password ('%2F', '%3F', '%23', and '%40' for '@'); {example}"
+        )
+    try:
+        parts.port  # noqa: B018 - reading it validates it
+    except ValueError:
+        raise ConfigurationError(
+            f"{what} URI {shown!r}: the port is not a number from 0 to 65535; {example}"
+        ) from None
+    return parts

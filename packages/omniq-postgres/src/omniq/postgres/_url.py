@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlunsplit
 
 import msgspec
 
 from omniq.core.errors import ConfigurationError
-from omniq.core.urls import mask_url
+from omniq.core.urls import mask_url, split_url
 
 __all__ = ["DEFAULT_SCHEMA", "PostgresOptions", "PostgresTarget", "parse_url"]
 
@@ -72,11 +72,8 @@ def parse_url(url: str, options: Mapping[str, Any]) -> tuple[PostgresTarget, Pos
             it has a fragment, or it sets an invalid OmniQ option.
     """
     shown = mask_url(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port or 5432
-    except ValueError as exc:
-        raise ConfigurationError(f"malformed PostgreSQL URI {shown!r}: {exc}; {_EXAMPLE}") from exc
+    parts = split_url(url, "PostgreSQL", _EXAMPLE)
+    port = parts.port or 5432
     if parts.scheme.lower() not in _SCHEMES:
         raise ConfigurationError(f"{shown!r} is not a PostgreSQL URI: {_EXAMPLE}")
     if parts.fragment:
@@ -98,7 +95,7 @@ def parse_url(url: str, options: Mapping[str, Any]) -> tuple[PostgresTarget, Pos
         ) from exc
     _check(parsed, shown)
     database = unquote(parts.path.lstrip("/")) or unquote(parts.username or "") or "(the user's)"
-    dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(theirs), ""))
+    dsn = urlunsplit((parts.scheme, _escaped_netloc(parts.netloc), parts.path, urlencode(theirs), ""))
     target = PostgresTarget(
         dsn=dsn,
         host=parts.hostname or "localhost",
@@ -108,6 +105,16 @@ def parse_url(url: str, options: Mapping[str, Any]) -> tuple[PostgresTarget, Pos
         query_keys=frozenset(key for key, _ in theirs),
     )
     return target, parsed
+
+
+def _escaped_netloc(netloc: str) -> str:
+    """``netloc`` with its user and password percent-encoded: asyncpg splits the user part at the
+    first ``@``, so an unescaped ``@`` in a password would become part of the host."""
+    userinfo, at, host = netloc.rpartition("@")
+    if not at:
+        return netloc
+    user, colon, password = userinfo.partition(":")
+    return f"{quote(unquote(user), safe='')}{colon}{quote(unquote(password), safe='')}@{host}"
 
 
 def _check(parsed: PostgresOptions, shown: str) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
 from omniq.core.errors import ConfigurationError
-from omniq.core.urls import mask_url
+from omniq.core.urls import mask_url, split_url
 
 __all__ = ["DEFAULT_EVENTS_MAXLEN", "DEFAULT_PREFIX", "RedisOptions", "parse_url"]
 
@@ -60,11 +60,8 @@ def parse_url(url: str, options: Mapping[str, Any]) -> tuple[str, RedisOptions]:
             option is invalid.
     """
     shown = mask_url(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"malformed Redis URI {shown!r}: {exc}; {_EXAMPLES}") from None
+    parts = split_url(url, "Redis", _EXAMPLES)
+    port = parts.port
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise ConfigurationError(f"{shown!r} is not a Redis URI: {_EXAMPLES}")
