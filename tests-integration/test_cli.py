@@ -48,7 +48,9 @@ def test_enqueue_worker_result_and_info(tmp_path: Path) -> None:
     assert info.returncode == 0
     assert "default" in info.stdout
     worker = subprocess.Popen(
-        [*OMNIQ, "worker", "--url", url, "-c", "2"], cwd=tmp_path, stderr=subprocess.PIPE
+        [*OMNIQ, "worker", "--url", url, "-c", "2", "-i", "omniq.core.testing"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
     )
     try:
         result = omniq("result", task_id, "--wait", "60", "--url", url, cwd=tmp_path)
@@ -302,3 +304,28 @@ def test_no_piece_of_a_password_reaches_the_output(tmp_path: Path, template: str
         leaked = [piece for piece in ("Alpha1", "Bravo2", "Charlie3") if piece in shown]
         assert not leaked, shown
         assert "Traceback" not in shown
+
+
+def test_a_worker_runs_only_the_functions_it_was_given(tmp_path: Path) -> None:
+    # Whoever can write to the store must not be able to run a shell command on the workers.
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    (tmp_path / "jobs.py").write_text("def double(x):\n    return 2 * x\n", encoding="utf-8")
+    witness = tmp_path / "pwned"
+    shell = omniq(
+        "enqueue", "os:system", "--args", json.dumps([f"touch {witness}"]), "--url", url, cwd=tmp_path
+    )
+    own = omniq("enqueue", "jobs:double", "--args", "[21]", "--url", url, cwd=tmp_path)
+    assert shell.returncode == own.returncode == 0, shell.stderr + own.stderr
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    worker = subprocess.Popen([*OMNIQ, "worker", "--url", url], cwd=tmp_path, env=env, stderr=subprocess.PIPE)
+    try:
+        refused = omniq("result", shell.stdout.strip(), "--wait", "60", "--url", url, cwd=tmp_path)
+        allowed = omniq("result", own.stdout.strip(), "--wait", "60", "--url", url, cwd=tmp_path)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=60)
+    error = json.loads(refused.stdout)["error"]
+    assert error["type"] == "omniq.core.errors.FunctionNotAllowedError"
+    assert "standard library" in error["message"]
+    assert not witness.exists()
+    assert json.loads(allowed.stdout)["value"] == 42  # the project's own module runs

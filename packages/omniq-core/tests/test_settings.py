@@ -93,12 +93,18 @@ def test_every_setting_reads_its_env_variable() -> None:
         "allow_dill": "true",
         "secret_key": "k",
         "log_level": "debug",
+        "allow_any_function": "true",
     }
-    assert set(values) == set(Settings.__struct_fields__)
-    settings = Settings.load(env={f"OMNIQ_{name.upper()}": value for name, value in values.items()})
+    lists = {"task_modules": ("myapp.tasks, reports", ("myapp.tasks", "reports"))}
+    assert set(values) | set(lists) == set(Settings.__struct_fields__)
+    env = {f"OMNIQ_{name.upper()}": value for name, value in values.items()}
+    env.update({f"OMNIQ_{name.upper()}": text for name, (text, _) in lists.items()})
+    settings = Settings.load(env=env)
     for name, value in values.items():
         got = getattr(settings, name)
         assert str(got).lower() == value or got == float(value), name
+    for name, (_, expected) in lists.items():
+        assert getattr(settings, name) == expected, name
 
 
 def test_errors_mask_secrets_in_values() -> None:

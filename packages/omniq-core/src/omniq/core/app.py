@@ -26,6 +26,7 @@ from omniq.core.codec import (
 from omniq.core.config import WORKER_SETTINGS, OmniQConfig
 from omniq.core.errors import ConfigurationError, UnknownScheduleError, ValidationError
 from omniq.core.events import EventRecorder
+from omniq.core.function_policy import FunctionPolicy
 from omniq.core.functions import FunctionRegistry, function_name
 from omniq.core.interfaces import (
     BaseComponent,
@@ -112,7 +113,7 @@ class AsyncOmniQ:
         self.serializer = SerializationManager(
             allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
         )
-        self.functions = FunctionRegistry()
+        self.functions = FunctionRegistry(FunctionPolicy.from_settings(self.settings))
         self.callbacks = Callbacks()
         self._owned: dict[str, BaseComponent] = {}
         queue_url = url or self.settings.queue_url

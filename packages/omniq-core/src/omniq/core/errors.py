@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "BackendNotFoundError",
     "ConfigurationError",
+    "FunctionNotAllowedError",
     "LeaseLostError",
     "OmniQError",
     "PayloadError",
@@ -48,6 +49,11 @@ class PayloadError(OmniQError):
 
 class UnknownFunctionError(OmniQError):
     """A task's function cannot be imported or is not registered."""
+
+
+class FunctionNotAllowedError(UnknownFunctionError):
+    """A task names a function this worker may not run (see :mod:`omniq.core.function_policy`);
+    its module is not imported and the task goes to ``dead``."""
 
 
 class TaskNotFoundError(OmniQError, KeyError):

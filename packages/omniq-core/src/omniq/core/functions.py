@@ -1,7 +1,8 @@
 """Task functions by name: ``module:qualname`` import paths or names registered by ``@oq.task``.
 
 Functions are never pickled: a worker imports them by path, so a worker needs the same code as the
-producer, and a stored task stays readable after a deploy.
+producer, and a stored task stays readable after a deploy. Which paths a worker may import is the
+business of :mod:`omniq.core.function_policy`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from omniq.core.errors import UnknownFunctionError, ValidationError
+from omniq.core.function_policy import FunctionPolicy
 
 __all__ = ["FunctionRegistry", "function_name"]
 
@@ -39,10 +41,16 @@ def function_name(func: Callable[..., Any]) -> str:
 
 
 class FunctionRegistry:
-    """Functions a worker can run: registered names first, then import paths (cached)."""
+    """Functions a worker can run: registered names first, then import paths that ``policy``
+    allows (cached).
 
-    def __init__(self) -> None:
+    Args:
+        policy: which import paths may be imported (default: the safe rule, no module named).
+    """
+
+    def __init__(self, policy: FunctionPolicy | None = None) -> None:
         self._functions: dict[str, Callable[..., Any]] = {}
+        self.policy = policy or FunctionPolicy()
 
     def register(self, name: str, func: Callable[..., Any]) -> None:
         """Run ``func`` for tasks named ``name``."""
@@ -52,18 +60,19 @@ class FunctionRegistry:
         """The function for ``name``; :class:`UnknownFunctionError` says why it cannot be found."""
         func = self._functions.get(name)
         if func is None:
-            func = _import(name)
+            func = _import(name, self.policy)
             self._functions[name] = func
         return func
 
 
-def _import(name: str) -> Callable[..., Any]:
+def _import(name: str, policy: FunctionPolicy) -> Callable[..., Any]:
     module_name, sep, qualname = name.partition(":")
-    if not sep or not qualname:
+    if not sep or not qualname or not module_name:
         raise UnknownFunctionError(
             f"task function {name!r} is not registered with this worker and is not an import "
             "path 'module:qualname'"
         )
+    policy.check(name, module_name)
     try:
         target: Any = importlib.import_module(module_name)
         for part in qualname.split("."):

@@ -40,6 +40,9 @@ _SECRET_WORDS = ("password", "passwd", "secret", "token")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+#: Settings that hold lists: a comma-separated value in the environment.
+_LIST_FIELDS = frozenset({"task_modules"})
+
 WorkerType = Literal["async", "thread", "thread_pool", "process", "process_pool", "gevent"]
 
 
@@ -76,6 +79,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     claim_batch: int = 500
     allow_dill: bool = False
     secret_key: str | None = None
+    task_modules: tuple[str, ...] = ()
+    allow_any_function: bool = False
     log_level: str | None = None
 
     def __post_init__(self) -> None:
@@ -184,14 +189,16 @@ def check_keys(values: Mapping[str, Any], known: Sequence[str], where: str) -> N
         )
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+def _from_env(env: Mapping[str, str]) -> dict[str, str | list[str]]:
     fields = Settings.__struct_fields__
-    values = {}
+    values: dict[str, str | list[str]] = {}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
         field = name[len(ENV_PREFIX) :].lower()
-        if field in fields:
+        if field in _LIST_FIELDS:
+            values[field] = [item.strip() for item in value.split(",") if item.strip()]
+        elif field in fields:
             values[field] = value
         elif not name.startswith(_FOREIGN_PREFIX):
             # Tools share the prefix, so only a near miss of a setting is taken for a typo.

@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="imports",
         action="append",
         default=[],
-        help="module to import first (where task functions are registered); repeatable",
+        help="module to import first, whose functions (and its submodules') the worker may run; "
+        "repeatable (see OMNIQ_TASK_MODULES)",
     )
 
     enqueue = _command(commands, "enqueue", _enqueue, "queue a call of a function")
@@ -174,6 +175,9 @@ async def _worker(args: argparse.Namespace) -> int:
             "the application names its own backend"
         )
     app = _load_app(args.app) if args.app else _app(args)
+    # The modules named on the command line are the worker's task modules.
+    named = [*args.imports, *([args.app.partition(":")[0]] if args.app else [])]
+    app.functions.policy = app.functions.policy.naming(*named)
     if args.grace is not None:
         app.settings = msgspec.structs.replace(app.settings, shutdown_grace=args.grace)
     queues = args.queues.split(",") if args.queues else None

@@ -19,12 +19,17 @@ from omniq.core.registry import open_url
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 
-__all__ = ["AppFactory", "ConformanceFixtures", "eventually", "make_record", "read_runs"]
+__all__ = ["TASK_MODULES", "AppFactory", "ConformanceFixtures", "eventually", "make_record", "read_runs"]
 
 TASKS = "omniq.core.testing.tasks"
 
-#: Settings for fast tests: quick polling; leases long enough that only crash tests see them expire.
-TEST_SETTINGS: dict[str, Any] = {"poll_interval": 0.02, "lease_ttl": 10.0}
+#: The package of the test tasks: an installed distribution's module, so workers must be told
+#: they may run it (see omniq.core.function_policy).
+TASK_MODULES = "omniq.core.testing"
+
+#: Settings for fast tests: quick polling; leases long enough that only crash tests see them expire;
+#: the test tasks named as task modules (they belong to an installed distribution, omniq-core).
+TEST_SETTINGS: dict[str, Any] = {"poll_interval": 0.02, "lease_ttl": 10.0, "task_modules": [TASK_MODULES]}
 
 AppFactory = Callable[..., Awaitable[AsyncOmniQ]]
 

@@ -18,7 +18,7 @@ from omniq.core.components import ResultStorageView, TaskQueueView
 from omniq.core.sync import OmniQ
 from omniq.core.sync_components import TaskQueueTwin
 from omniq.core.testing import tasks
-from omniq.core.testing._support import ConformanceFixtures
+from omniq.core.testing._support import TASK_MODULES, ConformanceFixtures
 
 __all__ = ["ComponentTests", "ComponentTypes"]
 
@@ -41,7 +41,9 @@ class ComponentTests(ConformanceFixtures):
         async with (
             queue,
             results,
-            AsyncOmniQ(task_queue=queue, result_store=results, event_store=False) as app,
+            AsyncOmniQ(
+                task_queue=queue, result_store=results, event_store=False, task_modules=[TASK_MODULES]
+            ) as app,
         ):
             task_id = await app.enqueue(tasks.add, {"a": 2, "b": 3})
             await app.start_worker()

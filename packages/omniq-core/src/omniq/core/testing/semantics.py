@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,33 @@ class SemanticsTests(ConformanceFixtures):
         assert second.error.message == "no such file: caf\\udce9.txt"
         assert await _status(app, unprintable) is TaskStatus.DEAD
         assert await _status(app, surrogate) is TaskStatus.DEAD
+
+    async def test_a_worker_refuses_functions_it_was_not_given_without_importing_them(
+        self, app: AsyncOmniQ, tmp_path: Path
+    ) -> None:
+        # Whoever can write to the store could name any importable function; by default a worker
+        # runs only registered functions, named task modules and the project's own modules.
+        witness = tmp_path / "ran"
+        shell = await app.enqueue("os:system", args=[f"touch {witness}"], max_retries=3)
+        installed = await app.enqueue("msgspec.json:encode", args=[1])
+        unimported = await app.enqueue("this:i")
+        await app.start_worker()
+        for task_id, where in ((shell, "standard library"), (installed, "msgspec"), (unimported, "standard")):
+            result = await app.get_result(task_id, timeout=60)
+            assert result is not None and result.error is not None, task_id
+            assert result.error.type == "omniq.core.errors.FunctionNotAllowedError"
+            assert where in result.error.message and "task_modules" in result.error.message
+            assert (result.attempts, await _status(app, task_id)) == (1, TaskStatus.DEAD)
+        assert not witness.exists()
+        assert "this" not in sys.modules  # refused before its module was imported
+        assert (await app.get_result(await app.enqueue(tasks.add, {"a": 1, "b": 2}), timeout=60)) is not None
+
+    async def test_allow_any_function_runs_any_importable_function(self, make_app: AppFactory) -> None:
+        app = await make_app(allow_any_function=True)
+        task_id = await app.enqueue("operator:add", args=[2, 3])
+        await app.start_worker()
+        result = await app.get_result(task_id, timeout=60)
+        assert result is not None and result.value == 5
 
     async def test_retry_delays_grow_by_the_backoff_and_stop_at_the_cap(self, make_app: AppFactory) -> None:
         app = await make_app(retry_backoff=3.0, retry_max_delay=0.2)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.testing._support import TASK_MODULES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
             poll_interval=0.05,
             shutdown_grace=args.grace,
             scheduler_interval=args.scheduler_interval,
+            task_modules=[TASK_MODULES],
         )
         async with app:
             await app.run_worker(

@@ -28,6 +28,7 @@ import msgspec
 
 from omniq.core._exceptions import exception_message, formatted_exception
 from omniq.core.context import TaskContext, enter_task, leave_task
+from omniq.core.function_policy import FunctionPolicy
 from omniq.core.functions import FunctionRegistry
 
 __all__ = ["HEADER", "Reply", "Request", "frame", "serve"]
@@ -55,7 +56,8 @@ def serve(sock: socket.socket, allow_dill: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
     sock.setblocking(True)
-    functions = FunctionRegistry()
+    # The parent resolved each function under its policy before it sent the call here.
+    functions = FunctionRegistry(FunctionPolicy(allow_any_function=True))
     loop: asyncio.AbstractEventLoop | None = None
     try:
         sock.sendall(frame(pickle.dumps(READY)))

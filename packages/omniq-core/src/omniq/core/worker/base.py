@@ -32,6 +32,7 @@ from omniq.core.codec import TaskSpec, decode_error, decode_spec, from_timestamp
 from omniq.core.context import enter_task
 from omniq.core.errors import OmniQError, PayloadError, SerializationError
 from omniq.core.events import EventRecorder
+from omniq.core.function_policy import FunctionPolicy
 from omniq.core.functions import FunctionRegistry
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
 from omniq.core.models import ErrorInfo, EventType, TaskStatus
@@ -125,7 +126,7 @@ class BaseWorker(abc.ABC):
         if self.max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.functions = functions or FunctionRegistry()
+        self.functions = functions or FunctionRegistry(FunctionPolicy.from_settings(self.settings))
         self.callbacks = callbacks or Callbacks()
         self.serializer = SerializationManager(
             allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
