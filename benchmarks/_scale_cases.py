@@ -71,6 +71,9 @@ class CaseFigures:
     tasks_per_second: float
     #: Bytes the store grew by per finished task (the ``bytes`` case only).
     bytes_per_task: float | None = None
+    #: The baseline only: the rate of each of its drains in the round, whose mean is
+    #: ``tasks_per_second``.
+    drains: tuple[float, ...] = ()
 
 
 def _n(count: int) -> str:

@@ -87,7 +87,9 @@ def _bytes(v: float) -> str:
 def verdict(criterion: Criterion, result: EngineResult, cases: dict[str, Case]) -> Verdict:
     """How ``result`` fares against ``criterion`` (medians across rounds)."""
     case = cases.get(criterion.case)
-    if case is None or not case.applies_to(result.store):
+    if case is None:
+        return Verdict(None, "not run")
+    if not case.applies_to(result.store):
         return Verdict(None, "n/a")
     if criterion.engines is not None and result.store.key not in criterion.engines:
         return Verdict(None, "n/a")
@@ -96,12 +98,12 @@ def verdict(criterion: Criterion, result: EngineResult, cases: dict[str, Case]) 
         if not values:
             return Verdict(None, "failed" if result.errors.get(criterion.case) else "not run")
         passed = statistics.median(values) <= criterion.bound
-        return Verdict(passed, f"{'pass' if passed else 'FAIL'} ({_spread(values, _bytes)})")
+        return Verdict(passed, f"{'pass' if passed else 'FAIL'}: {_spread(values, _bytes)}")
     ratios = result.ratios(criterion.case)
     if not ratios:
         return Verdict(None, "failed" if result.errors.get(criterion.case) else "not run")
     passed = statistics.median(ratios) >= criterion.bound
-    return Verdict(passed, f"{'pass' if passed else 'FAIL'} ({_spread(ratios, _ratio)})")
+    return Verdict(passed, f"{'pass' if passed else 'FAIL'}: {_spread(ratios, _ratio)}")
 
 
 def criteria_verdicts(results: Sequence[EngineResult], cases: Sequence[Case]) -> list[list[Verdict]]:
@@ -141,7 +143,8 @@ def markdown(
         f"drains {config.drain:,} tasks, timed from go to done; {rounds} round(s)"
         + (", medians (min to max)" if rounds > 1 else "")
         + ". Each cell: the drain's rate divided by the same engine's baseline in the same round "
-        "(bold; 1.00x = as fast as a fresh store), then the rate in tasks/s.",
+        "(bold; 1.00x = as fast as a fresh store), then the rate in tasks/s. The baseline is drained "
+        "before and after the engine's other rows, and their mean is its rate.",
         "",
         "| Case | " + " | ".join(r.store.name for r in results) + " |",
         "|---|" + "---:|" * len(results),
@@ -185,6 +188,15 @@ def _notes(results: Sequence[EngineResult], config: ScaleConfig) -> list[str]:
             lines.append(f"- **{store.name}**: bytes: {store.bytes_note}.")
         if store.in_process:
             lines.append(f"- **{store.name}**: the worker runs in this process (its store lives here).")
+        drains = [
+            " and ".join(_rate(rate) for rate in figures.drains)
+            for _, figures in sorted(result.rounds.get("baseline", {}).items())
+        ]
+        if drains:
+            lines.append(
+                f"- **{store.name}**: the baseline's drains before and after the other rows, by round "
+                f"(their mean is the reference): {'; '.join(drains)}."
+            )
         if result.fill_check is not None:
             found = "; ".join(result.fill_check) if result.fill_check else "the same"
             lines.append(

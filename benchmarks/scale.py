@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,6 +72,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--phase-timeout", type=float, default=defaults.phase_timeout, help="seconds per step"
     )
     parser.add_argument("--no-fill-check", action="store_true", help="skip the history fill check")
+    parser.add_argument("--note", default="", help="a line for the report, e.g. which code is measured")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     for option, known in (("engines", ENGINES), ("cases", case_keys)):
@@ -107,15 +110,17 @@ def _machine(engines: Sequence[str]) -> dict[str, str]:
 
 
 def _commit() -> str:
-    """The checkout measured: its commit, and whether files differ from it."""
-    git = ["git", "-C", str(Path(__file__).parent)]
+    """The checkout whose omniq-core is measured: its commit, and whether files differ from it."""
+    import omniq.core  # noqa: PLC0415
+
+    git = ["git", "-C", str(Path(omniq.core.__file__).parent)]
     try:
         commit = subprocess.run(
             [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         )
         changes = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return f"unknown (omniq-core from {Path(omniq.core.__file__).parents[3]})"
     return commit.stdout.strip() + (" with uncommitted changes" if changes.stdout.strip() else "")
 
 
@@ -164,11 +169,14 @@ def _measure(engine: str, case: Case, result: EngineResult, config: ScaleConfig,
             error = f"round {round_no + 1}: {type(exc).__name__}: {exc}".splitlines()[0]
             result.errors.setdefault(case.key, []).append(error)
             return
-    result.rounds.setdefault(case.key, {})[round_no] = figures
     text = f"{figures.tasks_per_second:,.0f} tasks/s"
     baseline = result.rounds.get("baseline", {}).get(round_no)
-    if baseline is not None and case.key != "baseline" and not case.bytes:
-        text += f" ({figures.tasks_per_second / baseline.tasks_per_second:.2f}x the baseline)"
+    if case.key == "baseline":
+        drains = (*(baseline.drains if baseline else ()), figures.tasks_per_second)
+        figures = dataclasses.replace(figures, tasks_per_second=statistics.mean(drains), drains=drains)
+    elif baseline is not None and not case.bytes:
+        text += f" ({figures.tasks_per_second / baseline.tasks_per_second:.2f}x the baseline so far)"
+    result.rounds.setdefault(case.key, {})[round_no] = figures
     if figures.bytes_per_task is not None:
         text += f", {figures.bytes_per_task:,.0f} bytes per finished task"
     _progress(f"{name} {case.key}: {text} [{time.monotonic() - started:.0f} s with the fill]")
@@ -182,16 +190,24 @@ def run(
     *,
     fill_check: bool = True,
 ) -> list[EngineResult]:
-    """Every round of every case on every engine. Rounds rotate the order of the engines and, within
-    an engine, of its cases (the baseline included), so that no row always runs first or last while
-    the machine's load drifts."""
+    """Every round of every case on every engine.
+
+    Within a round, an engine's baseline is drained twice, before and after its other rows, and
+    the mean of the two is the reference of their ratios: a drain lasts well under a second, and
+    a single baseline caught by a burst of load would skew the whole column. Rounds rotate the
+    order of the engines and of the rows between the two baselines, so that no row always runs
+    first or last while the machine's load drifts.
+    """
     results = [EngineResult(store_class(engine)) for engine in engines]
+    baseline = [case for case in cases if case.key == "baseline"]
+    others = [case for case in cases if case.key != "baseline"]
     for round_no in range(rounds):
         for index in _rotated(engines, round_no):
             engine, result = engines[index], results[index]
             if round_no == 0 and fill_check and not result.store.in_process:
                 _check_fill(engine, result, config)
-            for case in (cases[i] for i in _rotated(cases, round_no)):
+            rotated = [others[i] for i in _rotated(others, round_no)] if others else []
+            for case in [*baseline, *rotated, *baseline]:
                 if case.applies_to(result.store):
                     _progress(f"[round {round_no + 1}/{rounds}] {result.store.name} {case.key}: {case.label}")
                     _measure(engine, case, result, config, round_no)
@@ -213,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     engines = [engine for engine in ENGINES if engine in args.engines.split(",")]
     check = not args.no_fill_check and any(case.history for case in cases)
     info = _machine(engines)
+    if args.note:
+        info["note"] = args.note
     results = run(config, engines, cases, args.repeat, fill_check=check)
     info["load average at end"] = load_average()
     report = markdown(results, cases, config, args.repeat, info)
