@@ -118,7 +118,12 @@ def _commit() -> str:
         commit = subprocess.run(
             [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         )
-        changes = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=True)
+        changes = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return f"unknown (omniq-core from {Path(omniq.core.__file__).parents[3]})"
     return commit.stdout.strip() + (" with uncommitted changes" if changes.stdout.strip() else "")
