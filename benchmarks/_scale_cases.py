@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from _harness import Deadline, WorkerProcess, run_async
-from _omniq_systems import running_worker, wait_completed
+from _omniq_systems import completed_tasks, running_worker, wait_completed
 from _scale_fill import NOOP, expect_counts, fill_edges, fill_history, fill_pending
 from _scale_stores import Store, open_store
 from omniq.core import AsyncOmniQ
@@ -148,7 +148,7 @@ async def _fill_store(url: str, case: Case, *, past: bool = True, pending: bool 
 
 async def _completed_at_least(url: str, count: int) -> None:
     async with AsyncOmniQ(url) as app:
-        done = sum(per_status.get("completed", 0) for per_status in (await app.counts()).values())
+        done = await completed_tasks(app)
     if done < count:
         raise RuntimeError(f"{done} tasks completed after the drain, fewer than {count}")
 

@@ -91,7 +91,7 @@ class Store:
 
     async def analyze(self) -> None:
         """Gather the planner statistics of every OmniQ table."""
-        raise NotImplementedError(f"{self.name} keeps no planner statistics")
+        raise RuntimeError(f"{self.name} keeps no planner statistics (the row does not apply)")
 
     async def upkeep(self) -> None:
         """What the engine's background upkeep would have done by now on a production server."""
@@ -107,7 +107,7 @@ class Store:
 
     async def shape(self, tasks: int) -> Shape:
         """What the store holds, for ``tasks`` tasks stored (see :data:`Shape`)."""
-        raise NotImplementedError
+        raise RuntimeError(f"{self.name} cannot be read from outside the process that holds it")
 
 
 class SqliteStore(Store):
