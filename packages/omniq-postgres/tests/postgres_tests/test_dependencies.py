@@ -128,3 +128,77 @@ async def test_a_released_dependent_wakes_the_workers_of_its_queue(
     assert [r.id for r in report.released] == [dependent.id]
     await admin.execute("SELECT 1")  # notifications arrive before the reply to a later query
     assert received == ["after"]
+
+
+async def _edges(admin: Any, backend: PostgresBackend) -> list[tuple[str, str]]:
+    rows = await admin.fetch(
+        f'SELECT dependency_id, task_id FROM "{backend.schema}".dependencies ORDER BY dependency_id, task_id'
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+async def _marked(admin: Any, backend: PostgresBackend) -> set[str]:
+    rows = await admin.fetch(f'SELECT id FROM "{backend.schema}".tasks WHERE has_dependents')
+    return {row[0] for row in rows}
+
+
+async def test_purging_tasks_that_stopped_waiting_deletes_their_edges(
+    backend: PostgresBackend, admin: Any, make_task: TaskFactory
+) -> None:
+    # A dependency that stays live (here: parked for a day) keeps the edges of dependents that
+    # were cancelled or expired while they waited; their purge must take those edges along.
+    now = time.time()
+    parked = make_task(queue="parked", due_at=now + 86_400)
+    await backend.enqueue([parked])
+    cancelled, expired, waiting = (_waiting_on(make_task, parked.id) for _ in range(3))
+    expired = msgspec.structs.replace(expired, expires_at=now + 1)
+    await backend.enqueue([cancelled, expired, waiting])
+    await backend.cancel(cancelled.id, now)
+    assert [r.id for r in (await backend.reap(now + 2)).expired] == [expired.id]
+    assert await backend.purge_tasks(TaskStatus.CANCELLED) == 1
+    assert await backend.purge_tasks(TaskStatus.EXPIRED, before=now + 3) == 1
+    assert await _edges(admin, backend) == [(parked.id, waiting.id)]
+    assert await _marked(admin, backend) == {parked.id}
+
+
+async def test_a_dependency_is_marked_while_something_waits_on_it(
+    backend: PostgresBackend, admin: Any, make_task: TaskFactory
+) -> None:
+    dependency = make_task(queue="dep")
+    await backend.enqueue([dependency])
+    assert await _marked(admin, backend) == set()
+    dependent = _waiting_on(make_task, dependency.id)
+    await backend.enqueue([dependent])
+    assert await _marked(admin, backend) == {dependency.id}
+    await _run(backend, dependency)
+    assert await backend.finish([_done(dependency)]) == [dependency.id]
+    report = await backend.resolve_dependencies([dependency.id], time.time())
+    assert [r.id for r in report.released] == [dependent.id]
+    assert await _marked(admin, backend) == set()
+    assert await _edges(admin, backend) == []
+
+
+async def test_concurrent_first_dependents_of_one_task_are_all_stored(
+    url: str, make_task: TaskFactory
+) -> None:
+    # Each enqueue holds a share lock on the dependency and, to mark it, must raise it: waiting
+    # for that while the others hold theirs would deadlock, so each gives way and tries again.
+    backends = [PostgresBackend(url) for _ in range(4)]
+    try:
+        for backend in backends:
+            await backend.open()
+        for round_ in range(5):
+            dependency = make_task(queue=f"dep{round_}")
+            await backends[0].enqueue([dependency])
+            dependents = [[_waiting_on(make_task, dependency.id) for _ in range(5)] for _ in backends]
+            await asyncio.wait_for(
+                asyncio.gather(*(b.enqueue(batch) for b, batch in zip(backends, dependents, strict=True))),
+                HANG_GUARD,
+            )
+            await _run(backends[0], dependency)
+            assert await backends[0].finish([_done(dependency)]) == [dependency.id]
+            report = await backends[0].resolve_dependencies([dependency.id], time.time())
+            assert {r.id for r in report.released} == {d.id for batch in dependents for d in batch}
+    finally:
+        for backend in backends:
+            await backend.close()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 
 from omniq.core.errors import ConfigurationError
+from omniq.core.models import TaskStatus
 from omniq.core.records import ScheduleRecord, TaskRecord
 from omniq.postgres import PostgresBackend
 from omniq.postgres._rows import TASK_COLUMNS
@@ -76,7 +79,7 @@ async def test_a_version_1_schema_is_migrated_and_keeps_its_tasks(
         await backend.enqueue([record])
     # Back to what version 1 created: no schedules, no dependencies.
     await admin.execute(f'DROP TABLE "{schema}".schedules, "{schema}".dependencies')
-    await admin.execute(f'ALTER TABLE "{schema}".tasks DROP COLUMN waiting_on')
+    await admin.execute(f'ALTER TABLE "{schema}".tasks DROP COLUMN waiting_on, DROP COLUMN has_dependents')
     await admin.execute(f'UPDATE "{schema}".schema_version SET version = 1')
     async with PostgresBackend(url) as backend:
         assert await backend.get_task(record.id) == record
@@ -84,6 +87,29 @@ async def test_a_version_1_schema_is_migrated_and_keeps_its_tasks(
     assert await _tables(admin, schema) == OMNIQ_TABLES
     assert await admin.fetch(f'SELECT version FROM "{schema}".schema_version') == [(SCHEMA_VERSION,)]
     assert await admin.fetchval(f'SELECT waiting_on FROM "{schema}".tasks') == 0
+
+
+async def test_a_version_3_schema_is_migrated_with_its_waiting_tasks(
+    admin: Any, url: str, schema: str, make_task: TaskFactory
+) -> None:
+    dependency = make_task(queue="dep")
+    dependent = msgspec.structs.replace(make_task(), status=TaskStatus.WAITING, depends_on=(dependency.id,))
+    async with PostgresBackend(url) as backend:
+        await backend.enqueue([dependency])
+        await backend.enqueue([dependent])
+    s = f'"{schema}"'
+    # Version 3: no marks. The dependency completed and its worker died before resolving it;
+    # an earlier release purged a waiting task and left its edge.
+    await admin.execute(f"ALTER TABLE {s}.tasks DROP COLUMN has_dependents")
+    await admin.execute(f"UPDATE {s}.tasks SET status = 'completed' WHERE id = $1", dependency.id)
+    await admin.execute(f"INSERT INTO {s}.dependencies VALUES ('x', 'purged')")
+    await admin.execute(f"UPDATE {s}.schema_version SET version = 3")
+    async with PostgresBackend(url) as backend:
+        assert await admin.fetch(f"SELECT id FROM {s}.tasks WHERE has_dependents") == [(dependency.id,)]
+        assert await admin.fetch(f"SELECT * FROM {s}.dependencies") == [(dependency.id, dependent.id)]
+        report = await backend.reap(time.time())
+        assert [r.id for r in report.dependencies.released] == [dependent.id]
+    assert await admin.fetch(f"SELECT version FROM {s}.schema_version") == [(SCHEMA_VERSION,)]
 
 
 async def test_a_schema_from_a_newer_release_is_refused_naming_both_versions(

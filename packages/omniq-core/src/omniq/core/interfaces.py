@@ -220,7 +220,10 @@ class BaseTaskQueue(BaseComponent):
 
     @abc.abstractmethod
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        """Delete tasks in a final ``status`` (last changed before ``before``); returns how many."""
+        """Delete tasks in a final ``status`` (last changed before ``before``), with what the store
+        keeps of their dependencies; returns how many. A finished task whose dependents are not
+        resolved yet is kept until they are (``reap`` resolves them): deleted, it would leave
+        them waiting for ever."""
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         """Return when claimable work may have arrived, or after ``timeout`` seconds.

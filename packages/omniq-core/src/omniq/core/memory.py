@@ -65,9 +65,11 @@ class _Store:
         self.events: list[EventRecord] = []
         self.schedules: dict[str, ScheduleRecord] = {}
         # Unresolved dependency edges: dependency id -> ids of the tasks waiting on it, and how
-        # many dependencies each waiting task still waits for.
+        # many dependencies each waiting task still waits for; and the finished tasks among those
+        # dependencies (what the reaper resolves, without reading every edge).
         self.dependents: dict[str, set[str]] = {}
         self.waiting_on: dict[str, int] = {}
+        self.unresolved: set[str] = set()
         self.counter = itertools.count()
         self.task_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.result_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
@@ -95,6 +97,23 @@ class _Store:
         key = record.dedup_key
         if key is not None and record.status not in LIVE_STATUSES and self.dedup.get(key) == record.id:
             del self.dedup[key]
+        if record.id in self.dependents:
+            if record.status in FINAL_STATUSES:
+                self.unresolved.add(record.id)
+            else:
+                self.unresolved.discard(record.id)
+
+    def unlink(self, record: TaskRecord) -> None:
+        """Forget the edges of a task about to be deleted as a waiting task (cancelled or expired
+        while it waited: they would stay until its dependencies end, which may be never)."""
+        self.waiting_on.pop(record.id, None)
+        for dependency_id in record.depends_on:
+            dependents = self.dependents.get(dependency_id)
+            if dependents is not None:
+                dependents.discard(record.id)
+                if not dependents:
+                    del self.dependents[dependency_id]
+                    self.unresolved.discard(dependency_id)
 
 
 def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
@@ -202,6 +221,7 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
             dependency = s.tasks.get(dependency_id)
             if dependency is None or dependency.status not in FINAL_STATUSES:
                 continue
+            s.unresolved.discard(dependency_id)
             for waiting_id in sorted(s.dependents.pop(dependency_id, ())):
                 waiting = s.tasks.get(waiting_id)
                 if waiting is None or waiting.status is not TaskStatus.WAITING:
@@ -321,8 +341,7 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                     report.expired.append(expired)
             if report.requeued:
                 _wake(s.task_waiters)
-            unresolved = [d for d in s.dependents if d in s.tasks and s.tasks[d].status in FINAL_STATUSES]
-            resolved = self._resolve_locked(unresolved, now)
+            resolved = self._resolve_locked(sorted(s.unresolved), now)
         return msgspec.structs.replace(report, dependencies=resolved)
 
     def _recover(self, record: TaskRecord, now: float, report: ReapReport) -> None:
@@ -416,16 +435,22 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
         s = self._s
         with s.lock:
+            # A task others still wait on stays until they are resolved (the next reap at the
+            # latest): deleted, it would leave them waiting for ever.
             doomed = [
                 record.id
                 for record in s.tasks.values()
-                if record.status == status and (before is None or record.updated_at < before)
+                if record.status == status
+                and (before is None or record.updated_at < before)
+                and record.id not in s.dependents
             ]
             for task_id in doomed:
                 record = s.tasks.pop(task_id)
                 del s.sequence[task_id]
                 if record.dedup_key is not None and s.dedup.get(record.dedup_key) == task_id:
                     del s.dedup[record.dedup_key]
+                if record.depends_on:
+                    s.unlink(record)
         return len(doomed)
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:

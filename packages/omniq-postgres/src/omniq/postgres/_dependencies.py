@@ -7,13 +7,19 @@ edges and counts their dependents down, so a fan-in of N costs N small updates a
 finds nothing left to do. The edges are taken with ``DELETE ... RETURNING``: of two resolvers (a
 worker and a reaper) racing for one edge, exactly one gets it, so each change is reported once.
 
+``tasks.has_dependents`` marks a task that has edges, from the enqueue of its first dependent until
+it is resolved, so that the reaper finds the finished tasks left unresolved through a partial index
+of exactly those (``tasks_unresolved``) instead of joining every edge with its dependency's row.
+
 **No dependent is stranded.** The enqueue transaction reads its dependencies' statuses with
 ``FOR SHARE`` before inserting its edges. A finish, cancel or expiry of one of them updates the row,
 so either it committed first (the enqueue, reading the latest version, sees the final status and
 decides the task itself) or it waits until the enqueue commits (and the resolve that follows it, a
 new statement, sees the edges). The lock is taken ``NOWAIT`` and the transaction retried: a finish
 batch locks its rows in no fixed order, so an enqueue that waited while holding some of its locks
-could deadlock with it.
+could deadlock with it. The first dependent of a task also marks it: the lock is then raised to
+``FOR NO KEY UPDATE``, also ``NOWAIT`` (two enqueues holding the share lock and waiting to raise it
+would deadlock).
 
 Every function here runs inside the caller's transaction.
 """
@@ -21,7 +27,7 @@ Every function here runs inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -30,7 +36,7 @@ from omniq.core.models import TaskStatus
 from omniq.core.records import DependencyReport, TaskRecord, dependency_failed_error
 from omniq.postgres._rows import TASK_COLUMNS, task_from_row
 
-__all__ = ["DependencyStatements", "decide", "link", "resolve", "unresolved_finished"]
+__all__ = ["Decision", "DependencyStatements", "decide", "link", "resolve", "unresolved_finished"]
 
 _FINAL = "('completed', 'dead', 'cancelled', 'expired')"
 _FAILED = frozenset({"dead", "cancelled", "expired"})
@@ -43,22 +49,29 @@ class DependencyStatements:
     def __init__(self, schema: str) -> None:
         s = f'"{schema}"'
         t = ", ".join(f"t.{column.strip()}" for column in TASK_COLUMNS.split(","))
-        #: The statuses of the given tasks, locked against changes until the enqueue commits
-        #: (``NOWAIT``: see the module's docstring). Parameters: ids.
+        #: The statuses of the given tasks and whether they are marked as waited on, locked
+        #: against changes until the enqueue commits (``NOWAIT``: see the module's docstring).
+        #: Parameters: ids.
         self.lock_statuses = (
-            f"SELECT id, status FROM {s}.tasks WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE NOWAIT"
+            f"SELECT id, status, has_dependents FROM {s}.tasks WHERE id = ANY($1::text[]) "
+            "ORDER BY id FOR SHARE NOWAIT"
         )
-        #: Whether anything waits on the given ids: one primary-key probe per id, the only cost
-        #: of a worker's resolve when nothing does. The probes are spelled as a lateral ``LIMIT 1``
-        #: per id because the planner, expecting a match, would otherwise read the whole edge
-        #: table for a large batch, which is all of it when nothing waits. Parameters: ids.
-        self.any_dependent = f"""
-            SELECT EXISTS (
-                SELECT 1 FROM unnest($1::text[]) AS i(id)
-                CROSS JOIN LATERAL (
-                    SELECT 1 FROM {s}.dependencies WHERE dependency_id = i.id LIMIT 1
-                ) AS edge
+        #: Mark the given tasks as waited on (until they are resolved). Parameters: ids.
+        self.mark_waited_on = f"""
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM {s}.tasks WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE NOWAIT
             )
+            UPDATE {s}.tasks SET has_dependents = true
+            WHERE id = ANY(ARRAY(SELECT id FROM locked)) AND NOT has_dependents
+        """
+        #: Whether anything waits on the given ids, the only cost of a worker's resolve when
+        #: nothing does: the mark of each, read through the primary key of ``tasks`` (as the
+        #: finish that just settled them did). The edges are not probed: with statistics of a
+        #: few tasks with many dependents each, the planner expects half the edges to match any
+        #: id and reads the edge table until one does, all of it for the ids a worker resolves,
+        #: which nothing waits on. Parameters: ids.
+        self.any_dependent = f"""
+            SELECT EXISTS (SELECT 1 FROM {s}.tasks WHERE id = ANY($1::text[]) AND has_dependents)
         """
         #: Store edges and the countdowns of the waiting tasks just inserted.
         #: Parameters: dependency ids, task ids (parallel), waiting task ids, their edge counts.
@@ -112,20 +125,57 @@ class DependencyStatements:
             WHERE t.id = c.id AND t.id = locked.id AND t.status = 'waiting'
             RETURNING {t}, t.seq
         """
-        #: Finished tasks that still have edges: their worker died before resolving them.
-        self.unresolved_finished = f"""
-            SELECT DISTINCT d.dependency_id
-            FROM {s}.dependencies AS d JOIN {s}.tasks AS t ON t.id = d.dependency_id
-            WHERE t.status IN {_FINAL}
+        #: Unmark the finished tasks among the ids, whose edges this round takes, and return their
+        #: ids: only a marked task has edges, so the others need no edge lookup (nor do tasks
+        #: another resolver unmarked first). Rows are locked in id order, as the waiting ones, and
+        #: changed by primary key (``= ANY``, not a join a generic plan could turn into a scan).
+        #: Parameters: ids.
+        self.unmark_resolved = f"""
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM {s}.tasks WHERE id = ANY($1::text[]) AND has_dependents AND status IN {_FINAL}
+                ORDER BY id FOR UPDATE
+            )
+            UPDATE {s}.tasks SET has_dependents = false WHERE id = ANY(ARRAY(SELECT id FROM locked))
+            RETURNING id
+        """
+        #: Finished tasks still marked as waited on (their worker died before resolving them, or
+        #: they ended in the reaper): the partial index ``tasks_unresolved`` holds only those.
+        self.unresolved_finished = f"SELECT id FROM {s}.tasks WHERE has_dependents AND status IN {_FINAL}"
+        #: Delete the tasks in a status last changed before a time (``NULL``: any time), and the
+        #: edges they kept as waiting tasks (cancelled or expired while they waited, they keep them
+        #: until their dependencies end, which may be never), found by primary key from each
+        #: task's ``depends_on``. A task still waited on is kept: deleted, it would leave its
+        #: dependents waiting for ever; the next reap resolves it. Returns how many tasks went.
+        #: Parameters: status, time or NULL.
+        self.purge = f"""
+            WITH purged AS (
+                DELETE FROM {s}.tasks
+                WHERE status = $1 AND ($2::float8 IS NULL OR updated_at < $2) AND NOT has_dependents
+                RETURNING id, depends_on
+            ), edges AS (
+                DELETE FROM {s}.dependencies AS d
+                USING purged, jsonb_array_elements_text(purged.depends_on) AS dependency(id)
+                WHERE d.dependency_id = dependency.id AND d.task_id = purged.id
+            )
+            SELECT count(*) FROM purged
         """
 
 
-async def decide(
-    conn: Any, sql: DependencyStatements, records: Sequence[TaskRecord]
-) -> tuple[list[TaskRecord], dict[str, list[str]]]:
+class Decision(NamedTuple):
+    """How a batch of records starts (see :func:`decide`)."""
+
+    #: The records, each with the status it starts with.
+    records: list[TaskRecord]
+    #: Per waiting record, the dependencies it waits for.
+    waits: dict[str, list[str]]
+    #: The dependencies not marked as waited on yet.
+    unmarked: frozenset[str]
+
+
+async def decide(conn: Any, sql: DependencyStatements, records: Sequence[TaskRecord]) -> Decision:
     """How each record starts, from its dependencies' statuses (locked until commit): ``pending``
-    if all completed, ``cancelled`` if one failed, else ``waiting``; and, per waiting record, the
-    dependencies it waits for. Refuses unknown ids, naming them.
+    if all completed, ``cancelled`` if one failed, else ``waiting``. Refuses unknown ids, naming
+    them.
 
     Raises:
         ValidationError: field ``depends_on``, naming the ids that are not stored tasks.
@@ -133,8 +183,10 @@ async def decide(
     """
     wanted = sorted({task_id for record in records for task_id in record.depends_on})
     if not wanted:
-        return list(records), {}
-    statuses: dict[str, str] = {row[0]: row[1] for row in await conn.fetch(sql.lock_statuses, wanted)}
+        return Decision(list(records), {}, frozenset())
+    rows = await conn.fetch(sql.lock_statuses, wanted)
+    statuses: dict[str, str] = {row[0]: row[1] for row in rows}
+    unmarked = frozenset(row[0] for row in rows if not row[2])
     unknown = [task_id for task_id in wanted if task_id not in statuses]
     if unknown:
         raise ValidationError("depends_on", f"unknown task ids: {', '.join(unknown)}")
@@ -154,14 +206,24 @@ async def decide(
         else:
             decided.append(msgspec.structs.replace(record, status=TaskStatus.WAITING))
             waits[record.id] = open_ids
-    return decided, waits
+    return Decision(decided, waits, unmarked)
 
 
-async def link(conn: Any, sql: DependencyStatements, waits: dict[str, list[str]]) -> None:
-    """Store the edges and countdowns of the waiting tasks just inserted, in one statement."""
+async def link(
+    conn: Any, sql: DependencyStatements, waits: dict[str, list[str]], unmarked: frozenset[str]
+) -> None:
+    """Store the edges and countdowns of the waiting tasks just inserted, in one statement, and
+    mark their dependencies as waited on if they are not yet.
+
+    Raises:
+        asyncpg.LockNotAvailableError: another enqueue holds a dependency to mark; retry.
+    """
     if not waits:
         return
     edges = [(dependency_id, task_id) for task_id, ids in waits.items() for dependency_id in ids]
+    to_mark = sorted(unmarked.intersection(dependency_id for dependency_id, _ in edges))
+    if to_mark:
+        await conn.execute(sql.mark_waited_on, to_mark)
     await conn.execute(
         sql.link,
         [dependency_id for dependency_id, _ in edges],
@@ -179,6 +241,9 @@ async def resolve(
     report = DependencyReport()
     frontier = sorted(set(task_ids))
     while frontier:
+        frontier = sorted(row[0] for row in await conn.fetch(sql.unmark_resolved, frontier))
+        if not frontier:
+            break
         edges = await conn.fetch(sql.take_edges, frontier)
         if not edges:
             break

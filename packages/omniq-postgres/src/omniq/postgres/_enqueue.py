@@ -10,6 +10,7 @@ claimable ones, all committed together.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -51,21 +52,23 @@ async def enqueue_in_transaction(
         except asyncpg.LockNotAvailableError:
             if time.monotonic() >= deadline:
                 raise
-            await asyncio.sleep(pause)
+            # Jittered, so that two enqueues that both mark one dependency do not retry in step.
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 - not cryptography
             pause = min(pause * 2, _MAX_LOCK_PAUSE)
 
 
 async def _enqueue(
     conn: Any, sql: Statements, deps: DependencyStatements, records: Sequence[TaskRecord]
 ) -> list[str]:
-    decided, waits = await dependencies.decide(conn, deps, records)
+    decided, waits, unmarked = await dependencies.decide(conn, deps, records)
     if any(record.dedup_key is not None for record in decided):
         holder_of, inserted = await _insert_deduplicated(conn, sql, decided)
     else:
         await conn.execute(sql.insert_tasks, tasks_json(decided))
         holder_of, inserted = {r.id: r.id for r in decided}, decided
     stored = {record.id for record in inserted}
-    await dependencies.link(conn, deps, {task_id: ids for task_id, ids in waits.items() if task_id in stored})
+    kept = {task_id: ids for task_id, ids in waits.items() if task_id in stored}
+    await dependencies.link(conn, deps, kept, unmarked)
     payload = claimable_payload(inserted)
     if payload is not None:
         await conn.execute(sql.notify, sql.tasks_channel, payload)

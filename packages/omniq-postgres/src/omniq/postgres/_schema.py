@@ -148,8 +148,25 @@ _V3 = (
     """,
 )
 
+# Unresolved finished tasks found without reading the edges: ``has_dependents`` is true on a task
+# from the enqueue of its first dependent until its edges are resolved, and ``tasks_unresolved``
+# holds the finished ones among those, as a rule none, however many edges wait. Edges of tasks
+# purged by older releases go. Written to be run again harmlessly (``IF NOT EXISTS``), so that it
+# can move to another version number.
+_V4 = (
+    "ALTER TABLE {s}.tasks ADD COLUMN IF NOT EXISTS has_dependents boolean NOT NULL DEFAULT false",
+    "UPDATE {s}.tasks SET has_dependents = true WHERE id IN (SELECT dependency_id FROM {s}.dependencies)",
+    """
+    DELETE FROM {s}.dependencies AS d WHERE NOT EXISTS (SELECT 1 FROM {s}.tasks AS t WHERE t.id = d.task_id)
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS tasks_unresolved ON {s}.tasks (id)
+    WHERE has_dependents AND status IN ('completed', 'dead', 'cancelled', 'expired')
+    """,
+)
+
 #: Statements taking the schema from version ``n`` to ``n + 1``, at index ``n``.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 
 #: The version this release creates and understands.
 SCHEMA_VERSION = len(_MIGRATIONS)

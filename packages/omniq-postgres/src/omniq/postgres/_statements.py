@@ -215,9 +215,6 @@ class Statements:
             )
             SELECT *, pg_notify($3, queue) FROM requeued
         """
-        #: Followed by filters on status and update time.
-        self.delete_tasks = f"DELETE FROM {s}.tasks"
-
         #: Store or replace results and wake the listeners of their ids. The batch is one JSON
         #: array of result records (``data`` in base64): encoding one string is far cheaper for
         #: the driver than arrays of many small values. Parameters: records, channel, payload.

@@ -412,13 +412,11 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
 
     @writes
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        """Delete the tasks in ``status`` last changed before ``before``."""
-        query = f"{self._sql.delete_tasks} WHERE status = $1"
-        parameters: list[Any] = [TaskStatus(status).value]
-        if before is not None:
-            query += " AND updated_at < $2"
-            parameters.append(before)
-        return _count(await self._db.pool.execute(query, *parameters))
+        """Delete the tasks in ``status`` last changed before ``before``, and the dependency edges
+        they kept as waiting tasks, in one statement. A finished task whose dependents are not
+        resolved yet is kept until they are (by the next reap at the latest)."""
+        purged: int = await self._db.pool.fetchval(self._deps.purge, TaskStatus(status).value, before)
+        return purged
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         """Return when a notification says tasks of ``queues`` became claimable, or after ``timeout``.

@@ -4,8 +4,12 @@
 ``omniq_dependencies`` holds an edge ``(dependency_id, task_id)`` while ``task_id`` waits for
 ``dependency_id``; ``omniq_tasks.waiting_on`` counts a waiting task's edges. Resolving a finished
 dependency deletes its edges and counts its dependents down, so a fan-in of N tasks costs N small
-updates, never a re-check of all N dependencies, and resolving twice finds nothing left to do. Every
-function here runs inside the caller's write transaction.
+updates, never a re-check of all N dependencies, and resolving twice finds nothing left to do.
+
+``omniq_tasks.has_dependents`` marks a task that has edges, from the enqueue of its first dependent
+until it is resolved: a finish reads it from the row it settles and the reaper finds finished tasks
+left unresolved through a partial index of exactly those, so neither reads edges. Every edge lookup
+here is by primary key. Every function here runs inside the caller's write transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from omniq.core.records import DependencyReport, TaskRecord, dependency_failed_e
 from omniq.sqlite._database import fetch
 from omniq.sqlite._rows import TASK_COLUMNS, task_from_row
 
-__all__ = ["ANY_DEPENDENT", "attach", "link", "resolve", "unresolved_finished"]
+__all__ = ["ANY_DEPENDENT", "attach", "delete_edges_of_purged", "link", "resolve", "unresolved_finished"]
 
 _json = msgspec.json.Encoder()
 
@@ -30,10 +34,10 @@ _FAILED = frozenset({"dead", "cancelled", "expired"})
 
 STATUSES = "SELECT id, status FROM omniq_tasks WHERE id IN (SELECT value FROM json_each(?))"
 
-#: Whether anything waits on the ids in ``?``: one primary-key lookup per id.
-ANY_DEPENDENT = (
-    "SELECT 1 FROM omniq_dependencies WHERE dependency_id IN (SELECT value FROM json_each(?)) LIMIT 1"
-)
+#: Whether anything waits on the ids in ``?``: their marks, one id lookup each.
+ANY_DEPENDENT = """
+SELECT 1 FROM omniq_tasks WHERE id IN (SELECT value FROM json_each(?)) AND has_dependents = 1 LIMIT 1
+"""
 
 INSERT_EDGES = """
 INSERT OR IGNORE INTO omniq_dependencies (dependency_id, task_id)
@@ -41,6 +45,20 @@ SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?
 """
 
 SET_WAITING_ON = "UPDATE omniq_tasks SET waiting_on = ? WHERE id = ?"
+
+#: Mark the tasks in ``?`` as waited on, until they are resolved.
+MARK_WAITED_ON = """
+UPDATE omniq_tasks SET has_dependents = 1
+WHERE id IN (SELECT value FROM json_each(?)) AND has_dependents = 0
+"""
+
+#: Unmark the finished tasks in ``?`` whose edges this transaction resolves; returns their ids.
+#: Only a marked task has edges, so the others need no edge lookup.
+UNMARK_RESOLVED = f"""
+UPDATE omniq_tasks SET has_dependents = 0
+WHERE id IN (SELECT value FROM json_each(?)) AND has_dependents = 1 AND status IN {_FINAL}
+RETURNING id
+"""
 
 #: The unresolved edges of the finished tasks among the ids in ``?``.
 FINISHED_EDGES = f"""
@@ -65,11 +83,19 @@ WHERE id = ? AND status = 'waiting'
 RETURNING {TASK_COLUMNS}
 """
 
+#: Finished tasks still marked as waited on: the partial index holds only those.
 UNRESOLVED_FINISHED = f"""
-SELECT DISTINCT d.dependency_id
-FROM omniq_dependencies AS d JOIN omniq_tasks AS t ON t.id = d.dependency_id
-WHERE t.status IN {_FINAL}
+SELECT id FROM omniq_tasks INDEXED BY omniq_tasks_unresolved
+WHERE has_dependents = 1 AND status IN {_FINAL}
 """
+
+#: The edges of the tasks a purge is about to delete, found by primary key from each task's
+#: ``depends_on``: a task cancelled or expired while it waited keeps them until its dependencies
+#: end, which may be never. Followed by the purge's conditions on ``t``, then ``)``.
+DELETE_EDGES_OF_PURGED = """
+DELETE FROM omniq_dependencies WHERE (dependency_id, task_id) IN (
+    SELECT edge.value, t.id FROM omniq_tasks AS t, json_each(t.depends_on) AS edge
+    WHERE t.depends_on != '[]' AND t.has_dependents = 0"""
 
 
 def _text(value: object) -> str:
@@ -111,6 +137,7 @@ async def link(conn: aiosqlite.Connection, edges: Sequence[Sequence[str]]) -> No
     if not edges:
         return
     await conn.execute(INSERT_EDGES, (_text(edges),))
+    await conn.execute(MARK_WAITED_ON, (_text(sorted({dependency_id for dependency_id, _ in edges})),))
     counts: dict[str, int] = {}
     for _, task_id in edges:
         counts[task_id] = counts.get(task_id, 0) + 1
@@ -122,6 +149,9 @@ async def resolve(conn: aiosqlite.Connection, task_ids: Sequence[str], now: floa
     report = DependencyReport()
     frontier = list(task_ids)
     while frontier:
+        frontier = sorted(row[0] for row in await fetch(conn, UNMARK_RESOLVED, (_text(frontier),)))
+        if not frontier:
+            break
         edges = await fetch(conn, FINISHED_EDGES, (_text(frontier),))
         if not edges:
             break
@@ -146,3 +176,11 @@ async def resolve(conn: aiosqlite.Connection, task_ids: Sequence[str], now: floa
 async def unresolved_finished(conn: aiosqlite.Connection) -> list[str]:
     """Finished tasks whose dependents were never resolved (their worker died in between)."""
     return [row[0] for row in await fetch(conn, UNRESOLVED_FINISHED)]
+
+
+async def delete_edges_of_purged(
+    conn: aiosqlite.Connection, conditions: str, parameters: Sequence[object]
+) -> None:
+    """Delete the edges of the tasks that match ``conditions`` (SQL on ``t``, ``AND``-ed), which
+    the caller purges next in the same transaction."""
+    await conn.execute(f"{DELETE_EDGES_OF_PURGED} AND {conditions})", parameters)

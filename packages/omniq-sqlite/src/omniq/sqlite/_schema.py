@@ -124,8 +124,24 @@ _V3 = (
     "ALTER TABLE omniq_tasks ADD COLUMN waiting_on INTEGER NOT NULL DEFAULT 0",
 )
 
+# Dependencies found without reading the edges. ``has_dependents`` is 1 on a task from the enqueue
+# of its first dependent until its edges are resolved: ``FINISH`` returns it with the row it
+# updates (a correlated subquery there scanned every edge: SQLite 3.40 plans a bare column of the
+# updated row in a RETURNING subquery as no index constraint), and the reaper finds the finished
+# tasks left unresolved through ``omniq_tasks_unresolved``, whose entries are exactly those (as a
+# rule none), however many edges wait. Edges of tasks purged by older releases go.
+_V4 = (
+    "ALTER TABLE omniq_tasks ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0",
+    "UPDATE omniq_tasks SET has_dependents = 1 WHERE id IN (SELECT dependency_id FROM omniq_dependencies)",
+    "DELETE FROM omniq_dependencies WHERE task_id NOT IN (SELECT id FROM omniq_tasks)",
+    """
+    CREATE INDEX omniq_tasks_unresolved ON omniq_tasks (id)
+    WHERE has_dependents = 1 AND status IN ('completed', 'dead', 'cancelled', 'expired')
+    """,
+)
+
 #: Statements taking the schema from version ``n`` to ``n + 1``, at index ``n``.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 
 #: The version this release creates and understands.
 SCHEMA_VERSION = len(_MIGRATIONS)

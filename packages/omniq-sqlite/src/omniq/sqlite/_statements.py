@@ -118,13 +118,15 @@ def claim(queues: int) -> str:
 #: Settle the tasks listed in a JSON array of ids whose lease is ``token``, all to one status.
 #: An ``IN`` list over the id index is far cheaper for SQLite than joining a ``VALUES`` list, and
 #: a batch of outcomes is mostly one group (every success of one claim). The unary ``+`` keeps the
-#: planner on the id index. Parameters: status, due_at or NULL (keep), error, now, ids, token.
+#: planner on the id index. Returns each settled id and whether anything waits on it (a column of
+#: the row: a subquery on the edges here would scan them, see ``_schema._V4``).
+#: Parameters: status, due_at or NULL (keep), error, now, ids, token.
 FINISH = """
 UPDATE omniq_tasks
 SET status = ?, due_at = coalesce(?, due_at), error = ?, lease_token = NULL, lease_expires_at = NULL,
     updated_at = ?
 WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +status = 'running'
-RETURNING id, EXISTS (SELECT 1 FROM omniq_dependencies WHERE dependency_id = omniq_tasks.id)
+RETURNING id, has_dependents
 """
 
 
@@ -202,8 +204,9 @@ WHERE id = ? AND status IN ('dead', 'cancelled', 'expired')
 RETURNING {TASK_COLUMNS}
 """
 
-#: Followed by filters on status and update time.
-DELETE_TASKS = "DELETE FROM omniq_tasks"
+#: Followed by ``AND`` and conditions on ``t`` (status, update time). A task that others still
+#: wait on is kept: its dependents would otherwise wait for ever (see ``_dependencies``).
+DELETE_TASKS = "DELETE FROM omniq_tasks AS t WHERE t.has_dependents = 0"
 
 GET_RESULT = f"SELECT {RESULT_COLUMNS} FROM omniq_results WHERE task_id = ?"
 

@@ -356,9 +356,15 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         return task_from_row(rows[0]) if rows else None
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        """Delete the tasks in ``status`` last changed before ``before``."""
-        where, params = _where({"status = ?": status.value, "updated_at < ?": before})
-        return await self._db.changes(f"{sql.DELETE_TASKS}{where}", params)
+        """Delete the tasks in ``status`` last changed before ``before``, and the dependency edges
+        they kept as waiting tasks, in one transaction. A finished task whose dependents are not
+        resolved yet is kept until they are (by the next reap at the latest)."""
+        conditions = "t.status = ?" if before is None else "t.status = ? AND t.updated_at < ?"
+        params = [TaskStatus(status).value] if before is None else [TaskStatus(status).value, before]
+        async with self._db.transaction() as conn:
+            await dependencies.delete_edges_of_purged(conn, conditions, params)
+            cursor = await conn.execute(f"{sql.DELETE_TASKS} AND {conditions}", params)
+        return cursor.rowcount
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         """Return when this process or another may have made tasks claimable, or after ``timeout``."""

@@ -33,6 +33,14 @@ async def _settle(queue: BaseTaskQueue, record: TaskRecord, status: TaskStatus, 
     assert await queue.finish([outcome]) == [record.id]
 
 
+async def _with_dependent(queue: BaseTaskQueue, dependency: TaskRecord) -> TaskRecord:
+    """Store ``dependency`` and then a task waiting on it; returns the waiting task."""
+    await queue.enqueue([dependency])
+    dependent = _waiting_on(dependency.id)
+    await queue.enqueue([dependent])
+    return dependent
+
+
 async def _status(queue: BaseTaskQueue, task_id: str) -> TaskStatus | None:
     record = await queue.get_task(task_id)
     return None if record is None else record.status
@@ -115,9 +123,7 @@ class DependencyTests(ConformanceFixtures):
 
     async def test_reap_resolves_what_a_crash_left_unresolved(self, queue: BaseTaskQueue) -> None:
         dependency = make_record(queue_name="dep")
-        await queue.enqueue([dependency])
-        dependent = _waiting_on(dependency.id)
-        await queue.enqueue([dependent])
+        dependent = await _with_dependent(queue, dependency)
         now = time.time()
         await _settle(queue, dependency, TaskStatus.COMPLETED, now)  # ... and no resolve: a crash
         report = await queue.reap(now + 1)
@@ -140,14 +146,54 @@ class DependencyTests(ConformanceFixtures):
 
     async def test_cancelling_a_dependency_cancels_its_dependents(self, queue: BaseTaskQueue) -> None:
         dependency = make_record()
-        await queue.enqueue([dependency])
-        dependent = _waiting_on(dependency.id)
-        await queue.enqueue([dependent])
+        dependent = await _with_dependent(queue, dependency)
         now = time.time()
         await queue.cancel(dependency.id, now)
         report = await queue.resolve_dependencies([dependency.id], now)
         assert [r.id for r in report.cancelled] == [dependent.id]
         assert "cancelled" in (report.cancelled[0].error or "")
+
+    async def test_a_dependency_expired_by_the_reaper_cancels_its_dependents_in_that_reap(
+        self, queue: BaseTaskQueue
+    ) -> None:
+        now = time.time()
+        dependency = make_record(queue_name="ttl", ttl=1, now=now)
+        dependent = await _with_dependent(queue, dependency)
+        report = await queue.reap(now + 2)
+        assert [r.id for r in report.expired] == [dependency.id]
+        assert [r.id for r in report.dependencies.cancelled] == [dependent.id]
+        assert "expired" in (report.dependencies.cancelled[0].error or "")
+        assert (await queue.reap(now + 3)).dependencies.cancelled == []
+
+    async def test_a_purge_keeps_a_finished_task_until_its_dependents_are_resolved(
+        self, queue: BaseTaskQueue
+    ) -> None:
+        dependency = make_record(queue_name="dep")
+        dependent = await _with_dependent(queue, dependency)
+        now = time.time()
+        await _settle(queue, dependency, TaskStatus.COMPLETED, now)  # ... and no resolve: a crash
+        # Deleted now, it would leave its dependent waiting for ever.
+        assert await queue.purge_tasks(TaskStatus.COMPLETED) == 0
+        report = await queue.reap(now + 1)
+        assert [r.id for r in report.dependencies.released] == [dependent.id]
+        assert await queue.purge_tasks(TaskStatus.COMPLETED) == 1
+        assert await queue.get_task(dependency.id) is None
+        assert await _status(queue, dependent.id) is TaskStatus.PENDING
+
+    async def test_purged_waiting_tasks_leave_their_dependency_to_end_as_usual(
+        self, queue: BaseTaskQueue
+    ) -> None:
+        dependency = make_record(queue_name="dep")
+        await queue.enqueue([dependency])
+        gone, kept = _waiting_on(dependency.id), _waiting_on(dependency.id)
+        await queue.enqueue([gone, kept])
+        now = time.time()
+        await queue.cancel(gone.id, now)  # while it waits, with its dependency live
+        assert await queue.purge_tasks(TaskStatus.CANCELLED) == 1
+        await _settle(queue, dependency, TaskStatus.COMPLETED, now)
+        report = await queue.resolve_dependencies([dependency.id], now)
+        assert [r.id for r in report.released] == [kept.id] and report.cancelled == []
+        assert await queue.purge_tasks(TaskStatus.COMPLETED) == 1  # resolved: nothing waits on it
 
     # -- through the application ------------------------------------------------------------------
 
