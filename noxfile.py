@@ -1,4 +1,5 @@
-"""Checks for the whole workspace: ``nox`` runs lint, type checks and every package's tests.
+"""Checks for the whole workspace: ``nox`` runs lint, type checks, every package's tests, the
+integration tests and the chaos tests.
 
 Each package is tested in an environment holding only omniq-core and that package, so that an
 undeclared dependency fails its tests.
@@ -42,7 +43,7 @@ def typecheck(session: nox.Session) -> None:
         MYPY, "types-croniter", "types-PyYAML", "nox", "-e", "packages/omniq-core[testing,dill,gevent,yaml]"
     )
     _editable(session, *(p for p in PACKAGES if p != "omniq-core"))
-    session.run("mypy", "packages", "tests-integration", "benchmarks", "noxfile.py")
+    session.run("mypy", "packages", "tests-integration", "tests-chaos", "benchmarks", "noxfile.py")
 
 
 @nox.session
@@ -61,3 +62,12 @@ def integration(session: nox.Session) -> None:
     session.install("-e", "packages/omniq-core[testing,dill,gevent,yaml]", *TEST_EXTRAS)
     _editable(session, *(p for p in PACKAGES if p != "omniq-core"))
     session.run(*PYTEST, "tests-integration", *session.posargs)
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """Real worker processes SIGKILLed mid-drain, broker servers of the tests' own crashed and
+    restarted, workers stopped by signals: nothing lost, every extra run explained."""
+    session.install("-e", "packages/omniq-core[testing,dill,gevent,yaml]", *TEST_EXTRAS)
+    _editable(session, *(p for p in PACKAGES if p != "omniq-core"))
+    session.run(*PYTEST, "tests-chaos", *session.posargs)

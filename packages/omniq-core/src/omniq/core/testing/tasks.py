@@ -20,6 +20,7 @@ from omniq.core.callbacks import TaskOutcome
 from omniq.core.context import current_task
 
 __all__ = [
+    "act_by_run",
     "add",
     "async_add",
     "async_sleep",
@@ -31,6 +32,7 @@ __all__ = [
     "huge_int_result",
     "noop",
     "raise_timeout_error",
+    "record_attempt",
     "record_outcome",
     "record_run",
     "sleep_in_c",
@@ -71,6 +73,35 @@ def record_run(path: str, key: str) -> str:
     with open(path, "a", encoding="utf-8") as log:
         log.write(f"{key} {os.getpid()}\n")
     return key
+
+
+def record_attempt(path: str, key: str, seconds: float = 0.0) -> str:
+    """Sleep ``seconds``, then append ``task_id attempt worker_id pid started_at`` to ``path`` and
+    return ``key``: one line per execution that got to its side effect, saying which attempt ran
+    in which worker (its id holds the worker process's pid; ``pid`` is the process that ran the
+    function, a child on the process worker), so a crash test can tell why a task ran twice."""
+    started = time.time()
+    time.sleep(seconds)
+    context = current_task()
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(f"{context.task_id} {context.attempt} {context.worker_id} {os.getpid()} {started:.6f}\n")
+    return key
+
+
+def act_by_run(log: str, marker: str, acts: list[str]) -> int:
+    """Do ``acts[n - 1]`` on the n-th run of this task (runs counted in ``log``) and return n:
+    ``"hang"`` writes ``marker`` (this pid) and sleeps, in steps, for ten minutes; ``"fail"``
+    raises ``RuntimeError``; ``"return"`` returns at once. Runs past the end of ``acts`` return."""
+    runs = _count_run(log)
+    act = acts[runs - 1] if runs <= len(acts) else "return"
+    if act == "hang":
+        _mark_started(marker)
+        sleep_in_steps(600)
+    elif act == "fail":
+        raise RuntimeError(f"run {runs} fails")
+    elif act != "return":
+        raise ValueError(f"unknown act: {act!r}")
+    return runs
 
 
 def fail(message: str = "boom", kind: str = "ValueError") -> None:

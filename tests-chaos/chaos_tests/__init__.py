@@ -1,0 +1,1 @@
+"""Chaos tests: real worker processes and real servers, killed and restarted on purpose."""
