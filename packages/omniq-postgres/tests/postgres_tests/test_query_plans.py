@@ -314,3 +314,30 @@ async def test_the_edges_of_a_finished_task_are_taken_by_primary_key(
     if mode == "force_custom_plan":
         assert "dependencies_pkey" in {index for _, _, index in scans}, scans
         assert not any(kind == "Seq Scan" for kind, _, _ in scans), scans
+
+
+@pytest.mark.parametrize("mode", ["force_generic_plan", "force_custom_plan"])
+@pytest.mark.parametrize(
+    ("statement", "kinds", "values"),
+    [
+        ("cancel_waiting", "float8, text[], jsonb", (1.0, ["w-1", "w-2"], '{"w-1": "e", "w-2": "e"}')),
+        ("count_down", "float8, text[], jsonb", (1.0, ["w-1", "w-2"], '{"w-1": 1, "w-2": 1}')),
+    ],
+)
+async def test_waiting_tasks_are_changed_by_primary_key_whatever_the_statistics_say(
+    busy: PostgresBackend, admin: Any, mode: str, statement: str, kinds: str, values: tuple[Any, ...]
+) -> None:
+    # Statistics showing thousands of waiting tasks: joined with its batch, a resolve could be
+    # planned as a scan of the table for a handful of tasks.
+    s = f'"{busy.schema}"'
+    await admin.execute(
+        f"""INSERT INTO {s}.tasks (id, queue, func, priority, status, due_at, created_at, updated_at,
+            attempts, max_attempts, data, depends_on, waiting_on)
+        SELECT 'w-' || n, 'default', 'm:f', 0, 'waiting', 1, 1, 1, 0, 1, '', '[]', 2
+        FROM generate_series(1, {HISTORY}) AS n"""
+    )
+    await admin.execute(f"ANALYZE {s}.tasks")
+    scans = await _prepared_plan(admin, getattr(busy._deps, statement), kinds, values, mode)
+    assert not any(kind == "Seq Scan" for kind, _, _ in scans), scans
+    assert not any(kind in ("Hash Join", "Merge Join") for kind, _, _ in scans), scans
+    assert "tasks_pkey" in {index for _, _, index in scans}, scans

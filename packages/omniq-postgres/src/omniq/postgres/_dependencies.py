@@ -36,6 +36,8 @@ from omniq.core.models import TaskStatus
 from omniq.core.records import DependencyReport, TaskRecord, dependency_failed_error
 from omniq.postgres._rows import TASK_COLUMNS, task_from_row
 
+_encode_json = msgspec.json.Encoder().encode
+
 __all__ = ["Decision", "DependencyStatements", "decide", "link", "resolve", "unresolved_finished"]
 
 _FINAL = "('completed', 'dead', 'cancelled', 'expired')"
@@ -73,15 +75,18 @@ class DependencyStatements:
         self.any_dependent = f"""
             SELECT EXISTS (SELECT 1 FROM {s}.tasks WHERE id = ANY($1::text[]) AND has_dependents)
         """
+        # The statements below that change tasks of a batch reach them by primary key, and take
+        # each task's own value from a JSON object keyed by id, as finish does (see
+        # ``_statements``): a join with the batch could be planned as a scan of the table.
         #: Store edges and the countdowns of the waiting tasks just inserted.
-        #: Parameters: dependency ids, task ids (parallel), waiting task ids, their edge counts.
+        #: Parameters: dependency ids, task ids (parallel), ``{waiting task id: edge count}``.
         self.link = f"""
             WITH edge AS (
                 INSERT INTO {s}.dependencies (dependency_id, task_id)
                 SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING
             )
-            UPDATE {s}.tasks AS t SET waiting_on = c.n
-            FROM unnest($3::text[], $4::int[]) AS c(id, n) WHERE t.id = c.id
+            UPDATE {s}.tasks AS t SET waiting_on = ($3::jsonb ->> t.id)::int
+            WHERE t.id = ANY(ARRAY(SELECT jsonb_object_keys($3::jsonb)))
         """
         #: Take (delete and return) the edges of the finished tasks among the ids, with the
         #: dependency's status; the edges are locked in key order, so that resolvers of
@@ -105,24 +110,22 @@ class DependencyStatements:
                 ORDER BY id FOR UPDATE
             )
         """
-        #: Cancel waiting tasks, each with its error. Parameters: now, ids, errors (parallel).
+        #: Cancel waiting tasks, each with its error. Parameters: now, ids, ``{id: error}``.
         self.cancel_waiting = f"""
             {locked}
-            UPDATE {s}.tasks AS t SET status = 'cancelled', error = c.error, updated_at = $1
-            FROM unnest($2::text[], $3::text[]) AS c(id, error), locked
-            WHERE t.id = c.id AND t.id = locked.id AND t.status = 'waiting'
+            UPDATE {s}.tasks AS t SET status = 'cancelled', error = $3::jsonb ->> t.id, updated_at = $1
+            WHERE t.id = ANY(ARRAY(SELECT id FROM locked)) AND t.status = 'waiting'
             RETURNING {t}, t.seq
         """
         #: Count waiting tasks down by their completed edges; those reaching zero become pending.
         #: Returns every task counted down (the caller keeps the pending ones).
-        #: Parameters: now, ids, counts (parallel).
+        #: Parameters: now, ids, ``{id: completed edges}``.
         self.count_down = f"""
             {locked}
-            UPDATE {s}.tasks AS t SET waiting_on = t.waiting_on - c.n,
-                status = CASE WHEN t.waiting_on - c.n <= 0 THEN 'pending' ELSE t.status END,
-                updated_at = CASE WHEN t.waiting_on - c.n <= 0 THEN $1 ELSE t.updated_at END
-            FROM unnest($2::text[], $3::int[]) AS c(id, n), locked
-            WHERE t.id = c.id AND t.id = locked.id AND t.status = 'waiting'
+            UPDATE {s}.tasks AS t SET waiting_on = t.waiting_on - ($3::jsonb ->> t.id)::int,
+                status = CASE WHEN t.waiting_on <= ($3::jsonb ->> t.id)::int THEN 'pending' ELSE t.status END,
+                updated_at = CASE WHEN t.waiting_on <= ($3::jsonb ->> t.id)::int THEN $1 ELSE t.updated_at END
+            WHERE t.id = ANY(ARRAY(SELECT id FROM locked)) AND t.status = 'waiting'
             RETURNING {t}, t.seq
         """
         #: Unmark the finished tasks among the ids, whose edges this round takes, and return their
@@ -228,8 +231,7 @@ async def link(
         sql.link,
         [dependency_id for dependency_id, _ in edges],
         [task_id for _, task_id in edges],
-        list(waits),
-        [len(ids) for ids in waits.values()],
+        _encode_json({task_id: len(ids) for task_id, ids in waits.items()}).decode(),
     )
 
 
@@ -256,12 +258,12 @@ async def resolve(
                 errors[task_id] = dependency_failed_error(dependency_id, status)
         frontier = []
         if errors:  # before counting down: a task with a failed dependency is never released
-            rows = await conn.fetch(sql.cancel_waiting, now, list(errors), list(errors.values()))
+            rows = await conn.fetch(sql.cancel_waiting, now, list(errors), _encode_json(errors).decode())
             cancelled = [task_from_row(row) for row in sorted(rows, key=_by_seq)]
             report.cancelled.extend(cancelled)
             frontier = sorted(record.id for record in cancelled)
         if completed:
-            rows = await conn.fetch(sql.count_down, now, list(completed), list(completed.values()))
+            rows = await conn.fetch(sql.count_down, now, list(completed), _encode_json(completed).decode())
             released = [task_from_row(row) for row in sorted(rows, key=_by_seq)]
             report.released.extend(r for r in released if r.status is TaskStatus.PENDING)
     return report
