@@ -103,9 +103,13 @@ class Statements:
         #: counted. By primary key, as ``finish`` (the token means the task still runs).
         #: Parameters: now, ids, token.
         self.unclaim = f"""
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM {s}.tasks WHERE id = ANY($2::text[]) AND lease_token = $3
+                ORDER BY id FOR NO KEY UPDATE
+            )
             UPDATE {s}.tasks SET status = 'pending', attempts = attempts - 1, lease_token = NULL,
                 lease_expires_at = NULL, updated_at = $1
-            WHERE id = ANY($2::text[]) AND lease_token = $3
+            WHERE id = ANY(ARRAY(SELECT id FROM locked)) AND lease_token = $3
             RETURNING queue
         """
         #: Give back every task of claims whose reply was lost with the connection (they may or may
@@ -128,10 +132,27 @@ class Statements:
         # it, every change out of ``running`` clears it), so matching the token is enough.
         #: Renew leases; returns the pairs renewed. Parameters: lease expiry, now, ids,
         #: ``{id: token}`` as JSON.
+        #
+        # Each of them also takes its row locks in id order first (the ``locked`` CTE), so that
+        # two statements on overlapping tasks wait for each other instead of deadlocking: a
+        # worker's heartbeat and its finish do overlap (a settled task keeps its lease until its
+        # outcome is written), and an update locks rows in whatever order its plan reads them.
         self.heartbeat = f"""
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM {s}.tasks AS t
+                WHERE t.id = ANY($3::text[]) AND t.lease_token = $4::jsonb ->> t.id
+                ORDER BY id FOR NO KEY UPDATE
+            )
             UPDATE {s}.tasks AS t SET lease_expires_at = $1, updated_at = $2
-            WHERE t.id = ANY($3::text[]) AND t.lease_token = $4::jsonb ->> t.id
+            WHERE t.id = ANY(ARRAY(SELECT id FROM locked)) AND t.lease_token = $4::jsonb ->> t.id
             RETURNING t.id, t.lease_token
+        """
+        locked = f"""
+            locked AS MATERIALIZED (
+                SELECT id FROM {s}.tasks AS t
+                WHERE t.id = ANY($2::text[]) AND t.lease_token = $1::jsonb -> t.id ->> 0
+                ORDER BY id FOR NO KEY UPDATE
+            )
         """
         settle = f"""
             UPDATE {s}.tasks AS t
@@ -140,20 +161,20 @@ class Statements:
                 error = $1::jsonb -> t.id ->> 4,
                 lease_token = NULL, lease_expires_at = NULL, settled_token = t.lease_token,
                 updated_at = ($1::jsonb -> t.id ->> 2)::float8
-            WHERE t.id = ANY($2::text[]) AND t.lease_token = $1::jsonb -> t.id ->> 0
+            WHERE t.id = ANY(ARRAY(SELECT id FROM locked)) AND t.lease_token = $1::jsonb -> t.id ->> 0
             RETURNING t.id
         """
         #: Settle attempts whose token is the current lease; returns the ids settled. ``settled_token``
         #: remembers which lease settled a task, for :attr:`finish_confirming`. Parameters:
         #: ``{id: [token, status, time, due time or null (keep), error]}`` as JSON, ids.
-        self.finish = settle
+        self.finish = f"WITH {locked} {settle}"
         #: The same, after a finish whose reply was lost with the connection: an outcome marked
         #: doubtful counts as accepted if its own lease already settled the task (the lost finish
         #: committed). The second part reads the snapshot from before this statement, so a task
         #: settled by the first part is not reported twice. Parameters: as ``finish``, then the
         #: doubtful ids.
         self.finish_confirming = f"""
-            WITH settled AS ({settle})
+            WITH {locked}, settled AS ({settle})
             SELECT id FROM settled
             UNION ALL
             SELECT t.id FROM {s}.tasks AS t
