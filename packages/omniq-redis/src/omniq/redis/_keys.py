@@ -30,8 +30,12 @@ class Keys:
         self.pattern = "\\{" + prefix.replace("*", "\\*").replace("?", "\\?").replace("[", "\\[") + "\\}:*"
 
     def task(self, task_id: str) -> str:
-        """The hash holding one task."""
+        """The hash holding one live task (pending, waiting, running or failed)."""
         return f"{self.base}:t:{task_id}"
+
+    def finished(self, task_id: str) -> str:
+        """The string holding one final task (completed, dead, cancelled or expired), packed."""
+        return f"{self.base}:f:{task_id}"
 
     def ready(self, queue: str) -> str:
         """The sorted set of a queue's claimable tasks, in claim order."""

@@ -38,6 +38,7 @@ SCRIPT_NAMES = (
     "reap",
     "requeue",
     "resolve_dependencies",
+    "running_tasks",
     "set_schedule_status",
     "trigger_schedule",
     "watch_result",
