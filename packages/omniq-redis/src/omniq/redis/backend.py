@@ -414,7 +414,8 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
     # -- events -----------------------------------------------------------------------------
 
     async def append_events(self, records: Sequence[EventRecord]) -> None:
-        """Append events to the capped stream (``XADD ... MAXLEN ~``) with their indexes."""
+        """Append events to the stream with their indexes; the oldest beyond ``events_maxlen``
+        go, with their index entries, in the same script call."""
         for start in range(0, len(records), CHUNK):
             items = [encode_event(record) for record in records[start : start + CHUNK]]
             await self._script("append_events", [self.events_maxlen, pack(items)])
@@ -428,28 +429,31 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         until: float | None = None,
         limit: int | None = None,
     ) -> list[EventRecord]:
-        """Events matching every given filter, oldest first, read through the time or task index."""
+        """Events matching every given filter, oldest first, read through the stream by arrival
+        time (the events out of step with it through their own time index) or the task index."""
         if limit is not None and limit <= 0:
+            return []
+        if types is not None and not types:
             return []
         args: list[Arg] = [
             task_id or "",
-            "-inf" if since is None else number(since),
-            "+inf" if until is None else f"({number(until)}",
+            "" if since is None else number(since),
+            "" if until is None else number(until),
             -1 if limit is None else limit,
             *(types or ()),
         ]
-        if types is not None and not types:
-            return []
         return [decode_event(fields) for fields in await self._script("query_events", args)]
 
     async def purge_events(self, before: float) -> int:
-        """Delete events older than ``before`` from the stream and its indexes."""
-        deleted = 0
+        """Delete events older than ``before`` from the stream and its indexes (``SWEEP`` of
+        each kind per script call, each call going on where the last one stopped)."""
+        deleted, start = 0, b""
         while True:
-            removed, gone = await self._script("purge_events", [number(before), SWEEP])
+            gone: int
+            more, gone, start = await self._script("purge_events", [number(before), SWEEP, start])
             deleted += gone
-            if removed < SWEEP:
-                return int(deleted)
+            if not more:
+                return deleted
 
 
 def _one_task(reply: Any) -> TaskRecord | None:
