@@ -35,14 +35,16 @@ NOOP = "omniq.core.testing.tasks:async_noop"
 
 #: Key kinds in the order printed: (pattern after ``{prefix}:``, label).
 KINDS = (
-    (r"t:.*", "t:<id> (task hash)"),
+    (r"t:.*", "t:<id> (live task hash)"),
+    (r"f:.*", "f:<id> (final task, packed)"),
     (r"r:.*", "r:<id> (result)"),
     (r"events", "events (stream)"),
     (r"ev:at", "ev:at (events by time)"),
     (r"ev:t:.*", "ev:t:<id> (events per task)"),
+    (r"ev:task:.*", "ev:task:<hhh> (events by task)"),
     (r"s:.*", "s:<queue>:<status>"),
     (r"rx", "rx (result expiries)"),
-    (r"dep:.*|deps", "dep:<id>, deps"),
+    (r"dep:.*|deps|deps:final", "dep:<id>, deps, deps:final"),
 )
 
 
@@ -139,12 +141,13 @@ async def main(args: argparse.Namespace) -> None:
 
 async def measure(args: argparse.Namespace, url: str) -> None:
     """Drain under a fresh prefix of ``url`` and print the table."""
-    prefix = f"m{uuid.uuid4().hex[:4]}"  # as long as the default prefix, omniq
+    prefix = args.prefix or f"m{uuid.uuid4().hex[:4]}"  # as long as the default prefix, omniq
     separator = "&" if "?" in url else "?"
     client: Any = aioredis.Redis.from_url(url)
     try:
         before = (await client.info("memory"))["used_memory"]
-        await drain(f"{url}{separator}prefix={prefix}", args.tasks, args.max_workers)
+        options = f"prefix={prefix}" + (f"&events_maxlen={args.events_maxlen}" if args.events_maxlen else "")
+        await drain(f"{url}{separator}{options}", args.tasks, args.max_workers)
         after = (await client.info("memory"))["used_memory"]
         kinds = await usage(client, prefix)
         stream = f"{{{prefix}}}:events"
@@ -172,4 +175,6 @@ if __name__ == "__main__":
     parser.add_argument("--url", help="an existing server (default: start one)")
     parser.add_argument("--max-workers", type=int, default=100)
     parser.add_argument("--keep", action="store_true", help="keep the keys (to look at them)")
+    parser.add_argument("--events-maxlen", type=int, help="the backend's events_maxlen (default: its own)")
+    parser.add_argument("--prefix", help="the key prefix (default: five random characters)")
     asyncio.run(main(parser.parse_args()))
