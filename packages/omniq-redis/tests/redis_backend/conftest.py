@@ -39,6 +39,22 @@ def prefix(server_url: str) -> Iterator[str]:
     delete_prefix(server_url, name)
 
 
+@pytest.fixture
+def short_prefix(server_url: str) -> Iterator[str]:
+    """A prefix as long as the default one (``omniq``), for tests that count bytes (key names
+    count); one no key uses yet, its keys deleted after the test."""
+    client = redis.Redis.from_url(server_url)
+    try:
+        while True:
+            name = f"q{uuid.uuid4().hex[:4]}"
+            if next(iter(client.scan_iter(match=f"\\{{{name}\\}}:*", count=1000)), None) is None:
+                break
+    finally:
+        client.close()
+    yield name
+    delete_prefix(server_url, name)
+
+
 def delete_prefix(url: str, name: str) -> None:
     """Delete every key of ``{name}:...`` (SCAN by pattern, then DEL)."""
     client = redis.Redis.from_url(url)

@@ -85,9 +85,10 @@ async def test_the_same_call_again_changes_nothing_and_a_new_call_is_refused(bac
     assert (await backend._script("finish", call))[0] == [task_id.encode()]
     raw: Any = aioredis.Redis.from_url(backend._client_url)
     try:
-        before = await raw.hgetall(backend.keys.task(task_id))
+        before = await raw.get(backend.keys.finished(task_id))
+        assert before is not None
         assert (await backend._script("finish", call))[0] == [task_id.encode()]
-        assert await raw.hgetall(backend.keys.task(task_id)) == before
+        assert await raw.get(backend.keys.finished(task_id)) == before
     finally:
         await raw.aclose()
     other: list[Arg] = ["call-2", items, pack([])]

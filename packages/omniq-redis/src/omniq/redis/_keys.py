@@ -7,6 +7,8 @@ names (see ``lua/_common.lua``); the package README documents the layout.
 
 from __future__ import annotations
 
+import hashlib
+
 __all__ = ["Keys"]
 
 
@@ -25,13 +27,18 @@ class Keys:
         #: Task ids someone waits for a result of (``wait_for_result``), by the waiter's deadline.
         self.result_waiters = f"{self.base}:rw"
         self.events = f"{self.base}:events"
+        #: The events out of step with their arrival time, by time (see ``lua/_events.lua``).
         self.events_by_time = f"{self.base}:ev:at"
         #: ``SCAN MATCH`` pattern of every key of the project (braces escaped for glob matching).
         self.pattern = "\\{" + prefix.replace("*", "\\*").replace("?", "\\?").replace("[", "\\[") + "\\}:*"
 
     def task(self, task_id: str) -> str:
-        """The hash holding one task."""
+        """The hash holding one live task (pending, waiting, running or failed)."""
         return f"{self.base}:t:{task_id}"
+
+    def finished(self, task_id: str) -> str:
+        """The string holding one final task (completed, dead, cancelled or expired), packed."""
+        return f"{self.base}:f:{task_id}"
 
     def ready(self, queue: str) -> str:
         """The sorted set of a queue's claimable tasks, in claim order."""
@@ -56,3 +63,8 @@ class Keys:
     def notify(self, task_id: str) -> str:
         """The list a result waiter blocks on; storing the task's result pushes a token."""
         return f"{self.base}:n:{task_id}"
+
+    def task_events(self, task_id: str) -> str:
+        """The hash mapping ``task_id`` (and the other ids of its 4,096th) to its events' ids."""
+        bucket = hashlib.sha1(task_id.encode(), usedforsecurity=False).hexdigest()[:3]
+        return f"{self.base}:ev:task:{bucket}"

@@ -38,12 +38,16 @@ SCRIPT_NAMES = (
     "reap",
     "requeue",
     "resolve_dependencies",
+    "running_tasks",
     "set_schedule_status",
     "trigger_schedule",
     "watch_result",
 )
 
 Arg = str | bytes | int | float
+
+#: Scripts that also get ``lua/_events.lua`` (the event indexes' helpers) after the prelude.
+EVENT_SCRIPTS = frozenset({"append_events", "purge_events", "query_events"})
 
 
 def _read(name: str) -> str:
@@ -81,5 +85,7 @@ class Script:
 
 @cache
 def load_script(name: str) -> Script:
-    """The script ``lua/<name>.lua`` with the shared prelude."""
-    return Script(name, _prelude() + _read(name))
+    """The script ``lua/<name>.lua`` with the shared prelude (and the event helpers for the
+    event scripts)."""
+    events = _read("_events") + "\n" if name in EVENT_SCRIPTS else ""
+    return Script(name, _prelude() + events + _read(name))

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, ClassVar, Self, cast
 
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -67,6 +68,8 @@ PROMOTE_CAP = 1000
 #: new call (refused if the first was applied: the worker then skips the task's callbacks).
 IN_DOUBT_RESENDS = (0.05, 0.25, 1.0, 2.0, 4.0, 8.0, 15.0)
 _TASK_STATUSES = tuple(status.value for status in TaskStatus)
+_RUNNING = TaskStatus.RUNNING.value
+_decode_running = msgspec.msgpack.Decoder(list[tuple[str, str, str]]).decode
 
 
 class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSchedules):
@@ -272,42 +275,57 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         status: TaskStatus | None = None,
         limit: int = 100,
     ) -> list[TaskRecord]:
-        """Tasks filtered by queue and status, oldest first (from the per-status indexes)."""
+        """Tasks filtered by queue and status, oldest first (from the per-status indexes and,
+        for running ones, the lease index)."""
         if limit <= 0:
             return []
+        statuses = [TaskStatus(status).value] if status is not None else list(_TASK_STATUSES)
         with translated_errors(self.url, self.prefix):
             queues = [queue] if queue is not None else await self._queues()
-            statuses = [TaskStatus(status).value] if status is not None else list(_TASK_STATUSES)
             async with self.client.pipeline(transaction=False) as pipe:
                 for name in queues:
                     for value in statuses:
-                        pipe.zrange(self.keys.status(name, value), 0, limit - 1, withscores=True)
+                        if value != _RUNNING:
+                            pipe.zrange(self.keys.status(name, value), 0, limit - 1, withscores=True)
                 pages: list[list[tuple[bytes, float]]] = await pipe.execute()
-        oldest = sorted((score, member) for page in pages for member, score in page)[:limit]
-        ids = [member for _, member in oldest]
+        found = [(score, member) for page in pages for member, score in page]
+        if _RUNNING in statuses:
+            running = await self._running()
+            found += [(created, task_id) for name, created, task_id in running if name in queues]
+        ids = [member for _, member in sorted(found)[:limit]]
         tasks: list[TaskRecord] = []
         for start in range(0, len(ids), CHUNK):
             tasks += decode_tasks(await self._script("get_tasks", ids[start : start + CHUNK]))
         return tasks
+
+    async def _running(self) -> list[tuple[str, float, bytes]]:
+        """(queue, created_at, id) of every running task."""
+        rows = _decode_running(await self._script("running_tasks", []))
+        return [(name, float(created), task_id.encode()) for name, created, task_id in rows]
 
     async def _queues(self) -> list[str]:
         members = await cast(Awaitable[set[bytes]], self.client.smembers(self.keys.queues))
         return sorted(member.decode() for member in members)
 
     async def count_tasks(self) -> dict[str, dict[str, int]]:
-        """Task counts per queue and status (the sizes of the per-status indexes)."""
+        """Task counts per queue and status (the sizes of the per-status indexes; running tasks
+        counted in the lease index)."""
+        statuses = [value for value in _TASK_STATUSES if value != _RUNNING]
         with translated_errors(self.url, self.prefix):
             queues = await self._queues()
             async with self.client.pipeline(transaction=False) as pipe:
                 for name in queues:
-                    for value in _TASK_STATUSES:
+                    for value in statuses:
                         pipe.zcard(self.keys.status(name, value))
                 sizes: list[int] = await pipe.execute()
         counts: dict[str, dict[str, int]] = {}
-        pairs = ((name, value) for name in queues for value in _TASK_STATUSES)
+        pairs = ((name, value) for name in queues for value in statuses)
         for (name, value), size in zip(pairs, sizes, strict=True):
             if size:
                 counts.setdefault(name, {})[value] = size
+        for name, _, _ in await self._running():
+            per_status = counts.setdefault(name, {})
+            per_status[_RUNNING] = per_status.get(_RUNNING, 0) + 1
         return counts
 
     async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
@@ -368,7 +386,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         """The task's result unless it has expired."""
         with translated_errors(self.url, self.prefix):
             value = await cast(Awaitable[bytes | None], self.client.get(self.keys.result(task_id)))
-        return _live_result(value)
+        return _live_result(task_id, value)
 
     async def wait_for_result(self, task_id: str, timeout: float) -> ResultRecord | None:
         """The task's result once stored, or ``None`` after ``timeout``: the waiter blocks on the
@@ -376,7 +394,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
 
         async def watch(until: float) -> ResultRecord | None:
             value = await self._script("watch_result", [task_id, number(time.time()), number(until)])
-            return _live_result(value)
+            return _live_result(task_id, value)
 
         with translated_errors(self.url, self.prefix):
             return await wait_for_result(
@@ -396,7 +414,8 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
     # -- events -----------------------------------------------------------------------------
 
     async def append_events(self, records: Sequence[EventRecord]) -> None:
-        """Append events to the capped stream (``XADD ... MAXLEN ~``) with their indexes."""
+        """Append events to the stream with their indexes; the oldest beyond ``events_maxlen``
+        go, with their index entries, in the same script call."""
         for start in range(0, len(records), CHUNK):
             items = [encode_event(record) for record in records[start : start + CHUNK]]
             await self._script("append_events", [self.events_maxlen, pack(items)])
@@ -410,28 +429,31 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         until: float | None = None,
         limit: int | None = None,
     ) -> list[EventRecord]:
-        """Events matching every given filter, oldest first, read through the time or task index."""
+        """Events matching every given filter, oldest first, read through the stream by arrival
+        time (the events out of step with it through their own time index) or the task index."""
         if limit is not None and limit <= 0:
+            return []
+        if types is not None and not types:
             return []
         args: list[Arg] = [
             task_id or "",
-            "-inf" if since is None else number(since),
-            "+inf" if until is None else f"({number(until)}",
+            "" if since is None else number(since),
+            "" if until is None else number(until),
             -1 if limit is None else limit,
             *(types or ()),
         ]
-        if types is not None and not types:
-            return []
         return [decode_event(fields) for fields in await self._script("query_events", args)]
 
     async def purge_events(self, before: float) -> int:
-        """Delete events older than ``before`` from the stream and its indexes."""
-        deleted = 0
+        """Delete events older than ``before`` from the stream and its indexes (``SWEEP`` of
+        each kind per script call, each call going on where the last one stopped)."""
+        deleted, start = 0, b""
         while True:
-            removed, gone = await self._script("purge_events", [number(before), SWEEP])
+            gone: int
+            more, gone, start = await self._script("purge_events", [number(before), SWEEP, start])
             deleted += gone
-            if removed < SWEEP:
-                return int(deleted)
+            if not more:
+                return deleted
 
 
 def _one_task(reply: Any) -> TaskRecord | None:
@@ -440,11 +462,11 @@ def _one_task(reply: Any) -> TaskRecord | None:
     return found[0] if found else None
 
 
-def _live_result(value: bytes | None) -> ResultRecord | None:
+def _live_result(task_id: str, value: bytes | None) -> ResultRecord | None:
     """A stored result unless it has expired (Redis may not have dropped it yet)."""
     if value is None:
         return None
-    record = decode_result(value)
+    record = decode_result(task_id, value)
     if record.expires_at is not None and record.expires_at <= time.time():
         return None
     return record

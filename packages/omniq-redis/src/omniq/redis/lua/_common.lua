@@ -53,8 +53,8 @@ local function unschedule(id, q, member)
 end
 
 local function move_status(id, q, from, to, created)
-  if from then redis.call('ZREM', status_key(q, from), id) end
-  redis.call('ZADD', status_key(q, to), created, id)
+  if from and from ~= 'running' then redis.call('ZREM', status_key(q, from), id) end
+  if to ~= 'running' then redis.call('ZADD', status_key(q, to), created, id) end
 end
 
 -- A final task gives its dedup key back (only if it still holds it).
@@ -64,14 +64,102 @@ local function release_dedup(id, key)
   end
 end
 
-local function record(id)
-  return redis.call('HMGET', tkey(id), unpack(FIELDS))
-end
-
 -- Position of each field in a `record` row.
 local AT = {}
 for i, name in ipairs(FIELDS) do AT[name] = i end
 local DATA_AT = AT.data
+
+-- Dependencies: `{p}:dep:<id>` holds the tasks waiting on task <id>, `{p}:deps` the ids that
+-- have such a set, `{p}:deps:final` those of them that are final (their dependents wait to be
+-- released or cancelled: the reaper's index); a waiting task counts its open dependencies in its
+-- `waiting_on` field.
+local DEPS = P .. ':deps'
+local DEPS_FINAL = P .. ':deps:final'
+local function dependents_key(id) return P .. ':dep:' .. id end
+local function failed(s) return s == 'dead' or s == 'cancelled' or s == 'expired' end
+local function final(s) return s == 'completed' or failed(s) end
+
+-- Whether tasks wait on task `id` (`{p}:deps` is looked up once per script call while absent).
+local deps_exist = nil
+local function has_dependents(id)
+  if deps_exist == nil then deps_exist = redis.call('EXISTS', DEPS) == 1 end
+  return deps_exist and redis.call('SISMEMBER', DEPS, id) == 1
+end
+
+-- A live task is a hash `{p}:t:<id>` (fields changed one at a time). A final one (completed,
+-- dead, cancelled, expired) is its `record` row packed (msgpack) in a string `{p}:f:<id>`, without
+-- its id (the key names it) and lease, plus the finish call that settled it: the payload is
+-- longer than hash-max-listpack-value (64 bytes) for most tasks, which makes a hash a hashtable of
+-- separately allocated fields, about four times the room of the packed row.
+local function fkey(id) return P .. ':f:' .. id end
+local SETTLED_AT = #FIELDS + 1
+
+-- A final task's packed row with its id and `settled` marker (at SETTLED_AT), or nil.
+local function final_row(id)
+  local packed = redis.call('GET', fkey(id))
+  if not packed then return nil end
+  local row = cmsgpack.unpack(packed)
+  row[AT.id] = id
+  return row
+end
+
+-- Store `row` (a full `record` row) as task `id`'s final record in place of its hash. `settled`
+-- is the finish call's marker or false. Returns whether tasks wait on it (then it is indexed in
+-- `{p}:deps:final` until they are resolved).
+local function store_final(id, row, settled)
+  row[AT.id], row[AT.lease_token], row[AT.lease_expires_at] = false, false, false
+  row[SETTLED_AT] = settled
+  redis.call('SET', fkey(id), cmsgpack.pack(row))
+  redis.call('DEL', tkey(id))
+  row[AT.id], row[SETTLED_AT] = id, nil
+  local waited = has_dependents(id)
+  if waited then redis.call('SADD', DEPS_FINAL, id) end
+  return waited
+end
+
+-- The hash fields of a `record` row (unset ones left out).
+local function hash_fields(row)
+  local fields = {}
+  for i, name in ipairs(FIELDS) do
+    if row[i] then
+      fields[#fields + 1] = name
+      fields[#fields + 1] = row[i]
+    end
+  end
+  return fields
+end
+
+-- A task's fields in FIELDS order, live or final (`false` where unset; all false if unknown).
+local function record(id)
+  local row = redis.call('HMGET', tkey(id), unpack(FIELDS))
+  if row[AT.id] then return row end
+  local packed = final_row(id)
+  if not packed then return row end
+  packed[SETTLED_AT] = nil
+  return packed
+end
+
+-- A live task's row and its ready-set member (`rk`).
+local WITH_RK = {unpack(FIELDS)}
+WITH_RK[#WITH_RK + 1] = 'rk'
+local RK_AT = #WITH_RK
+local function live_row(id)
+  local row = redis.call('HMGET', tkey(id), unpack(WITH_RK))
+  local rk = row[RK_AT]
+  row[RK_AT] = nil
+  return row, rk
+end
+
+local function status_of(id)
+  local status = redis.call('HGET', tkey(id), 'status')
+  if status then return status end
+  local row = final_row(id)
+  return row and row[AT.status]
+end
+
+local function known(id)
+  return redis.call('EXISTS', tkey(id), fkey(id)) > 0
+end
 
 -- Tasks (`record` rows) as scripts return them: every field but `data` of every task packed into
 -- one msgpack string, then each task's `data` as a reply of its own. Parsing one bulk reply per
@@ -116,13 +204,6 @@ local function store_result(task_id, value, millis, expires)
   notify_waiters(task_id)
 end
 
--- Dependencies: `{p}:dep:<id>` holds the tasks waiting on task <id>, `{p}:deps` the ids that
--- have such a set; a waiting task counts its open dependencies in its `waiting_on` field.
-local DEPS = P .. ':deps'
-local function dependents_key(id) return P .. ':dep:' .. id end
-local function failed(s) return s == 'dead' or s == 'cancelled' or s == 'expired' end
-local function final(s) return s == 'completed' or failed(s) end
-
 -- `template` is dependency_failed_error('@DEP@', '@STATUS@') as core writes it.
 local function failed_error(template, dep, status)
   return (string.gsub(string.gsub(template, '@DEP@', dep), '@STATUS@', status))
@@ -136,7 +217,7 @@ local function start_status(status, deps, template)
   for _, d in ipairs(deps) do
     if not seen[d] then
       seen[d] = true
-      local ds = redis.call('HGET', tkey(d), 'status')
+      local ds = status_of(d)
       if failed(ds) then return 'cancelled', failed_error(template, d, ds), {} end
       if ds ~= 'completed' then open[#open + 1] = d end
     end
@@ -154,7 +235,7 @@ local function enqueue_one(t, data, woken, template)
     local holder = redis.call('GET', dedup_key(key))
     if holder then return holder end
   end
-  if redis.call('EXISTS', tkey(id)) == 1 then return id end
+  if known(id) then return id end
   local status, err, open = start_status(t[3], t[10], template)
   redis.call('HSET', tkey(id), 'data', data, unpack(t[9]))
   redis.call('HSET', tkey(id), 'status', status)
@@ -162,6 +243,7 @@ local function enqueue_one(t, data, woken, template)
   for _, d in ipairs(open) do
     redis.call('SADD', dependents_key(d), id)
     redis.call('SADD', DEPS, d)
+    deps_exist = true
   end
   if #open > 0 then redis.call('HSET', tkey(id), 'waiting_on', #open) end
   redis.call('SADD', QUEUES, q)
@@ -169,6 +251,8 @@ local function enqueue_one(t, data, woken, template)
   if live(status) then
     if key ~= '' then redis.call('SET', dedup_key(key), id) end
     if expires ~= '' then redis.call('ZADD', TTL, expires, id) end
+  elseif final(status) then
+    store_final(id, redis.call('HMGET', tkey(id), unpack(FIELDS)), false)
   end
   if claimable(status) and schedule(id, q, due, priority, tonumber(created)) then
     woken[q] = true
@@ -184,11 +268,14 @@ local function resolve(ids, now_s, template, woken)
   for _, id in ipairs(ids) do stack[#stack + 1] = id end
   while #stack > 0 do
     local dep = table.remove(stack)
-    local ds = redis.call('HGET', tkey(dep), 'status')
-    if final(ds) and redis.call('EXISTS', dependents_key(dep)) == 1 then
+    local ds = status_of(dep)
+    if final(ds) then
+      redis.call('SREM', DEPS_FINAL, dep)
       local waiting = redis.call('SMEMBERS', dependents_key(dep))
-      redis.call('DEL', dependents_key(dep))
-      redis.call('SREM', DEPS, dep)
+      if #waiting > 0 then
+        redis.call('DEL', dependents_key(dep))
+        redis.call('SREM', DEPS, dep)
+      end
       table.sort(waiting)
       for _, w in ipairs(waiting) do
         local key = tkey(w)
@@ -203,12 +290,14 @@ local function resolve(ids, now_s, template, woken)
               released[#released + 1] = record(w)
             end
           else
-            redis.call('HDEL', key, 'waiting_on')
-            redis.call('HSET', key, 'status', 'cancelled', 'error', failed_error(template, dep, ds), 'updated_at', now_s)
+            local row = record(w)
+            row[AT.status], row[AT.updated_at] = 'cancelled', now_s
+            row[AT.error] = failed_error(template, dep, ds)
             move_status(w, v[2], 'waiting', 'cancelled', v[3])
             redis.call('ZREM', TTL, w)
             release_dedup(w, v[6])
-            cancelled[#cancelled + 1] = record(w)
+            store_final(w, row, false)
+            cancelled[#cancelled + 1] = row
             stack[#stack + 1] = w
           end
         end

@@ -7,11 +7,6 @@ local cap = tonumber(ARGV[7])
 local out = {}
 local taken = 0
 
--- A task's fields and its ready-set member, read once: the leased row is returned as written.
-local READ = {unpack(FIELDS)}
-READ[#READ + 1] = 'rk'
-local RK_AT = #READ
-
 -- Delayed tasks now due join the ready set.
 local function promote(q)
   local due = redis.call('ZRANGEBYSCORE', delayed_key(q), '-inf', now_s, 'LIMIT', 0, cap)
@@ -48,7 +43,8 @@ for qi = 8, #ARGV do
     for j = 1, #popped, 2 do
       local member = popped[j]
       local id = string.sub(member, RANK_ID_START)
-      local row = redis.call('HMGET', tkey(id), unpack(READ))
+      -- Its fields and ready-set member, read once: the leased row is returned as written.
+      local row = redis.call('HMGET', tkey(id), unpack(WITH_RK))
       local expires = row[AT.expires_at]
       -- A task past its TTL is left to reap(), which reports it as expired.
       if row[RK_AT] == member and claimable(row[AT.status]) and not (expires and tonumber(expires) <= now) then

@@ -6,7 +6,7 @@
 -- or {0, unknown ids} and stores nothing.
 local unknown = {}
 for _, d in ipairs(cmsgpack.unpack(ARGV[3])) do
-  if redis.call('EXISTS', tkey(d)) == 0 then unknown[#unknown + 1] = d end
+  if not known(d) then unknown[#unknown + 1] = d end
 end
 if #unknown > 0 then return {0, unknown} end
 local out = {}

@@ -4,51 +4,70 @@
 -- ARGV[4]: a msgpack array with per result: task_id, milliseconds to live|'', expires_at|'';
 -- ARGV[4 + n]: result n's value. Returns {accepted ids, the accepted final ones nothing waits on}.
 --
--- An accepted outcome leaves `settled` = "<token> <call id>" in the task. The same call sent again
--- (its reply was lost) finds the task still in that status with that marker and reports it
--- accepted again, changing nothing; any other call with the old token is refused.
+-- An accepted outcome leaves `settled` = the call id in the task. The same call sent again (its
+-- reply was lost) finds the task still in that status with that id and no lease, and reports
+-- it accepted again, changing nothing; any other call with the old token is refused. The token
+-- need not be kept: a call settles each task once, with the token the task held then.
 local call = ARGV[2]
 local accepted, unwaited = {}, {}
 local held = {}
 local woken = {}
-local any_dependents = redis.call('EXISTS', DEPS) == 1
+-- The fields read from a running task: all but those an accepted outcome sets (fewer fields
+-- read is less work for the script, which runs for every task).
+local READ, READ_AT = {}, {}
+for i, name in ipairs(FIELDS) do
+  if name ~= 'id' and name ~= 'status' and name ~= 'updated_at' and name ~= 'lease_expires_at'
+      and name ~= 'error' then
+    READ[#READ + 1] = name
+    READ_AT[#READ_AT + 1] = i
+  end
+end
+
+-- Whether this call already settled the task in `status` (the reply of the first send was lost).
+local function repeated(id, status)
+  local v = redis.call('HMGET', tkey(id), 'status', 'settled')
+  if not v[1] then
+    local row = final_row(id)
+    if not row then return false end
+    v = {row[AT.status], row[SETTLED_AT]}
+  end
+  return v[1] == status and v[2] == call
+end
+
 for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
   local id, token, status, at, due, err = o[1], o[2], o[3], o[4], o[5], o[6]
   local key = tkey(id)
-  local v = redis.call('HMGET', key, 'lease_token', 'status', 'queue', 'created_at', 'dedup_key',
-    'priority', 'due_at', 'expires_at', 'settled')
-  local marker = token .. ' ' .. call
-  if v[1] and v[1] == token then
-    local q = v[3]
-    local set = {'status', status, 'updated_at', at, 'settled', marker}
-    if due ~= '' then
-      set[#set + 1] = 'due_at'
-      set[#set + 1] = due
-    else
-      due = v[7]
-    end
-    if err ~= '' then
-      set[#set + 1] = 'error'
-      set[#set + 1] = err
-      redis.call('HDEL', key, 'lease_token', 'lease_expires_at')
-    else
-      redis.call('HDEL', key, 'lease_token', 'lease_expires_at', 'error')
-    end
-    redis.call('HSET', key, unpack(set))
+  local values = redis.call('HMGET', key, unpack(READ))
+  local row = {}
+  for j, i in ipairs(READ_AT) do row[i] = values[j] end
+  if row[AT.lease_token] and row[AT.lease_token] == token then
+    local q = row[AT.queue]
+    if due == '' then due = row[AT.due_at] end
     redis.call('ZREM', LEASES, id)
-    move_status(id, q, v[2], status, v[4])
-    if claimable(status) then
-      if v[8] then redis.call('ZADD', TTL, v[8], id) end
-      if schedule(id, q, due, v[6], tonumber(at)) then woken[q] = true end
-    elseif not live(status) then
-      release_dedup(id, v[5])
-      if not (any_dependents and redis.call('SISMEMBER', DEPS, id) == 1) then
-        unwaited[#unwaited + 1] = id
+    move_status(id, q, 'running', status, row[AT.created_at])  -- only a running task holds a lease
+    if final(status) then
+      row[AT.id], row[AT.status], row[AT.updated_at], row[AT.due_at] = id, status, at, due
+      row[AT.lease_expires_at], row[AT.error] = false, err ~= '' and err
+      release_dedup(id, row[AT.dedup_key])
+      if not store_final(id, row, call) then unwaited[#unwaited + 1] = id end
+    else
+      local set = {'status', status, 'updated_at', at, 'settled', call, 'due_at', due}
+      if err ~= '' then
+        set[#set + 1] = 'error'
+        set[#set + 1] = err
+        redis.call('HDEL', key, 'lease_token', 'lease_expires_at')
+      else
+        redis.call('HDEL', key, 'lease_token', 'lease_expires_at', 'error')
+      end
+      redis.call('HSET', key, unpack(set))
+      if claimable(status) then
+        if row[AT.expires_at] then redis.call('ZADD', TTL, row[AT.expires_at], id) end
+        if schedule(id, q, due, row[AT.priority], tonumber(at)) then woken[q] = true end
       end
     end
     accepted[#accepted + 1] = id
     held[id] = true
-  elseif not v[1] and v[2] == status and v[9] == marker then
+  elseif not row[AT.lease_token] and repeated(id, status) then
     accepted[#accepted + 1] = id
   end
 end

@@ -2,6 +2,6 @@
 local rows = {}
 for i = 2, #ARGV do
   local row = record(ARGV[i])
-  if row[1] then rows[#rows + 1] = row end
+  if row[AT.id] then rows[#rows + 1] = row end
 end
 return tasks_reply(rows)

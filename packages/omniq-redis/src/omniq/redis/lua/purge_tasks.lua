@@ -1,19 +1,25 @@
 -- Delete the tasks in one status (last changed before a time). ARGV: base, status, before|''.
--- Returns how many.
+-- Returns how many. A task changes after it was created, so only tasks created before `before`
+-- are read. A final task whose dependents are not resolved yet is kept (the reaper resolves them).
 local status, before = ARGV[2], tonumber(ARGV[3])
 local purged = 0
 for _, q in ipairs(redis.call('SMEMBERS', QUEUES)) do
   local skey = status_key(q, status)
-  for _, id in ipairs(redis.call('ZRANGE', skey, 0, -1)) do
-    local key = tkey(id)
-    local v = redis.call('HMGET', key, 'updated_at', 'rk', 'dedup_key')
-    if not before or (v[1] and tonumber(v[1]) < before) then
-      unschedule(id, q, v[2])
+  local ids
+  if before then ids = redis.call('ZRANGEBYSCORE', skey, '-inf', '(' .. ARGV[3])
+  else ids = redis.call('ZRANGE', skey, 0, -1) end
+  for _, id in ipairs(ids) do
+    local row, rk = live_row(id)
+    if not row[AT.id] then row = record(id) end
+    local changed = row[AT.updated_at]
+    if (not before or (changed and tonumber(changed) < before))
+        and redis.call('SISMEMBER', DEPS_FINAL, id) == 0 then
+      unschedule(id, q, rk)
       redis.call('ZREM', LEASES, id)
       redis.call('ZREM', TTL, id)
-      release_dedup(id, v[3])
+      release_dedup(id, row[AT.dedup_key])
       redis.call('ZREM', skey, id)
-      redis.call('DEL', key)
+      redis.call('DEL', tkey(id), fkey(id))
       purged = purged + 1
     end
   end

@@ -7,9 +7,9 @@ local now_s, now, lease_error, cap = ARGV[2], tonumber(ARGV[2]), ARGV[3], tonumb
 local kinds, records = {}, {}
 local woken = {}
 
-local function report(kind, id)
+local function report(kind, row)
   kinds[#kinds + 1] = kind
-  records[#records + 1] = record(id)
+  records[#records + 1] = row
 end
 
 -- Running tasks whose lease ran out: back to pending while attempts remain, else dead.
@@ -17,22 +17,23 @@ local leases = redis.call('ZRANGEBYSCORE', LEASES, '-inf', '(' .. now_s, 'LIMIT'
 for _, id in ipairs(leases) do
   redis.call('ZREM', LEASES, id)
   local key = tkey(id)
-  local v = redis.call('HMGET', key, 'status', 'lease_expires_at', 'attempts', 'max_attempts', 'queue',
-    'created_at', 'dedup_key', 'priority', 'expires_at')
-  if v[1] == 'running' and v[2] and tonumber(v[2]) < now then
-    redis.call('HDEL', key, 'lease_token', 'lease_expires_at')
-    if tonumber(v[3]) >= tonumber(v[4]) then
-      redis.call('HSET', key, 'status', 'dead', 'error', lease_error, 'updated_at', now_s)
-      move_status(id, v[5], 'running', 'dead', v[6])
-      release_dedup(id, v[7])
-      report('dead', id)
+  local row = redis.call('HMGET', key, unpack(FIELDS))
+  local q, lease_until = row[AT.queue], row[AT.lease_expires_at]
+  if row[AT.status] == 'running' and lease_until and tonumber(lease_until) < now then
+    if tonumber(row[AT.attempts]) >= tonumber(row[AT.max_attempts]) then
+      move_status(id, q, 'running', 'dead', row[AT.created_at])
+      release_dedup(id, row[AT.dedup_key])
+      row[AT.status], row[AT.error], row[AT.updated_at] = 'dead', lease_error, now_s
+      store_final(id, row, false)
+      report('dead', row)
     else
+      redis.call('HDEL', key, 'lease_token', 'lease_expires_at')
       redis.call('HSET', key, 'status', 'pending', 'due_at', now_s, 'updated_at', now_s)
-      move_status(id, v[5], 'running', 'pending', v[6])
-      if v[9] then redis.call('ZADD', TTL, v[9], id) end
-      schedule(id, v[5], now_s, v[8], now)
-      woken[v[5]] = true
-      report('requeued', id)
+      move_status(id, q, 'running', 'pending', row[AT.created_at])
+      if row[AT.expires_at] then redis.call('ZADD', TTL, row[AT.expires_at], id) end
+      schedule(id, q, now_s, row[AT.priority], now)
+      woken[q] = true
+      report('requeued', record(id))
     end
   end
 end
@@ -41,28 +42,21 @@ end
 local due = redis.call('ZRANGEBYSCORE', TTL, '-inf', now_s, 'LIMIT', 0, cap)
 for _, id in ipairs(due) do
   redis.call('ZREM', TTL, id)
-  local key = tkey(id)
-  local v = redis.call('HMGET', key, 'status', 'queue', 'created_at', 'dedup_key', 'rk', 'expires_at')
-  if (claimable(v[1]) or v[1] == 'waiting') and v[6] and tonumber(v[6]) <= now then
-    redis.call('HSET', key, 'status', 'expired', 'updated_at', now_s)
-    unschedule(id, v[2], v[5])
-    move_status(id, v[2], v[1], 'expired', v[3])
-    release_dedup(id, v[4])
-    report('expired', id)
+  local row, rk = live_row(id)
+  local status, expires = row[AT.status], row[AT.expires_at]
+  if (claimable(status) or status == 'waiting') and expires and tonumber(expires) <= now then
+    unschedule(id, row[AT.queue], rk)
+    move_status(id, row[AT.queue], status, 'expired', row[AT.created_at])
+    release_dedup(id, row[AT.dedup_key])
+    row[AT.status], row[AT.updated_at] = 'expired', now_s
+    store_final(id, row, false)
+    report('expired', row)
   end
 end
-local finished = {}
-for _, dep in ipairs(redis.call('SRANDMEMBER', DEPS, cap)) do
-  if final(redis.call('HGET', tkey(dep), 'status')) then finished[#finished + 1] = dep end
-end
-local released, cancelled = resolve(finished, now_s, ARGV[5], woken)
-for _, values in ipairs(released) do
-  kinds[#kinds + 1] = 'released'
-  records[#records + 1] = values
-end
-for _, values in ipairs(cancelled) do
-  kinds[#kinds + 1] = 'dependency_cancelled'
-  records[#records + 1] = values
-end
+
+-- Final tasks whose dependents were not resolved (their worker stopped in between).
+local released, cancelled = resolve(redis.call('SRANDMEMBER', DEPS_FINAL, cap), now_s, ARGV[5], woken)
+for _, row in ipairs(released) do report('released', row) end
+for _, row in ipairs(cancelled) do report('dependency_cancelled', row) end
 for q in pairs(woken) do wake(q) end
 return {kinds, tasks_reply(records)}

@@ -2,19 +2,19 @@
 -- Returns the task as it now is (tasks_reply), nothing if the id is unknown. If another live task
 -- took its dedup key meanwhile, that task keeps the key and this one runs without.
 local id, now_s = ARGV[2], ARGV[3]
-local key = tkey(id)
-local v = redis.call('HMGET', key, 'status', 'queue', 'created_at', 'dedup_key', 'priority')
-if not v[1] then return {} end
-if v[1] == 'dead' or v[1] == 'cancelled' or v[1] == 'expired' then
-  redis.call('HSET', key, 'status', 'pending', 'attempts', 0, 'due_at', now_s, 'updated_at', now_s)
-  redis.call('HDEL', key, 'expires_at', 'error')
-  if v[4] then
-    if redis.call('SET', dedup_key(v[4]), id, 'NX') == false then
-      redis.call('HDEL', key, 'dedup_key')
-    end
-  end
-  move_status(id, v[2], v[1], 'pending', v[3])
-  schedule(id, v[2], now_s, v[5], tonumber(now_s))
-  wake(v[2])
+local row = record(id)
+if not row[AT.id] then return {} end
+local q, status = row[AT.queue], row[AT.status]
+if failed(status) then
+  row[AT.status], row[AT.attempts], row[AT.due_at], row[AT.updated_at] = 'pending', '0', now_s, now_s
+  row[AT.expires_at], row[AT.error] = false, false
+  local key = row[AT.dedup_key]
+  if key and redis.call('SET', dedup_key(key), id, 'NX') == false then row[AT.dedup_key] = false end
+  redis.call('DEL', tkey(id), fkey(id))
+  redis.call('HSET', tkey(id), unpack(hash_fields(row)))
+  redis.call('SREM', DEPS_FINAL, id)
+  move_status(id, q, status, 'pending', row[AT.created_at])
+  schedule(id, q, now_s, row[AT.priority], tonumber(now_s))
+  wake(q)
 end
-return tasks_reply({record(id)})
+return tasks_reply({row})
