@@ -329,3 +329,29 @@ def test_a_worker_runs_only_the_functions_it_was_given(tmp_path: Path) -> None:
     assert "standard library" in error["message"]
     assert not witness.exists()
     assert json.loads(allowed.stdout)["value"] == 42  # the project's own module runs
+
+
+def test_a_directory_as_sqlite_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    done = omniq("info", "--url", f"sqlite:///{tmp_path}", cwd=tmp_path)
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == f"omniq: error: cannot open the SQLite database {tmp_path}: unable to open database file"
+    )
+
+
+def test_url_does_not_turn_on_events_the_environment_turned_off(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    env = {**os.environ, "OMNIQ_EVENT_STORAGE_URL": "none"}
+    done = subprocess.run(
+        [*OMNIQ, "enqueue", "omniq.core.testing.tasks:add", "--kwargs", '{"a": 1, "b": 2}', "--url", url],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with OmniQ(url) as oq:
+        assert oq.events(done.stdout.strip()) == []

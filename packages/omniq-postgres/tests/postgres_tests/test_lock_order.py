@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
@@ -53,7 +53,7 @@ async def _locked(admin: Any, schema: str, task_id: str) -> bool:
     return False
 
 
-Call = Callable[[PostgresBackend, list[TaskRecord]], Awaitable[Any]]
+Call = Callable[[PostgresBackend, list[TaskRecord]], Coroutine[Any, Any, Any]]
 
 
 async def _heartbeat(backend: PostgresBackend, running: list[TaskRecord]) -> Any:

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from omniq.core.corrupt import readable_tasks
 from omniq.core.errors import ValidationError
 from omniq.core.models import TaskStatus
 from omniq.core.records import DependencyReport, TaskRecord, dependency_failed_error
@@ -259,12 +260,16 @@ async def resolve(
         frontier = []
         if errors:  # before counting down: a task with a failed dependency is never released
             rows = await conn.fetch(sql.cancel_waiting, now, list(errors), _encode_json(errors).decode())
-            cancelled = [task_from_row(row) for row in sorted(rows, key=_by_seq)]
+            cancelled = readable_tasks(
+                sorted(rows, key=_by_seq), task_from_row, _row_id, "the cancelled dependents"
+            )
             report.cancelled.extend(cancelled)
             frontier = sorted(record.id for record in cancelled)
         if completed:
             rows = await conn.fetch(sql.count_down, now, list(completed), _encode_json(completed).decode())
-            released = [task_from_row(row) for row in sorted(rows, key=_by_seq)]
+            released = readable_tasks(
+                sorted(rows, key=_by_seq), task_from_row, _row_id, "the released dependents"
+            )
             report.released.extend(r for r in released if r.status is TaskStatus.PENDING)
     return report
 
@@ -277,3 +282,7 @@ async def unresolved_finished(conn: Any, sql: DependencyStatements) -> list[str]
 def _by_seq(row: Sequence[Any]) -> int:
     seq: int = row[_SEQ]
     return seq
+
+
+def _row_id(row: Sequence[Any]) -> Any:
+    return row[0]

@@ -112,6 +112,13 @@ class Statements:
             WHERE id = ANY(ARRAY(SELECT id FROM locked)) AND lease_token = $3
             RETURNING queue
         """
+        #: Send a leased task that cannot be read to ``dead`` with the reason. Parameters: error,
+        #: now, id, token.
+        self.bury = f"""
+            UPDATE {s}.tasks SET status = 'dead', error = $1, lease_token = NULL, lease_expires_at = NULL,
+                updated_at = $2
+            WHERE id = $3 AND lease_token = $4
+        """
         #: Give back every task of claims whose reply was lost with the connection (they may or may
         #: not have committed). Parameters: now, tokens.
         self.unclaim_tokens = f"""

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 from omniq.core.backend_options import convert_options
+from omniq.core.corrupt import read_one_task, readable_tasks, split_readable, unreadable_error
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
 from omniq.core.records import (
@@ -237,8 +238,28 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
             raise
         # RETURNING gives no order; the statement chose the right rows.
         rank = {queue: position for position, queue in enumerate(ordered)}
-        rows.sort(key=lambda row: (rank[row[1]], -row[3], row[5], row[_SEQ]))
-        return [task_from_row(row) for row in rows]
+        try:
+            rows.sort(key=lambda row: (rank[row[1]], -row[3], row[5], row[_SEQ]))
+            return [task_from_row(row) for row in rows]
+        except Exception:  # noqa: BLE001 - a corrupt row: read them one by one
+            return await self._claimed_readable(rows, rank, lease_token, now)
+
+    async def _claimed_readable(
+        self, rows: list[Any], rank: dict[str, int], lease_token: str, now: float
+    ) -> list[TaskRecord]:
+        """The readable tasks of a claim, in claim order; the unreadable ones it leased go to
+        ``dead`` with the reason (see :mod:`omniq.core.corrupt`)."""
+        rows.sort(key=_by_seq)
+        readable, unreadable = split_readable(rows, task_from_row, _row_id)
+        if unreadable:
+            await self._db.pool.executemany(
+                self._sql.bury,
+                [(unreadable_error(item), now, item.task_id, lease_token) for item in unreadable],
+            )
+            for item in unreadable:
+                logger.error("task %s cannot be read and goes to dead: %s", item.task_id, item.reason)
+        readable.sort(key=lambda r: (rank.get(r.queue, len(rank)), -r.priority, r.due_at))
+        return readable
 
     def _doubt_claim(self, token: str) -> None:
         self._doubtful_claims.append(token)
@@ -341,11 +362,10 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         expired = await pool.fetch(self._sql.expire, now)
         unresolved = await dependencies.unresolved_finished(pool, self._deps)
         report = ReapReport(
-            expired=[task_from_row(row) for row in sorted(expired, key=_by_seq)],
+            expired=_readable(sorted(expired, key=_by_seq), "the expired tasks"),
             dependencies=await self._resolve(unresolved, now) if unresolved else DependencyReport(),
         )
-        for row in sorted(recovered, key=_by_seq):
-            record = task_from_row(row)
+        for record in _readable(sorted(recovered, key=_by_seq), "the recovered tasks"):
             (report.dead if record.status is TaskStatus.DEAD else report.requeued).append(record)
         payload = wake_payload(record.queue for record in report.requeued)
         if payload is not None:
@@ -359,7 +379,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
 
     async def _fetch_task(self, task_id: str) -> TaskRecord | None:
         row = await self._db.pool.fetchrow(self._sql.get_task, task_id)
-        return None if row is None else task_from_row(row)
+        return read_one_task(row, task_from_row, task_id)
 
     @reads
     async def list_tasks(
@@ -384,7 +404,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         parameters.append(limit)
         query = f"{self._sql.select_tasks}{where} ORDER BY created_at, seq LIMIT ${len(parameters)}"
-        return [task_from_row(row) for row in await self._db.pool.fetch(query, *parameters)]
+        return _readable(await self._db.pool.fetch(query, *parameters), "the listing")
 
     @reads
     async def count_tasks(self) -> dict[str, dict[str, int]]:
@@ -400,7 +420,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         row = await self._db.pool.fetchrow(self._sql.cancel, now, task_id)
         if row is None:
             return await self._fetch_task(task_id)
-        return task_from_row(row)
+        return read_one_task(row, task_from_row, task_id)
 
     @writes
     async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
@@ -408,7 +428,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         row = await self._db.pool.fetchrow(self._sql.requeue, now, task_id, self._sql.tasks_channel)
         if row is None:
             return await self._fetch_task(task_id)
-        return task_from_row(row)
+        return read_one_task(row, task_from_row, task_id)
 
     @writes
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
@@ -535,6 +555,14 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
     async def purge_events(self, before: float) -> int:
         """Delete events older than ``before``."""
         return _count(await self._db.pool.execute(self._sql.delete_events, before))
+
+
+def _row_id(row: Sequence[Any]) -> Any:
+    return row[0]
+
+
+def _readable(rows: Sequence[Any], where: str) -> list[TaskRecord]:
+    return readable_tasks(rows, task_from_row, _row_id, where)
 
 
 def _by_seq(row: Sequence[Any]) -> int:

@@ -169,6 +169,13 @@ class Database:
                 f"(for UPDATE ... FROM and RETURNING); this Python has SQLite {sqlite3.sqlite_version}"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Opened once plainly first: a file aiosqlite cannot open (a directory, no permission)
+        # fails here with the path named, and leaves no aiosqlite thread behind (its thread
+        # outlives a failed connect and later writes to a closed event loop).
+        try:
+            await asyncio.to_thread(_open_and_close, self.path)
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open the SQLite database {self.path}: {exc}") from None
         conn = await aiosqlite.connect(
             self.path,
             isolation_level=None,
@@ -359,3 +366,7 @@ async def run_to_end(awaitable: Awaitable[T]) -> T:
         raise asyncio.CancelledError
     result: T = future.result()
     return result
+
+
+def _open_and_close(path: Path) -> None:
+    sqlite3.connect(path).close()

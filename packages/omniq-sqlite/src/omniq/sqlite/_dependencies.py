@@ -15,10 +15,12 @@ here is by primary key. Every function here runs inside the caller's write trans
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import aiosqlite
 import msgspec
 
+from omniq.core.corrupt import readable_tasks
 from omniq.core.errors import ValidationError
 from omniq.core.models import TaskStatus
 from omniq.core.records import DependencyReport, TaskRecord, dependency_failed_error
@@ -163,13 +165,13 @@ async def resolve(conn: aiosqlite.Connection, task_ids: Sequence[str], now: floa
                 completed[task_id] = completed.get(task_id, 0) + 1
                 continue
             error = dependency_failed_error(dependency_id, status)
-            for row in await fetch(conn, CANCEL_WAITING, (error, now, task_id)):
-                report.cancelled.append(task_from_row(row))
-                frontier.append(task_id)
+            rows = await fetch(conn, CANCEL_WAITING, (error, now, task_id))
+            report.cancelled.extend(readable_tasks(rows, task_from_row, _row_id, "the cancelled dependents"))
+            frontier.extend(row[0] for row in rows)
         if completed:
             await conn.executemany(COUNT_DOWN, [(count, task_id) for task_id, count in completed.items()])
             rows = await fetch(conn, RELEASE, (now, _text(sorted(completed))))
-            report.released.extend(task_from_row(row) for row in rows)
+            report.released.extend(readable_tasks(rows, task_from_row, _row_id, "the released dependents"))
     return report
 
 
@@ -184,3 +186,7 @@ async def delete_edges_of_purged(
     """Delete the edges of the tasks that match ``conditions`` (SQL on ``t``, ``AND``-ed), which
     the caller purges next in the same transaction."""
     await conn.execute(f"{DELETE_EDGES_OF_PURGED} AND {conditions})", parameters)
+
+
+def _row_id(row: Sequence[Any]) -> Any:
+    return row[0]

@@ -130,6 +130,14 @@ RETURNING id, has_dependents
 """
 
 
+#: Send a leased task that cannot be read to ``dead`` with the reason. Parameters: error, now,
+#: id, token.
+BURY = """
+UPDATE omniq_tasks SET status = 'dead', error = ?, lease_token = NULL, lease_expires_at = NULL, updated_at = ?
+WHERE id = ? AND lease_token = ?
+"""
+
+
 #: Live holders of the dedup keys in a JSON array (one parameter however many keys).
 DEDUP_HOLDERS = """
 SELECT dedup_key, id FROM omniq_tasks INDEXED BY omniq_tasks_dedup

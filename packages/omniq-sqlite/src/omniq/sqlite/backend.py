@@ -10,15 +10,17 @@ a few milliseconds when another process commits (``PRAGMA data_version``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import msgspec
 
 from omniq.core.backend_options import convert_options
+from omniq.core.corrupt import read_one_task, readable_tasks, split_readable, unreadable_error
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
 from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
@@ -58,6 +60,8 @@ _json = msgspec.json.Encoder()
 #: Position of ``seq`` in rows returned by the reaper (after the task columns).
 _SEQ = len(TaskRecord.__struct_fields__)
 #: Positions of the claim order's columns in rows returned by a claim (``CLAIMED_COLUMNS``, seq).
+logger = logging.getLogger("omniq.sqlite")
+
 _CLAIMED_QUEUE, _CLAIMED_PRIORITY, _CLAIMED_DUE_AT, _CLAIMED_SEQ = 1, 3, 4, 14
 
 
@@ -199,16 +203,45 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         except asyncio.CancelledError:
             await run_to_end(self._give_back(statement, lease_token, now))
             raise
-        # RETURNING gives no order; the statement chose the right rows.
-        rows.sort(
-            key=lambda row: (
-                order[row[_CLAIMED_QUEUE]],
-                -row[_CLAIMED_PRIORITY],
-                row[_CLAIMED_DUE_AT],
-                row[_CLAIMED_SEQ],
+
+        def record(row: Row) -> TaskRecord:
+            return claimed_task_from_row(row, lease_token, lease_expires_at, worker_id, now)
+
+        try:
+            # RETURNING gives no order; the statement chose the right rows.
+            rows.sort(
+                key=lambda row: (
+                    order[row[_CLAIMED_QUEUE]],
+                    -row[_CLAIMED_PRIORITY],
+                    row[_CLAIMED_DUE_AT],
+                    row[_CLAIMED_SEQ],
+                )
             )
-        )
-        return [claimed_task_from_row(row, lease_token, lease_expires_at, worker_id, now) for row in rows]
+            return [record(row) for row in rows]
+        except Exception:  # noqa: BLE001 - a corrupt row: read them one by one
+            return await self._claimed_readable(rows, order, record, lease_token=lease_token, now=now)
+
+    async def _claimed_readable(
+        self,
+        rows: list[Row],
+        order: dict[str, int],
+        record: Callable[[Row], TaskRecord],
+        *,
+        lease_token: str,
+        now: float,
+    ) -> list[TaskRecord]:
+        """The readable tasks of a claim, in claim order; the unreadable ones it leased go to
+        ``dead`` with the reason (see :mod:`omniq.core.corrupt`)."""
+        rows.sort(key=lambda row: row[_CLAIMED_SEQ])
+        readable, unreadable = split_readable(rows, record, lambda row: row[0])
+        if unreadable:
+            async with self._db.transaction() as conn:
+                for item in unreadable:
+                    await fetch(conn, sql.BURY, (unreadable_error(item), now, item.task_id, lease_token))
+            for item in unreadable:
+                logger.error("task %s cannot be read and goes to dead: %s", item.task_id, item.reason)
+        readable.sort(key=lambda r: (order.get(r.queue, len(order)), -r.priority, r.due_at))
+        return readable
 
     async def _give_back(self, claim: asyncio.Future[list[Row]], lease_token: str, now: float) -> None:
         """Undo a claim nobody received: its tasks become pending, the attempt not counted."""
@@ -293,11 +326,8 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
             expired = await fetch(conn, sql.EXPIRE, (now, now))
             unresolved = await dependencies.unresolved_finished(conn)
             resolved = await dependencies.resolve(conn, unresolved, now) if unresolved else DependencyReport()
-        report = ReapReport(
-            expired=[task_from_row(row) for row in sorted(expired, key=_by_seq)], dependencies=resolved
-        )
-        for row in sorted(recovered, key=_by_seq):
-            record = task_from_row(row)
+        report = ReapReport(expired=_readable(sorted(expired, key=_by_seq), "expired"), dependencies=resolved)
+        for record in _readable(sorted(recovered, key=_by_seq), "recovered"):
             (report.dead if record.status is TaskStatus.DEAD else report.requeued).append(record)
         if report.requeued or resolved.released:
             self._db.tasks_changed.notify()
@@ -306,7 +336,7 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
     async def get_task(self, task_id: str) -> TaskRecord | None:
         """One task by id."""
         rows = await self._db.execute(sql.GET_TASK, (task_id,))
-        return task_from_row(rows[0]) if rows else None
+        return _one_task(rows, task_id)
 
     async def list_tasks(
         self,
@@ -327,7 +357,7 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
             where = f"{where} AND {condition}" if where else f" WHERE {condition}"
         query = f"{sql.SELECT_TASKS}{where} ORDER BY created_at, seq LIMIT ?"
         rows = await self._db.execute(query, (*params, limit))
-        return [task_from_row(row) for row in rows]
+        return _readable(rows, "the listing")
 
     async def count_tasks(self) -> dict[str, dict[str, int]]:
         """Task counts per queue and status."""
@@ -342,7 +372,7 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
             rows = await fetch(conn, sql.CANCEL, (now, task_id))
             if not rows:
                 rows = await fetch(conn, sql.GET_TASK, (task_id,))
-        return task_from_row(rows[0]) if rows else None
+        return _one_task(rows, task_id)
 
     async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
         """Make a dead, cancelled or expired task pending again with fresh attempts."""
@@ -353,7 +383,7 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                 rows = await fetch(conn, sql.GET_TASK, (task_id,))
         if requeued:
             self._db.tasks_changed.notify()
-        return task_from_row(rows[0]) if rows else None
+        return _one_task(rows, task_id)
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
         """Delete the tasks in ``status`` last changed before ``before``, and the dependency edges
@@ -515,6 +545,14 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
     async def purge_events(self, before: float) -> int:
         """Delete events older than ``before``."""
         return await self._db.changes(sql.DELETE_EVENTS, (before,))
+
+
+def _readable(rows: Sequence[Row], where: str) -> list[TaskRecord]:
+    return readable_tasks(rows, task_from_row, lambda row: row[0], where)
+
+
+def _one_task(rows: Sequence[Row], task_id: str) -> TaskRecord | None:
+    return read_one_task(rows[0] if rows else None, task_from_row, task_id)
 
 
 def _finish_statements(outcomes: Sequence[Outcome]) -> list[tuple[Any, ...]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from omniq.core.app import AsyncOmniQ
 from omniq.core.config import COMPONENT_ROLES, OmniQConfig
-from omniq.core.settings import Settings
+from omniq.core.settings import EVENTS_OFF, Settings
 
 __all__ = ["app_from_args", "settings_from_args"]
 
@@ -23,8 +23,14 @@ def _config(args: argparse.Namespace) -> OmniQConfig:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     url = getattr(args, "url", None)
-    # One --url is every component, as AsyncOmniQ(url) is.
-    return {} if url is None else dict.fromkeys(COMPONENT_ROLES.values(), url)
+    if url is None:
+        return {}
+    # One --url is every component, as AsyncOmniQ(url) is; but events turned off
+    # (OMNIQ_EVENT_STORAGE_URL=none, or in the file) stay off.
+    roles = dict.fromkeys(COMPONENT_ROLES.values(), url)
+    if Settings.load(_config(args).settings_layer()).event_storage_url == EVENTS_OFF:
+        del roles["event_storage_url"]
+    return roles
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from omniq.core.testing.components import ComponentTests
     from omniq.core.testing.contract import ContractTests
+    from omniq.core.testing.corruption import CorruptRecordTests
     from omniq.core.testing.dependencies import DependencyTests
     from omniq.core.testing.processes import ProcessTests
     from omniq.core.testing.schedules import ScheduleTests
@@ -34,6 +35,7 @@ __all__ = [
     "BackendConformance",
     "ComponentTests",
     "ContractTests",
+    "CorruptRecordTests",
     "DependencyTests",
     "InProcessBackendConformance",
     "ProcessTests",
@@ -48,6 +50,7 @@ _HOMES = {
     "InProcessBackendConformance": "suite",
     "ComponentTests": "components",
     "ContractTests": "contract",
+    "CorruptRecordTests": "corruption",
     "DependencyTests": "dependencies",
     "ProcessTests": "processes",
     "ScheduleTests": "schedules",

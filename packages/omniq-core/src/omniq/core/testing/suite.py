@@ -1,6 +1,7 @@
 """The conformance suite classes that backends subclass (see the package docstring)."""
 
 from omniq.core.testing.contract import ContractTests
+from omniq.core.testing.corruption import CorruptRecordTests
 from omniq.core.testing.dependencies import DependencyTests
 from omniq.core.testing.processes import ProcessTests
 from omniq.core.testing.schedules import ScheduleTests
@@ -13,5 +14,6 @@ class InProcessBackendConformance(ContractTests, SemanticsTests, ScheduleTests, 
     """Every rule that one process can prove."""
 
 
-class BackendConformance(InProcessBackendConformance, ProcessTests):
-    """Every rule, including several worker processes and a worker killed mid-task."""
+class BackendConformance(InProcessBackendConformance, ProcessTests, CorruptRecordTests):
+    """Every rule, including several worker processes, a worker killed mid-task and records
+    corrupted in the store."""
