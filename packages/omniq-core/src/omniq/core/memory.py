@@ -316,6 +316,8 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                     lease_token=None,
                     lease_expires_at=None,
                     updated_at=outcome.at,
+                    # Released by a stopping worker: the attempt is given back.
+                    attempts=record.attempts - (outcome.status is TaskStatus.PENDING),
                 )
                 s.store(record)
                 s.sequence[record.id] = next(s.counter)

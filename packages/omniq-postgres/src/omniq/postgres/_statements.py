@@ -167,11 +167,13 @@ class Statements:
                 due_at = coalesce(($1::jsonb -> t.id ->> 3)::float8, t.due_at),
                 error = $1::jsonb -> t.id ->> 4,
                 lease_token = NULL, lease_expires_at = NULL, settled_token = t.lease_token,
-                updated_at = ($1::jsonb -> t.id ->> 2)::float8
+                updated_at = ($1::jsonb -> t.id ->> 2)::float8,
+                attempts = t.attempts - ((($1::jsonb -> t.id ->> 1) = 'pending')::int)
             WHERE t.id = ANY(ARRAY(SELECT id FROM locked)) AND t.lease_token = $1::jsonb -> t.id ->> 0
             RETURNING t.id
         """
-        #: Settle attempts whose token is the current lease; returns the ids settled. ``settled_token``
+        #: Settle attempts whose token is the current lease; returns the ids settled. A ``pending``
+        #: outcome is a release by a stopping worker: its attempt is given back. ``settled_token``
         #: remembers which lease settled a task, for :attr:`finish_confirming`. Parameters:
         #: ``{id: [token, status, time, due time or null (keep), error]}`` as JSON, ids.
         self.finish = f"WITH {locked} {settle}"

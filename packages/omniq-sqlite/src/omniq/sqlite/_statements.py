@@ -124,7 +124,7 @@ def claim(queues: int) -> str:
 FINISH = """
 UPDATE omniq_tasks
 SET status = ?, due_at = coalesce(?, due_at), error = ?, lease_token = NULL, lease_expires_at = NULL,
-    updated_at = ?
+    updated_at = ?, attempts = attempts - ?
 WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +status = 'running'
 RETURNING id, has_dependents
 """

@@ -562,7 +562,15 @@ def _finish_statements(outcomes: Sequence[Outcome]) -> list[tuple[Any, ...]]:
         key = (outcome.lease_token, outcome.status.value, outcome.due_at, outcome.error)
         groups.setdefault(key, []).append(outcome)
     return [
-        (status, due_at, error, max(o.at for o in group), _json_text([o.task_id for o in group]), token)
+        (
+            status,
+            due_at,
+            error,
+            max(o.at for o in group),
+            int(status == TaskStatus.PENDING.value),  # released: the attempt is given back
+            _json_text([o.task_id for o in group]),
+            token,
+        )
         for (token, status, due_at, error), group in groups.items()
     ]
 

@@ -133,6 +133,24 @@ class ContractTests(ConformanceFixtures):
         assert (stored.status, stored.lease_token) == (TaskStatus.COMPLETED, None)
         assert await queue.finish([done]) == []
 
+    async def test_a_released_task_is_pending_again_with_its_attempt_given_back(
+        self, queue: BaseTaskQueue
+    ) -> None:
+        record = make_record()
+        await queue.enqueue([record])
+        now = time.time()
+        await _claim(queue, now)
+        released = Outcome(
+            task_id=record.id, lease_token="token-a", status=TaskStatus.PENDING, at=now, due_at=now
+        )
+        assert await queue.finish([released]) == [record.id]
+        stored = await queue.get_task(record.id)
+        assert stored is not None
+        assert (stored.status, stored.attempts, stored.lease_token) == (TaskStatus.PENDING, 0, None)
+        assert await _claim(queue, now + 0.001, token="token-b") == [record.id]
+        again = await queue.get_task(record.id)
+        assert again is not None and again.attempts == 1
+
     async def test_finish_with_results_stores_only_the_accepted_ones(
         self, queue: BaseTaskQueue, results: BaseResultStorage
     ) -> None:
