@@ -45,7 +45,7 @@ from omniq.core.models import (
     TaskResult,
     TaskStatus,
 )
-from omniq.core.options import RecordFactory, Seconds, TaskOptions
+from omniq.core.options import RecordFactory, Seconds, TaskOptions, checked_id
 from omniq.core.records import TaskRecord
 from omniq.core.registry import open_url
 from omniq.core.schedules import new_schedule, schedule_event, schedule_from_record
@@ -412,7 +412,7 @@ class AsyncOmniQ:
     async def get_task(self, task_id: str) -> Task | None:
         """The task with this id, or ``None``."""
         await self.open()
-        record = await self.task_queue.get_task(task_id)
+        record = await self.task_queue.get_task(checked_id(task_id))
         return None if record is None else task_from_record(record)
 
     async def list_tasks(
@@ -442,6 +442,7 @@ class AsyncOmniQ:
 
     async def requeue(self, task_id: str) -> bool:
         """Run a dead, cancelled or expired task again with fresh attempts (its old result goes)."""
+        checked_id(task_id)
         await self.open()
         task = await self.task_queue.get_task(task_id)
         if task is None or task.status not in _REQUEUABLE:
@@ -461,6 +462,7 @@ class AsyncOmniQ:
 
         A running task's worker stops it at its next heartbeat; it is not retried.
         """
+        checked_id(task_id)
         await self.open()
         now = time.time()
         record = await self.task_queue.cancel(task_id, now)
@@ -494,6 +496,10 @@ class AsyncOmniQ:
         await self.open()
         if (task_id is None) == (schedule_id is None):
             raise ValidationError("task_id", "give a task id or a schedule_id (not both)")
+        if task_id is not None:
+            checked_id(task_id)
+        if schedule_id is not None:
+            checked_id(schedule_id, "schedule_id")
         if kind != "latest":
             raise ValidationError("kind", f"only 'latest' is supported, got {kind!r}")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -587,6 +593,7 @@ class AsyncOmniQ:
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
         """The schedule with this id, or ``None``."""
+        checked_id(schedule_id, "schedule_id")
         await self.open()
         record = await self._schedule_store().get_schedule(schedule_id)
         return None if record is None else schedule_from_record(record)
@@ -630,6 +637,7 @@ class AsyncOmniQ:
         from_statuses: tuple[ScheduleStatus, ...],
         kind: EventType,
     ) -> bool:
+        checked_id(schedule_id, "schedule_id")
         await self.open()
         store = self._schedule_store()
         current = await store.get_schedule(schedule_id)
@@ -668,6 +676,8 @@ class AsyncOmniQ:
         limit: int | None = None,
     ) -> list[TaskEvent]:
         """Stored events, oldest first (empty when event logging is off)."""
+        if task_id is not None:
+            checked_id(task_id)
         await self.open()
         if self.event_store is None:
             return []

@@ -14,10 +14,43 @@ from omniq.core.models import RetryPolicy, TaskStatus
 from omniq.core.records import TaskRecord
 from omniq.core.settings import Settings
 
-__all__ = ["MAX_PRIORITY", "MIN_PRIORITY", "RecordFactory", "TaskOptions", "exception_name"]
+__all__ = [
+    "MAX_PRIORITY",
+    "MIN_PRIORITY",
+    "RecordFactory",
+    "TaskOptions",
+    "checked_id",
+    "checked_text",
+    "exception_name",
+]
 
 MIN_PRIORITY = -1000
 MAX_PRIORITY = 1000
+
+#: The longest id (of a task or schedule) and dedup key: every engine indexes them, and an index
+#: entry has a size limit (about 2,700 bytes in PostgreSQL).
+MAX_KEY_LENGTH = 512
+#: The longest function name (an import path or a registered name).
+MAX_FUNCTION_NAME_LENGTH = 1000
+
+
+def checked_text(field: str, value: object, *, max_length: int) -> str:
+    """``value`` if it is a non-empty printable string of at most ``max_length`` characters that
+    every store can hold (no NUL or other control characters, no lone surrogates); else a
+    :class:`ValidationError` naming ``field``."""
+    if not isinstance(value, str) or not value or len(value) > max_length or not value.isprintable():
+        shown = repr(value) if not isinstance(value, str) or len(value) <= 80 else f"{value[:80]!r}..."
+        raise ValidationError(
+            field, f"must be a non-empty printable string of up to {max_length} characters, got {shown}"
+        )
+    return value
+
+
+def checked_id(value: object, field: str = "task_id") -> str:
+    """A task or schedule id given to a lookup: a string a store can hold (ids OmniQ makes are
+    hex; one that is not a string, empty, or holds control characters names nothing)."""
+    return checked_text(field, value, max_length=MAX_KEY_LENGTH)
+
 
 Seconds = timedelta | float | int
 
@@ -62,7 +95,7 @@ class RecordFactory:
     """Builds the records of one enqueue call; the options are validated once for all of them."""
 
     def __init__(self, func: str, options: TaskOptions, settings: Settings, now: float) -> None:
-        self.func = func
+        self.func = checked_text("func", func, max_length=MAX_FUNCTION_NAME_LENGTH)
         self.now = now
         self.queue = _queue_name(settings.default_queue if options.queue_name is None else options.queue_name)
         self.priority = _priority(options.priority)
@@ -85,8 +118,8 @@ class RecordFactory:
         self.callbacks = options.callbacks
         self._spec = SpecTemplate(self.timeout, self.retry, self.result_ttl, self.callbacks)
         self.dedup_key = options.dedup_key
-        if self.dedup_key is not None and not isinstance(self.dedup_key, str):
-            raise ValidationError("dedup_key", f"must be a string, got {self.dedup_key!r}")
+        if self.dedup_key is not None:
+            checked_text("dedup_key", self.dedup_key, max_length=MAX_KEY_LENGTH)
 
     def record(self, payload_format: str, payload: bytes) -> TaskRecord:
         """A new pending task carrying ``payload``."""
@@ -160,8 +193,7 @@ def _dependency_ids(ids: object) -> tuple[str, ...]:
         raise ValidationError("depends_on", f"must be a list of task ids, got {ids!r}")
     listed = tuple(dict.fromkeys(ids))
     for task_id in listed:
-        if not isinstance(task_id, str) or not task_id:
-            raise ValidationError("depends_on", f"must list task ids (strings), got {task_id!r}")
+        checked_id(task_id, "depends_on")
     return listed
 
 

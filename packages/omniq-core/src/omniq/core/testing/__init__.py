@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from omniq.core.testing.contract import ContractTests
     from omniq.core.testing.corruption import CorruptRecordTests
     from omniq.core.testing.dependencies import DependencyTests
+    from omniq.core.testing.hostile import HostileInputTests
     from omniq.core.testing.processes import ProcessTests
     from omniq.core.testing.schedules import ScheduleTests
     from omniq.core.testing.semantics import SemanticsTests
@@ -37,6 +38,7 @@ __all__ = [
     "ContractTests",
     "CorruptRecordTests",
     "DependencyTests",
+    "HostileInputTests",
     "InProcessBackendConformance",
     "ProcessTests",
     "ScheduleTests",
@@ -50,6 +52,7 @@ _HOMES = {
     "InProcessBackendConformance": "suite",
     "ComponentTests": "components",
     "ContractTests": "contract",
+    "HostileInputTests": "hostile",
     "CorruptRecordTests": "corruption",
     "DependencyTests": "dependencies",
     "ProcessTests": "processes",

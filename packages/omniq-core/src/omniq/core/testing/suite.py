@@ -3,6 +3,7 @@
 from omniq.core.testing.contract import ContractTests
 from omniq.core.testing.corruption import CorruptRecordTests
 from omniq.core.testing.dependencies import DependencyTests
+from omniq.core.testing.hostile import HostileInputTests
 from omniq.core.testing.processes import ProcessTests
 from omniq.core.testing.schedules import ScheduleTests
 from omniq.core.testing.semantics import SemanticsTests
@@ -10,7 +11,9 @@ from omniq.core.testing.semantics import SemanticsTests
 __all__ = ["BackendConformance", "InProcessBackendConformance"]
 
 
-class InProcessBackendConformance(ContractTests, SemanticsTests, ScheduleTests, DependencyTests):
+class InProcessBackendConformance(
+    ContractTests, SemanticsTests, ScheduleTests, DependencyTests, HostileInputTests
+):
     """Every rule that one process can prove."""
 
 
