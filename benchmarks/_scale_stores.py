@@ -44,6 +44,8 @@ EXACT_FIELDS = frozenset(
     }
 )
 
+#: The shared hashes of the Redis backend's by-task event index (``ev:task:<3 hex digits>``).
+_BUCKET = re.compile(r"^ev:task:[0-9a-f]{3}$")
 _TASK_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -298,11 +300,19 @@ class RedisStore(Store):
         shape: Shape = {}
         kinds: collections.Counter[str] = collections.Counter()
         try:
+            bucket_fields = 0
             for key in await self.keys(client):
                 kind = _TASK_ID.sub("<id>", key.decode().split("}:", 1)[1])
-                if not kind.startswith("w:"):
+                if _BUCKET.match(kind):
+                    # Hashes shared by the tasks whose ids fall in them: which ones exist
+                    # depends on the ids, so only their type and their entries per task count.
+                    shape.setdefault("ev:task:<bucket> type", set()).add((await client.type(key)).decode())
+                    bucket_fields += await client.hlen(key)
+                elif not kind.startswith("w:"):
                     kinds[kind] += 1
                     await self._describe(client, key, kind, shape, tasks)
+            if bucket_fields:
+                shape["ev:task:<bucket> entries per task"] = round(bucket_fields / tasks, 3)
         finally:
             await client.aclose()
         shape |= {f"{kind}: keys per task": round(n / tasks, 3) for kind, n in kinds.items()}
