@@ -24,7 +24,7 @@ def _alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie does not: it has exited, only its parent has not reaped it)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone (the read raced with its exit)
         return False
     return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 

@@ -51,6 +51,7 @@ from omniq.core.registry import open_url
 from omniq.core.schedules import new_schedule, schedule_event, schedule_from_record
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import EVENTS_OFF, Settings, check_keys
+from omniq.core.signatures import check_call, check_keyword_calls
 from omniq.core.sync_components import SyncEventStorage, SyncResultStorage, SyncTaskQueue
 from omniq.core.task_function import AsyncTaskFunction
 from omniq.core.triggers import Trigger, decode_schedule_spec
@@ -369,7 +370,11 @@ class AsyncOmniQ:
             dedup_key=dedup_key,
         )
         factory = self._factory(func, options)
-        record = factory.record(*self.serializer.dumps([list(args), dict(func_args or {})]))
+        kwargs = dict(func_args or {})
+        target = self._local_function(func, factory.func)
+        if target is not None:
+            check_call(target, factory.func, args, kwargs)
+        record = factory.record(*self.serializer.dumps([list(args), kwargs]))
         return (await self._store([record]))[0]
 
     async def enqueue_many(
@@ -405,8 +410,12 @@ class AsyncOmniQ:
             depends_on=depends_on,
         )
         factory = self._factory(func, options)
+        calls = [dict(kwargs) for kwargs in func_args]
+        target = self._local_function(func, factory.func)
+        if target is not None:
+            check_keyword_calls(target, factory.func, calls)
         dumps = self.serializer.dumps
-        records = [factory.record(*dumps([[], dict(kwargs)])) for kwargs in func_args]
+        records = [factory.record(*dumps([[], kwargs])) for kwargs in calls]
         return await self._store(records) if records else []
 
     async def get_task(self, task_id: str) -> Task | None:
@@ -818,6 +827,13 @@ class AsyncOmniQ:
             if component is not None:
                 unique.setdefault(id(component), component)
         return list(unique.values())
+
+    def _local_function(self, func: TaskRef, name: str) -> Callable[..., Any] | None:
+        """The function a call will run, if this process has it without importing anything: the
+        callable given, or a function registered under ``name``."""
+        if callable(func):
+            return cast(Callable[..., Any], getattr(func, "__omniq_function__", func))
+        return self.functions.registered(name)
 
     def _factory(self, func: TaskRef, options: TaskOptions) -> RecordFactory:
         default_options = getattr(func, "default_options", None)

@@ -84,7 +84,10 @@ def _installed_home(top_level: str) -> str | None:
     distributions = importlib.metadata.packages_distributions().get(top_level)
     if distributions:
         return f"the installed distribution {distributions[0]!r}"
-    spec = importlib.util.find_spec(top_level)  # a top-level name is found without importing it
+    try:
+        spec = importlib.util.find_spec(top_level)  # a top-level name is found without importing it
+    except (ImportError, ValueError):  # ``__main__`` of ``python -c``, a module without a spec
+        return None
     if spec is None:
         return None
     places = [spec.origin] if spec.origin not in (None, "built-in", "frozen") else []

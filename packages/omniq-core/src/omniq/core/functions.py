@@ -56,6 +56,10 @@ class FunctionRegistry:
         """Run ``func`` for tasks named ``name``."""
         self._functions[name] = func
 
+    def registered(self, name: str) -> Callable[..., Any] | None:
+        """The function registered (or already resolved) under ``name``, importing nothing."""
+        return self._functions.get(name)
+
     def resolve(self, name: str) -> Callable[..., Any]:
         """The function for ``name``; :class:`UnknownFunctionError` says why it cannot be found."""
         func = self._functions.get(name)

@@ -3,13 +3,19 @@
 - Plain ``assert`` in the conformance suite reports the compared values.
 - ``--fail-on-skip`` turns every skipped test into a failure: CI uses it so that a backend test
   skipped for a missing service or driver cannot pass unnoticed.
+- The fixtures ``omniq_app`` and ``omniq_blocking_app``: an application on a fresh memory store,
+  for testing your own tasks with :func:`omniq.core.testkit.drain` (see that module).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
+
+from omniq.core.app import AsyncOmniQ
+from omniq.core.sync import OmniQ
+from omniq.core.testkit import memory_app, memory_blocking_app
 
 pytest.register_assert_rewrite("omniq.core.testing")
 
@@ -33,3 +39,24 @@ def pytest_runtest_makereport(
         report.outcome = "failed"
         report.longrepr = f"skipped, but --fail-on-skip is set: {report.longrepr}"
     return report
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - without the extra there is no async fixture
+    pass
+else:
+
+    @pytest_asyncio.fixture
+    async def omniq_app() -> AsyncIterator[AsyncOmniQ]:
+        """An open :class:`AsyncOmniQ` on a new memory store (needs pytest-asyncio: the extra
+        ``omniq-core[testing]``); its worker, if started, is stopped after."""
+        async with memory_app() as app:
+            yield app
+
+
+@pytest.fixture
+def omniq_blocking_app() -> Iterator[OmniQ]:
+    """An open :class:`OmniQ` on a new memory store."""
+    with memory_blocking_app() as app:
+        yield app

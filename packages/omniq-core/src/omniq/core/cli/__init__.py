@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -35,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``omniq`` script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # Run from a project's directory, `omniq worker myapp:oq` finds `myapp` as `python -m` would
+    # (Celery, RQ and arq do the same); process-pool children inherit the path.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command
     try:
         settings = settings_from_args(args)
@@ -61,7 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     worker = _command(commands, "worker", _worker, "run a worker until SIGINT/SIGTERM")
-    worker.add_argument("app", nargs="?", help="application to serve, as module:attribute")
+    worker.add_argument(
+        "app",
+        nargs="?",
+        help="application to serve, as module:attribute; the current directory is on the import path",
+    )
     worker.add_argument("-q", "--queues", help="comma-separated queues, earliest served first")
     worker.add_argument("-t", "--type", dest="worker_type", help="async, thread, gevent (monkey-patches)")
     worker.add_argument("-c", "--concurrency", type=int, help="tasks run at once")

@@ -63,10 +63,10 @@ BAD_FUNCTIONS: list[Any] = ["", "a:b\x00", "a\udcff:b", 42, "m:" + "f" * 2000]
 
 #: Arguments msgpack cannot carry: refused at enqueue with the type named.
 BAD_ARGUMENTS: list[tuple[str, list[Any]]] = [
-    ("object", [object()]),
-    ("int", [2**70]),
-    ("list", [_LOOP]),
-    ("str", ["\udcff"]),
+    ("object", [object(), 1]),
+    ("int", [2**70, 1]),
+    ("list", [_LOOP, 1]),
+    ("str", ["\udcff", 1]),
 ]
 
 #: Ids no store can hold: refused by every lookup.
