@@ -3,6 +3,7 @@ a new call with the settled token is still refused (the contract)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from omniq.core.models import ResultStatus, TaskStatus
 from omniq.core.records import Outcome, ResultRecord
 from omniq.core.testing._support import make_record
 from omniq.redis import RedisBackend
+from omniq.redis import backend as backend_module
 from omniq.redis._codec import number, pack
 from omniq.redis._scripts import Arg, load_script
 
@@ -126,3 +128,25 @@ async def test_a_different_status_under_the_same_call_is_refused(backend: RedisB
     assert (await backend._script("finish", dead))[0] == []
     stored = await backend.get_task(task_id)
     assert stored is not None and stored.status is TaskStatus.COMPLETED
+
+
+async def test_a_finish_in_doubt_is_sent_again_at_short_intervals_while_the_server_is_down(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sent again on a short cadence rather than a growing backoff, so it lands as soon as the
+    # server answers again instead of up to several seconds later.
+    now = time.time()
+    task_id = await _claimed(backend, now)
+    sent = _lose_first_finish_reply(backend, monkeypatch, unreachable_for=12)
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        pauses.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
+    assert await backend.finish([done]) == [task_id]
+    assert len(sent) == 14 and len(pauses) == 13
+    assert max(pauses) <= backend_module.IN_DOUBT_RESEND_INTERVAL

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from omniq.core.errors import PayloadError
 from omniq.core.models import ResultStatus, TaskStatus
 from omniq.core.records import EventRecord, ResultRecord, TaskRecord, dependency_failed_error
 
@@ -24,6 +25,8 @@ __all__ = [
     "enqueue_item",
     "number",
     "pack",
+    "read_task_row",
+    "task_rows",
 ]
 
 _encode_json = msgspec.json.Encoder().encode
@@ -104,20 +107,41 @@ _TASK_STATUS = {status.value: status for status in TaskStatus}
 
 def decode_tasks(reply: Sequence[Any]) -> list[TaskRecord]:
     """The tasks of a script's reply (``tasks_reply`` in ``_common.lua``): their fields but ``data``
-    packed in one msgpack array (``false`` where a field is unset), then each task's ``data``."""
+    packed in one msgpack array (``false`` where a field is unset), then each task's ``data``.
+
+    Raises on the first row that cannot be read: callers that must go on past it read the rows
+    one by one (:func:`task_rows`, :func:`read_task_row`)."""
     if not reply:
         return []
     return [_task(row, data) for row, data in zip(_decode_rows(reply[0]), reply[1:], strict=True)]
 
 
+TaskRow = tuple[list[Any], bytes | None]
+
+
+def task_rows(reply: Sequence[Any]) -> list[TaskRow]:
+    """The rows of a script's task reply, not yet read: each is its fields and its ``data``."""
+    if not reply:
+        return []
+    return list(zip(_decode_rows(reply[0]), reply[1:], strict=True))
+
+
+def read_task_row(row: TaskRow) -> TaskRecord:
+    """The task of one row of :func:`task_rows`; raises if a field cannot be read."""
+    return _task(*row)
+
+
 def _task(v: list[Any], data: bytes | None) -> TaskRecord:
     # Fields in TaskRecord's order; ``False`` marks an unset one.
+    status = _TASK_STATUS.get(v[4])
+    if status is None or v[1] is False or v[2] is False:
+        raise PayloadError(_unreadable_reason(v))
     return TaskRecord(
         id=v[0],
         queue=v[1],
         func=v[2],
         priority=int(v[3]),
-        status=_TASK_STATUS[v[4]],
+        status=status,
         due_at=float(v[5]),
         created_at=float(v[6]),
         updated_at=float(v[7]),
@@ -135,6 +159,14 @@ def _task(v: list[Any], data: bytes | None) -> TaskRecord:
     )
 
 
+def _unreadable_reason(v: list[Any]) -> str:
+    if v[4] is False:  # no status: the scripts then put what the key holds in ``error``
+        return v[18] or "the task has no status"
+    if v[4] not in _TASK_STATUS:
+        return f"status {v[4]!r} is not a task status"
+    return "the task has no queue" if v[1] is False else "the task has no function"
+
+
 def encode_result(r: ResultRecord) -> bytes:
     """A result as stored: a msgpack array of its fields but the task id (a string of up to 44
     bytes is one allocation with its key's object; a map with field names was 160 bytes for
@@ -143,8 +175,15 @@ def encode_result(r: ResultRecord) -> bytes:
 
 
 def decode_result(task_id: str, value: bytes) -> ResultRecord:
-    """Task ``task_id``'s result stored as ``value``."""
-    v = _decode_result(value)
+    """Task ``task_id``'s result stored as ``value``.
+
+    Raises:
+        PayloadError: naming the task if ``value`` is not a stored result.
+    """
+    try:
+        v = _decode_result(value)
+    except msgspec.MsgspecError as exc:
+        raise PayloadError(f"the stored result of task {task_id} cannot be read: {exc}") from None
     return ResultRecord(
         task_id=task_id,
         status=v.status,

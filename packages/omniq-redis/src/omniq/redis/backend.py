@@ -9,6 +9,7 @@ per-queue wake-up list (``BLPOP``) that enqueues and retries push to.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import uuid
@@ -20,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from omniq.core.backend_options import convert_options
+from omniq.core.corrupt import Unreadable, read_one_task, readable_tasks, split_readable, unreadable_error
 from omniq.core.errors import ValidationError
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
@@ -45,6 +47,8 @@ from omniq.redis._codec import (
     enqueue_item,
     number,
     pack,
+    read_task_row,
+    task_rows,
 )
 from omniq.redis._connection import check_server, make_client, translated_errors
 from omniq.redis._errors import RedisUnavailableError
@@ -63,13 +67,21 @@ CHUNK = 1000
 SWEEP = 1000
 #: Delayed tasks one claim promotes per queue.
 PROMOTE_CAP = 1000
-#: Seconds to wait before each re-send of a finish whose connection failed (reply in doubt): about
-#: 30 s in all, longer than a server restart or a failover, after which the worker's own retry is a
-#: new call (refused if the first was applied: the worker then skips the task's callbacks).
-IN_DOUBT_RESENDS = (0.05, 0.25, 1.0, 2.0, 4.0, 8.0, 15.0)
+#: A finish whose connection failed (reply in doubt) is sent again after each of these pauses, then
+#: every ``IN_DOUBT_RESEND_INTERVAL`` seconds, so that it lands as soon as the server answers again,
+#: for ``IN_DOUBT_WINDOW`` seconds: longer than a server restart or a failover. After that the
+#: worker's own retry is a new call (refused if the first was applied: the worker then skips the
+#: task's callbacks).
+IN_DOUBT_FIRST_RESENDS = (0.02, 0.05, 0.1)
+IN_DOUBT_RESEND_INTERVAL = 0.25
+IN_DOUBT_WINDOW = 30.0
 _TASK_STATUSES = tuple(status.value for status in TaskStatus)
 _RUNNING = TaskStatus.RUNNING.value
 _decode_running = msgspec.msgpack.Decoder(list[tuple[str, str, str]]).decode
+#: The error of a task whose key holds no hash, which ``claim.lua`` sends to dead.
+_UNREADABLE_TEMPLATE = unreadable_error(Unreadable("", "@REASON@"))
+
+logger = logging.getLogger("omniq.redis")
 
 
 class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSchedules):
@@ -178,7 +190,10 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         released, cancelled = await self._script(
             "resolve_dependencies", [number(now), DEPENDENCY_FAILED, *task_ids]
         )
-        return DependencyReport(released=decode_tasks(released), cancelled=decode_tasks(cancelled))
+        return DependencyReport(
+            released=_readable(released, "the released dependents"),
+            cancelled=_readable(cancelled, "the cancelled dependents"),
+        )
 
     async def claim(
         self,
@@ -190,12 +205,36 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         lease_expires_at: float,
         now: float,
     ) -> list[TaskRecord]:
-        """Lease up to ``limit`` due tasks, earlier queues first, in one script call."""
+        """Lease up to ``limit`` due tasks, earlier queues first, in one script call; the leased
+        tasks that cannot be read go to ``dead`` with the reason (see :mod:`omniq.core.corrupt`)."""
         order = list(dict.fromkeys(queues))
         if limit <= 0 or not order:
             return []
-        args: list[Arg] = [number(now), limit, lease_token, number(lease_expires_at), worker_id, PROMOTE_CAP]
-        return decode_tasks(await self._script("claim", [*args, *order]))
+        lease: list[Arg] = [limit, lease_token, number(lease_expires_at), worker_id]
+        reply = await self._script("claim", [number(now), *lease, PROMOTE_CAP, _UNREADABLE_TEMPLATE, *order])
+        try:
+            return decode_tasks(reply)
+        except Exception:  # noqa: BLE001 - a corrupt task: read them one by one
+            return await self._claimed_readable(reply, lease_token, now)
+
+    async def _claimed_readable(self, reply: Any, lease_token: str, now: float) -> list[TaskRecord]:
+        readable, unreadable = split_readable(task_rows(reply), read_task_row, _row_id)
+        if unreadable:
+            await self.finish(
+                [
+                    Outcome(
+                        task_id=item.task_id,
+                        lease_token=lease_token,
+                        status=TaskStatus.DEAD,
+                        at=now,
+                        error=unreadable_error(item),
+                    )
+                    for item in unreadable
+                ]
+            )
+            for item in unreadable:
+                logger.error("task %s cannot be read and goes to dead: %s", item.task_id, item.reason)
+        return readable
 
     async def heartbeat(
         self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
@@ -234,17 +273,20 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         ]
         meta, values = _packed_results(results)
         args: list[Arg] = [uuid.uuid4().hex, pack(items), meta, *values]
-        for delay in (*IN_DOUBT_RESENDS, None):
+        give_up_at = time.monotonic() + IN_DOUBT_WINDOW
+        resends = 0
+        while True:
             try:
                 accepted, unwaited = await self._script("finish", args)
             except RedisUnavailableError:
-                if delay is None:
+                if time.monotonic() >= give_up_at:
                     raise
-                await asyncio.sleep(delay)
+                pauses = IN_DOUBT_FIRST_RESENDS
+                await asyncio.sleep(pauses[resends] if resends < len(pauses) else IN_DOUBT_RESEND_INTERVAL)
+                resends += 1
             else:
                 self._unwaited.finished(outcomes, (task_id.decode() for task_id in unwaited))
                 return [task_id.decode() for task_id in accepted]
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def reap(self, now: float) -> ReapReport:
         """Recover expired leases and expire tasks past their TTL (up to ``SWEEP`` of each per
@@ -260,13 +302,15 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
             b"released": report.dependencies.released,
             b"dependency_cancelled": report.dependencies.cancelled,
         }
-        for kind, task in zip(kinds, decode_tasks(tasks), strict=True):
-            lists[kind].append(task)
+        for kind, row in zip(kinds, task_rows(tasks), strict=True):
+            lists[kind] += readable_tasks(
+                [row], read_task_row, _row_id, f"the reaper's {kind.decode()} tasks"
+            )
         return report
 
     async def get_task(self, task_id: str) -> TaskRecord | None:
         """One task by id."""
-        return _one_task(await self._script("get_tasks", [task_id]))
+        return _one_task(await self._script("get_tasks", [task_id]), task_id)
 
     async def list_tasks(
         self,
@@ -295,7 +339,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         ids = [member for _, member in sorted(found)[:limit]]
         tasks: list[TaskRecord] = []
         for start in range(0, len(ids), CHUNK):
-            tasks += decode_tasks(await self._script("get_tasks", ids[start : start + CHUNK]))
+            tasks += _readable(await self._script("get_tasks", ids[start : start + CHUNK]), "the task list")
         return tasks
 
     async def _running(self) -> list[tuple[str, float, bytes]]:
@@ -330,11 +374,11 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
 
     async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
         """Cancel a task not yet final; a running one loses its lease."""
-        return _one_task(await self._script("cancel", [task_id, number(now)]))
+        return _one_task(await self._script("cancel", [task_id, number(now)]), task_id)
 
     async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
         """Make a dead, cancelled or expired task pending again with fresh attempts."""
-        return _one_task(await self._script("requeue", [task_id, number(now)]))
+        return _one_task(await self._script("requeue", [task_id, number(now)]), task_id)
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
         """Delete the tasks in ``status`` last changed before ``before``."""
@@ -456,10 +500,24 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
                 return deleted
 
 
-def _one_task(reply: Any) -> TaskRecord | None:
-    """The task of a script replying with one task or none."""
-    found = decode_tasks(reply)
-    return found[0] if found else None
+def _one_task(reply: Any, task_id: str) -> TaskRecord | None:
+    """The task of a script replying with one task or none; :class:`PayloadError` names it if it
+    cannot be read."""
+    rows = task_rows(reply)
+    return read_one_task(rows[0] if rows else None, read_task_row, task_id)
+
+
+def _readable(reply: Any, where: str) -> list[TaskRecord]:
+    """The tasks of a script's reply that can be read; the others are named in the log as left
+    out of ``where``."""
+    try:
+        return decode_tasks(reply)
+    except Exception:  # noqa: BLE001 - a corrupt task: read them one by one
+        return readable_tasks(task_rows(reply), read_task_row, _row_id, where)
+
+
+def _row_id(row: Any) -> Any:
+    return row[0][0]
 
 
 def _live_result(task_id: str, value: bytes | None) -> ResultRecord | None:

@@ -16,6 +16,8 @@ local function wake_key(q) return P .. ':w:' .. q end
 local function dedup_key(k) return P .. ':u:' .. k end
 
 local function claimable(s) return s == 'pending' or s == 'failed' end
+-- A stored number, or `default` where anything else wrote the field (see read_task).
+local function num(v, default) return tonumber(v) or default end
 local function live(s) return s == 'pending' or s == 'failed' or s == 'waiting' or s == 'running' end
 
 -- One token on the queue's wake-up list wakes one idle worker (BLPOP); more are not kept.
@@ -27,7 +29,7 @@ end
 -- Ready-set member: due time in microseconds and a sequence number, both zero-padded, then the
 -- id. Members of one priority (one score) sort by it: earliest due first, then first in.
 local function rank(due, seq, id)
-  local micros = math.floor(tonumber(due) * 1000000 + 0.5)
+  local micros = math.floor(num(due, 0) * 1000000 + 0.5)
   if micros < 0 then micros = 0 end
   return string.format('%016.0f%012.0f', micros, seq) .. id
 end
@@ -39,8 +41,8 @@ local function schedule(id, q, due, priority, now)
   local seq = redis.call('INCR', SEQ)
   local member = rank(due, seq, id)
   redis.call('HSET', tkey(id), 'seq', seq, 'rk', member)
-  if tonumber(due) <= now then
-    redis.call('ZADD', ready_key(q), -tonumber(priority), member)
+  if num(due, 0) <= now then
+    redis.call('ZADD', ready_key(q), -num(priority, 0), member)
     return true
   end
   redis.call('ZADD', delayed_key(q), due, id)
@@ -54,7 +56,7 @@ end
 
 local function move_status(id, q, from, to, created)
   if from and from ~= 'running' then redis.call('ZREM', status_key(q, from), id) end
-  if to ~= 'running' then redis.call('ZADD', status_key(q, to), created, id) end
+  if to ~= 'running' then redis.call('ZADD', status_key(q, to), num(created, 0), id) end
 end
 
 -- A final task gives its dedup key back (only if it still holds it).
@@ -68,6 +70,26 @@ end
 local AT = {}
 for i, name in ipairs(FIELDS) do AT[name] = i end
 local DATA_AT = AT.data
+
+-- HMGET of `fields` of task `id`'s hash. Anything that can write to the server may have left
+-- another type under the key: then every field reads as unset (to the state machine the task is
+-- not live) and the second value says what the key holds, instead of an error that would abort
+-- the whole script and every task of its batch.
+local function read_task(id, fields)
+  local row = redis.pcall('HMGET', tkey(id), unpack(fields))
+  if row.err == nil then return row, nil end
+  local unset = {}
+  for i = 1, #fields do unset[i] = false end
+  return unset, 'its key ' .. tkey(id) .. ' holds a ' .. redis.call('TYPE', tkey(id)).ok .. ', not a hash'
+end
+
+-- Whether any field of `row` is set: a hash that lost its `id` field is still the live task.
+local function any_set(row)
+  for i = 1, #FIELDS do
+    if row[i] then return true end
+  end
+  return false
+end
 
 -- Dependencies: `{p}:dep:<id>` holds the tasks waiting on task <id>, `{p}:deps` the ids that
 -- have such a set, `{p}:deps:final` those of them that are final (their dependents wait to be
@@ -130,13 +152,21 @@ local function hash_fields(row)
 end
 
 -- A task's fields in FIELDS order, live or final (`false` where unset; all false if unknown).
+-- A key that holds no hash gives a row with only the id and, as `error`, what the key holds: a
+-- row core reports as unreadable.
 local function record(id)
-  local row = redis.call('HMGET', tkey(id), unpack(FIELDS))
-  if row[AT.id] then return row end
+  local row, wrong = read_task(id, FIELDS)
+  if any_set(row) then
+    row[AT.id] = id
+    return row
+  end
   local packed = final_row(id)
-  if not packed then return row end
-  packed[SETTLED_AT] = nil
-  return packed
+  if packed then
+    packed[SETTLED_AT] = nil
+    return packed
+  end
+  if wrong then row[AT.id], row[AT.error] = id, wrong end
+  return row
 end
 
 -- A live task's row and its ready-set member (`rk`).
@@ -144,14 +174,15 @@ local WITH_RK = {unpack(FIELDS)}
 WITH_RK[#WITH_RK + 1] = 'rk'
 local RK_AT = #WITH_RK
 local function live_row(id)
-  local row = redis.call('HMGET', tkey(id), unpack(WITH_RK))
+  local row = read_task(id, WITH_RK)
   local rk = row[RK_AT]
   row[RK_AT] = nil
+  if any_set(row) then row[AT.id] = id end
   return row, rk
 end
 
 local function status_of(id)
-  local status = redis.call('HGET', tkey(id), 'status')
+  local status = read_task(id, {'status'})[1]
   if status then return status end
   local row = final_row(id)
   return row and row[AT.status]
@@ -279,7 +310,7 @@ local function resolve(ids, now_s, template, woken)
       table.sort(waiting)
       for _, w in ipairs(waiting) do
         local key = tkey(w)
-        local v = redis.call('HMGET', key, 'status', 'queue', 'created_at', 'priority', 'due_at', 'dedup_key')
+        local v = read_task(w, {'status', 'queue', 'created_at', 'priority', 'due_at', 'dedup_key'})
         if v[1] == 'waiting' then
           if ds == 'completed' then
             if redis.call('HINCRBY', key, 'waiting_on', -1) <= 0 then

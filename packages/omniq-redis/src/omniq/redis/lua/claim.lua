@@ -1,9 +1,15 @@
 -- Lease up to `limit` due tasks, earlier queues first, each queue in claim order.
--- ARGV: base, now, limit, lease_token, lease_expires_at, worker_id, promote_cap, queue...
+-- ARGV: base, now, limit, lease_token, lease_expires_at, worker_id, promote_cap, the unreadable-
+-- task error template, queue...
 -- Returns the claimed tasks (tasks_reply).
+--
+-- Fields anything else wrote are leased as they are (core reads the claimed rows and sends those it
+-- cannot read to dead through finish); a key that holds no hash is sent to dead here.
 local now_s, now = ARGV[2], tonumber(ARGV[2])
 local limit, token, expires_at, worker = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local cap = tonumber(ARGV[7])
+local unreadable_template = ARGV[8]
+local FIRST_QUEUE = 9
 local out = {}
 local taken = 0
 
@@ -12,15 +18,16 @@ local function promote(q)
   local due = redis.call('ZRANGEBYSCORE', delayed_key(q), '-inf', now_s, 'LIMIT', 0, cap)
   for _, id in ipairs(due) do
     redis.call('ZREM', delayed_key(q), id)
-    local v = redis.call('HMGET', tkey(id), 'status', 'priority', 'rk')
+    local v = read_task(id, {'status', 'priority', 'rk'})
     if claimable(v[1]) and v[3] then
-      redis.call('ZADD', ready_key(q), -tonumber(v[2]), v[3])
+      redis.call('ZADD', ready_key(q), -num(v[2], 0), v[3])
     end
   end
 end
 
 local function lease(id, q, row)
-  local attempts = tostring(tonumber(row[AT.attempts]) + 1)
+  local counted = tonumber(row[AT.attempts])
+  local attempts = counted and tostring(counted + 1) or row[AT.attempts]
   redis.call('HSET', tkey(id), 'status', 'running', 'attempts', attempts, 'lease_token', token,
     'lease_expires_at', expires_at, 'worker_id', worker, 'updated_at', now_s)
   redis.call('ZADD', LEASES, expires_at, id)
@@ -28,12 +35,31 @@ local function lease(id, q, row)
   move_status(id, q, row[AT.status], 'running', row[AT.created_at])
   row[AT.status], row[AT.attempts], row[AT.lease_token] = 'running', attempts, token
   row[AT.lease_expires_at], row[AT.worker_id], row[AT.updated_at] = expires_at, worker, now_s
-  row[RK_AT] = nil
+  row[AT.id], row[RK_AT] = id, nil
   taken = taken + 1
   out[taken] = row
 end
 
-for qi = 8, #ARGV do
+-- A ready task whose key holds no hash: its key is kept aside as `{p}:corrupt:<id>` and the task
+-- goes to dead with what is known of it (id, queue) and why.
+local function bury(id, q, why)
+  redis.call('RENAME', tkey(id), P .. ':corrupt:' .. id)
+  local reason = cjson.encode(why .. '; it is kept as ' .. P .. ':corrupt:' .. id)
+  reason = string.sub(reason, 2, #reason - 1)
+  local row = {}
+  for i = 1, #FIELDS do row[i] = false end
+  row[AT.queue], row[AT.func], row[AT.priority], row[AT.status] = q, '', '0', 'dead'
+  row[AT.due_at], row[AT.created_at], row[AT.updated_at] = now_s, now_s, now_s
+  row[AT.attempts], row[AT.max_attempts] = '0', '0'
+  row[AT.error] = string.gsub(unreadable_template, '@REASON@', function() return reason end)
+  redis.call('ZREM', status_key(q, 'pending'), id)
+  redis.call('ZREM', status_key(q, 'failed'), id)
+  redis.call('ZREM', TTL, id)
+  move_status(id, q, false, 'dead', now_s)
+  store_final(id, row, false)
+end
+
+for qi = FIRST_QUEUE, #ARGV do
   if taken >= limit then break end
   local q = ARGV[qi]
   promote(q)
@@ -44,11 +70,13 @@ for qi = 8, #ARGV do
       local member = popped[j]
       local id = string.sub(member, RANK_ID_START)
       -- Its fields and ready-set member, read once: the leased row is returned as written.
-      local row = redis.call('HMGET', tkey(id), unpack(WITH_RK))
+      local row, wrong = read_task(id, WITH_RK)
       local expires = row[AT.expires_at]
       -- A task past its TTL is left to reap(), which reports it as expired.
-      if row[RK_AT] == member and claimable(row[AT.status]) and not (expires and tonumber(expires) <= now) then
+      if row[RK_AT] == member and claimable(row[AT.status]) and not (expires and num(expires, math.huge) <= now) then
         lease(id, q, row)
+      elseif wrong and redis.call('EXISTS', fkey(id)) == 0 then
+        bury(id, q, wrong)
       end
     end
   end
@@ -56,7 +84,7 @@ end
 
 -- A full claim may leave work behind: wake another idle worker for it.
 if taken >= limit then
-  for qi = 8, #ARGV do
+  for qi = FIRST_QUEUE, #ARGV do
     if redis.call('ZCARD', ready_key(ARGV[qi])) > 0 then
       wake(ARGV[qi])
       break

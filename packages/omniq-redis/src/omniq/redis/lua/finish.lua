@@ -25,7 +25,7 @@ end
 
 -- Whether this call already settled the task in `status` (the reply of the first send was lost).
 local function repeated(id, status)
-  local v = redis.call('HMGET', tkey(id), 'status', 'settled')
+  local v = read_task(id, {'status', 'settled'})
   if not v[1] then
     local row = final_row(id)
     if not row then return false end
@@ -37,7 +37,7 @@ end
 for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
   local id, token, status, at, due, err = o[1], o[2], o[3], o[4], o[5], o[6]
   local key = tkey(id)
-  local values = redis.call('HMGET', key, unpack(READ))
+  local values = read_task(id, READ)
   local row = {}
   for j, i in ipairs(READ_AT) do row[i] = values[j] end
   if row[AT.lease_token] and row[AT.lease_token] == token then
@@ -52,6 +52,12 @@ for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
       if not store_final(id, row, call) then unwaited[#unwaited + 1] = id end
     else
       local set = {'status', status, 'updated_at', at, 'settled', call, 'due_at', due}
+      -- A release (pending) gives back the attempt its claim counted.
+      local counted = tonumber(row[AT.attempts])
+      if status == 'pending' and counted and counted > 0 then
+        set[#set + 1] = 'attempts'
+        set[#set + 1] = tostring(counted - 1)
+      end
       if err ~= '' then
         set[#set + 1] = 'error'
         set[#set + 1] = err

@@ -12,7 +12,7 @@ for _, q in ipairs(redis.call('SMEMBERS', QUEUES)) do
     local row, rk = live_row(id)
     if not row[AT.id] then row = record(id) end
     local changed = row[AT.updated_at]
-    if (not before or (changed and tonumber(changed) < before))
+    if (not before or (changed and num(changed, 0) < before))
         and redis.call('SISMEMBER', DEPS_FINAL, id) == 0 then
       unschedule(id, q, rk)
       redis.call('ZREM', LEASES, id)

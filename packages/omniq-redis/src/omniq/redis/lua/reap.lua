@@ -17,13 +17,13 @@ local leases = redis.call('ZRANGEBYSCORE', LEASES, '-inf', '(' .. now_s, 'LIMIT'
 for _, id in ipairs(leases) do
   redis.call('ZREM', LEASES, id)
   local key = tkey(id)
-  local row = redis.call('HMGET', key, unpack(FIELDS))
+  local row = read_task(id, FIELDS)
   local q, lease_until = row[AT.queue], row[AT.lease_expires_at]
-  if row[AT.status] == 'running' and lease_until and tonumber(lease_until) < now then
-    if tonumber(row[AT.attempts]) >= tonumber(row[AT.max_attempts]) then
+  if row[AT.status] == 'running' and lease_until and num(lease_until, 0) < now then
+    if num(row[AT.attempts], 0) >= num(row[AT.max_attempts], 0) then
       move_status(id, q, 'running', 'dead', row[AT.created_at])
       release_dedup(id, row[AT.dedup_key])
-      row[AT.status], row[AT.error], row[AT.updated_at] = 'dead', lease_error, now_s
+      row[AT.id], row[AT.status], row[AT.error], row[AT.updated_at] = id, 'dead', lease_error, now_s
       store_final(id, row, false)
       report('dead', row)
     else
@@ -44,7 +44,7 @@ for _, id in ipairs(due) do
   redis.call('ZREM', TTL, id)
   local row, rk = live_row(id)
   local status, expires = row[AT.status], row[AT.expires_at]
-  if (claimable(status) or status == 'waiting') and expires and tonumber(expires) <= now then
+  if (claimable(status) or status == 'waiting') and expires and num(expires, 0) <= now then
     unschedule(id, row[AT.queue], rk)
     move_status(id, row[AT.queue], status, 'expired', row[AT.created_at])
     release_dedup(id, row[AT.dedup_key])

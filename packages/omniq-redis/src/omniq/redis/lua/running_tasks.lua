@@ -2,7 +2,7 @@
 -- {queue, created_at, id}.
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', LEASES, 0, -1)) do
-  local v = redis.call('HMGET', tkey(id), 'queue', 'created_at', 'status')
+  local v = read_task(id, {'queue', 'created_at', 'status'})
   if v[3] == 'running' then out[#out + 1] = {v[1], v[2], id} end
 end
 return cmsgpack.pack(out)
