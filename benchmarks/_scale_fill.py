@@ -87,10 +87,10 @@ async def fill_history(app: AsyncOmniQ, count: int) -> None:
             for record in records
         ]
         results = [s.result for s in settled if s.result is not None]
-        accepted = await queue.finish_with_results([s.outcome for s in settled], results)
-        if len(accepted) != size:
-            raise RuntimeError(f"history fill: {len(accepted)} of {size} outcomes accepted")
-        await queue.resolve_dependencies(accepted, time.time())
+        report = await queue.finish_with_results([s.outcome for s in settled], results)
+        if len(report.accepted) != size:
+            raise RuntimeError(f"history fill: {len(report.accepted)} of {size} outcomes accepted")
+        await queue.resolve_dependencies(report.waited_on, time.time())
         for settlement in settled:
             app.recorder.record_many(settlement.events)
         await app.recorder.flush()

@@ -28,7 +28,7 @@ async def _complete(backend: MemoryBackend, record: TaskRecord, now: float) -> N
     )
     assert [r.id for r in claimed] == [record.id]
     outcome = Outcome(task_id=record.id, lease_token="t", status=TaskStatus.COMPLETED, at=now)
-    assert await backend.finish([outcome]) == [record.id]
+    assert (await backend.finish([outcome])).accepted == [record.id]
 
 
 async def test_the_reaper_knows_the_finished_tasks_left_unresolved_without_reading_edges() -> None:

@@ -15,7 +15,7 @@ from omniq.core.errors import SerializationError
 from omniq.core.interfaces import BaseEventStorage
 from omniq.core.memory import MemoryBackend
 from omniq.core.models import EventType
-from omniq.core.records import EventRecord, Outcome
+from omniq.core.records import EventRecord, FinishReport, Outcome
 from omniq.core.testing import tasks
 from omniq.core.testing._support import eventually
 
@@ -134,7 +134,7 @@ class _SlowToWrite(MemoryBackend):
         super().__init__(url)
         self.gate = asyncio.Event()
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
         await self.gate.wait()
         return await super().finish(outcomes)
 

@@ -41,7 +41,7 @@ async def _complete(backend: SQLiteBackend, record: TaskRecord, now: float) -> N
     )
     assert [r.id for r in claimed] == [record.id]
     outcome = Outcome(task_id=record.id, lease_token="t", status=TaskStatus.COMPLETED, at=now)
-    assert await backend.finish([outcome]) == [record.id]
+    assert (await backend.finish([outcome])).accepted == [record.id]
 
 
 async def test_purging_tasks_that_stopped_waiting_deletes_their_edges(

@@ -198,7 +198,9 @@ async def test_heartbeat_and_finish_check_the_lease_token(
     assert stale is not None and stale.lease_expires_at == now + LEASE
     outcome = Outcome(task_id=kept.id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now + 1)
     wrong = Outcome(task_id=lost.id, lease_token="wrong", status=TaskStatus.COMPLETED, at=now + 1)
-    assert await backend.finish([outcome, wrong, outcome]) == [kept.id]  # the repeat finds it settled
+    assert (await backend.finish([outcome, wrong, outcome])).accepted == [
+        kept.id
+    ]  # the repeat finds it settled
     assert await backend.heartbeat([(kept.id, "token-a")], lease_expires_at=now + 99, now=now) == [kept.id]
     done = await backend.get_task(kept.id)
     assert done is not None
@@ -226,7 +228,7 @@ async def test_a_failed_attempt_keeps_its_error_and_new_due_time(
         due_at=now + 5,
         error=error,
     )
-    assert await backend.finish([retry]) == [record.id]
+    assert (await backend.finish([retry])).accepted == [record.id]
     stored = await backend.get_task(record.id)
     assert stored is not None
     assert (stored.status, stored.due_at, stored.error, stored.attempts) == (
@@ -382,7 +384,7 @@ async def test_batches_larger_than_one_statement_are_split_in_one_transaction(
     )
     assert [r.id for r in claimed] == [r.id for r in records]
     outcomes = [Outcome(task_id=r.id, lease_token="t", status=TaskStatus.COMPLETED, at=now) for r in records]
-    assert await backend.finish(outcomes) == [r.id for r in records]
+    assert (await backend.finish(outcomes)).accepted == [r.id for r in records]
     assert await backend.count_tasks() == {"default": {"completed": 1_234}}
 
 

@@ -68,7 +68,7 @@ async def test_dependents_enqueued_while_their_dependency_finishes_are_never_str
             dependents = [_waiting_on(make_task, dependency.id) for _ in range(3)]
 
             async def finish_and_resolve(dependency: TaskRecord = dependency) -> list[str]:
-                assert await worker.finish([_done(dependency)]) == [dependency.id]
+                assert (await worker.finish([_done(dependency)])).accepted == [dependency.id]
                 report = await worker.resolve_dependencies([dependency.id], time.time())
                 return [r.id for r in report.released]
 
@@ -97,7 +97,7 @@ async def test_concurrent_resolvers_release_each_dependent_once(url: str, make_t
             await first.enqueue(dependents)
             await _run(first, a)
             await _run(first, b)
-            assert len(await first.finish([_done(a), _done(b)])) == 2
+            assert len((await first.finish([_done(a), _done(b)])).accepted) == 2
             now = time.time()
             reports = await asyncio.gather(
                 first.resolve_dependencies([a.id], now),
@@ -121,7 +121,7 @@ async def test_a_released_dependent_wakes_the_workers_of_its_queue(
     dependent = msgspec.structs.replace(_waiting_on(make_task, dependency.id), queue="after")
     await backend.enqueue([dependent])
     await _run(backend, dependency)
-    assert await backend.finish([_done(dependency)]) == [dependency.id]
+    assert (await backend.finish([_done(dependency)])).accepted == [dependency.id]
     received: list[str] = []
     await admin.add_listener(backend._sql.tasks_channel, lambda *args: received.append(args[-1]))
     report = await backend.resolve_dependencies([dependency.id], time.time())
@@ -171,7 +171,7 @@ async def test_a_dependency_is_marked_while_something_waits_on_it(
     await backend.enqueue([dependent])
     assert await _marked(admin, backend) == {dependency.id}
     await _run(backend, dependency)
-    assert await backend.finish([_done(dependency)]) == [dependency.id]
+    assert (await backend.finish([_done(dependency)])).accepted == [dependency.id]
     report = await backend.resolve_dependencies([dependency.id], time.time())
     assert [r.id for r in report.released] == [dependent.id]
     assert await _marked(admin, backend) == set()
@@ -196,7 +196,7 @@ async def test_concurrent_first_dependents_of_one_task_are_all_stored(
                 HANG_GUARD,
             )
             await _run(backends[0], dependency)
-            assert await backends[0].finish([_done(dependency)]) == [dependency.id]
+            assert (await backends[0].finish([_done(dependency)])).accepted == [dependency.id]
             report = await backends[0].resolve_dependencies([dependency.id], time.time())
             assert {r.id for r in report.released} == {d.id for batch in dependents for d in batch}
     finally:

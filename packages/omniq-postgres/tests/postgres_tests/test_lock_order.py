@@ -65,9 +65,11 @@ async def _heartbeat(backend: PostgresBackend, running: list[TaskRecord]) -> Any
 
 async def _finish(backend: PostgresBackend, running: list[TaskRecord]) -> Any:
     now = time.time()
-    return await backend.finish(
-        [Outcome(task_id=r.id, lease_token="t", status=TaskStatus.COMPLETED, at=now) for r in running]
-    )
+    return (
+        await backend.finish(
+            [Outcome(task_id=r.id, lease_token="t", status=TaskStatus.COMPLETED, at=now) for r in running]
+        )
+    ).accepted
 
 
 @pytest.mark.parametrize("call", [_heartbeat, _finish], ids=["heartbeat", "finish"])

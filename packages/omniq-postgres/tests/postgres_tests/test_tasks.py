@@ -183,17 +183,17 @@ async def test_a_finish_whose_reply_was_lost_is_confirmed_by_its_retry(
     now = time.time() + 1
     await _claim(backend, now, token="t")
     outcome = Outcome(task_id=done.id, lease_token="t", status=TaskStatus.COMPLETED, at=now)
-    assert await backend.finish([outcome]) == [done.id]
+    assert (await backend.finish([outcome])).accepted == [done.id]
     # The reply is lost: the worker retries the same batch, with an outcome settled since.
     backend._doubtful_finishes.add((done.id, "t"))
     later = Outcome(task_id=other.id, lease_token="t", status=TaskStatus.COMPLETED, at=now)
-    assert await backend.finish([outcome, later]) == [done.id, other.id]
+    assert (await backend.finish([outcome, later])).accepted == [done.id, other.id]
     assert backend._doubtful_finishes == set()
     # Without doubt, a repeated finish is refused (the lease is settled), as the contract says.
-    assert await backend.finish([outcome]) == []
+    assert (await backend.finish([outcome])).accepted == []
     stranger = Outcome(task_id=done.id, lease_token="someone-else", status=TaskStatus.DEAD, at=now)
     backend._doubtful_finishes.add((done.id, "someone-else"))
-    assert await backend.finish([stranger]) == []  # only the lease that settled it is confirmed
+    assert (await backend.finish([stranger])).accepted == []  # only the lease that settled it is confirmed
 
 
 async def test_a_cancelled_claim_leaves_no_task_leased(

@@ -21,7 +21,7 @@ async def _run(backend: RedisBackend, record: TaskRecord, status: TaskStatus, no
     )
     error = None if status is TaskStatus.COMPLETED else '{"type":"E","message":"m","traceback":null}'
     outcome = Outcome(task_id=record.id, lease_token="t", status=status, at=now + 0.25, error=error)
-    assert await backend.finish([outcome]) == [record.id]
+    assert (await backend.finish([outcome])).accepted == [record.id]
     return claimed
 
 

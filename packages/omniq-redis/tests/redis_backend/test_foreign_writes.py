@@ -46,7 +46,7 @@ async def test_a_task_hash_without_its_id_field_is_claimed_renewed_and_finished(
     stored = await backend.get_task(records[1].id)
     assert stored is not None and stored.id == records[1].id and stored.status is TaskStatus.RUNNING
     done = [Outcome(task_id=r.id, lease_token="t", status=TaskStatus.COMPLETED, at=now) for r in records]
-    assert await backend.finish(done) == [record.id for record in records]
+    assert (await backend.finish(done)).accepted == [record.id for record in records]
     assert await backend.count_tasks() == {"default": {"completed": 3}}
 
 
@@ -63,7 +63,7 @@ async def test_a_running_task_whose_key_became_a_string_is_lost_alone(
     leases = [(record.id, "t") for record in records]
     assert await backend.heartbeat(leases, lease_expires_at=now + 2 * LEASE, now=now) == [victim]
     done = [Outcome(task_id=r.id, lease_token="t", status=TaskStatus.COMPLETED, at=now) for r in records]
-    assert await backend.finish(done) == [records[0].id, records[2].id]
+    assert (await backend.finish(done)).accepted == [records[0].id, records[2].id]
     report = await backend.reap(now + 3 * LEASE)  # its lease index entry goes; nothing else changes
     assert (report.requeued, report.dead) == ([], [])
     with pytest.raises(PayloadError, match=f"{victim}.*holds a string"):

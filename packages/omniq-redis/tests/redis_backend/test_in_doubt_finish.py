@@ -62,7 +62,7 @@ async def test_a_finish_whose_reply_was_lost_is_accepted_when_sent_again(
     sent = _lose_first_finish_reply(backend, monkeypatch)
     done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
     result = ResultRecord(task_id=task_id, status=ResultStatus.SUCCESS, finished_at=now, data=b"v")
-    assert await backend.finish_with_results([done], [result]) == [task_id]
+    assert (await backend.finish_with_results([done], [result])).accepted == [task_id]
     assert len(sent) == 2  # applied once, its reply lost, sent again
     assert await backend.get_result(task_id) == result
     assert await backend.count_tasks() == {"default": {"completed": 1}}
@@ -75,7 +75,7 @@ async def test_a_finish_in_doubt_outlasts_a_server_down_for_seconds(
     task_id = await _claimed(backend, now)
     sent = _lose_first_finish_reply(backend, monkeypatch, unreachable_for=3)  # about 3 s down
     done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
-    assert await backend.finish([done]) == [task_id]
+    assert (await backend.finish([done])).accepted == [task_id]
     assert len(sent) == 5
 
 
@@ -96,7 +96,7 @@ async def test_the_same_call_again_changes_nothing_and_a_new_call_is_refused(bac
     other: list[Arg] = ["call-2", items, pack([])]
     assert (await backend._script("finish", other))[0] == []
     done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
-    assert await backend.finish([done]) == []
+    assert (await backend.finish([done])).accepted == []
 
 
 async def test_a_call_sent_again_after_the_task_was_claimed_anew_is_refused(backend: RedisBackend) -> None:
@@ -147,6 +147,6 @@ async def test_a_finish_in_doubt_is_sent_again_at_short_intervals_while_the_serv
 
     monkeypatch.setattr(asyncio, "sleep", sleep)
     done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
-    assert await backend.finish([done]) == [task_id]
+    assert (await backend.finish([done])).accepted == [task_id]
     assert len(sent) == 14 and len(pauses) == 13
     assert max(pauses) <= backend_module.IN_DOUBT_RESEND_INTERVAL

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import msgspec
 import pytest
@@ -12,7 +11,7 @@ import redis.asyncio as aioredis
 
 from omniq.core.errors import ValidationError
 from omniq.core.models import TaskStatus
-from omniq.core.records import DependencyReport, Outcome
+from omniq.core.records import Outcome
 from omniq.core.testing._support import make_record
 from omniq.redis import RedisBackend
 from omniq.redis.backend import CHUNK
@@ -131,7 +130,7 @@ async def test_a_late_finish_after_a_reclaim_changes_nothing(backend: RedisBacke
     await backend.reap(now + 2)
     await _claim(backend, now + 2, token="new")
     late = Outcome(task_id=record.id, lease_token="old", status=TaskStatus.COMPLETED, at=now + 3)
-    assert await backend.finish([late]) == []
+    assert (await backend.finish([late])).accepted == []
     stored = await backend.get_task(record.id)
     assert stored is not None and (stored.status, stored.lease_token) == (TaskStatus.RUNNING, "new")
 
@@ -198,9 +197,7 @@ async def test_resolving_tasks_nobody_waits_on_changes_nothing(backend: RedisBac
     assert (report.released, report.cancelled) == ([], [])
 
 
-async def test_the_resolve_after_a_finish_asks_the_server_only_about_tasks_something_waits_on(
-    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_finish_reports_the_finished_tasks_something_waits_on(backend: RedisBackend) -> None:
     now = time.time()
     alone, awaited = make_record(now=now), make_record(now=now)
     dependent = make_record(now=now, depends_on=[awaited.id])
@@ -210,18 +207,8 @@ async def test_the_resolve_after_a_finish_asks_the_server_only_about_tasks_somet
         ["default"], limit=2, worker_id="w", lease_token="t", lease_expires_at=now + LEASE, now=now
     )
     outcomes = [Outcome(task_id=r.id, lease_token="t", status=TaskStatus.COMPLETED, at=now) for r in claimed]
-    assert sorted(await backend.finish(outcomes)) == sorted([alone.id, awaited.id])
-    asked: list[list[str]] = []
-    script = backend._script
-
-    async def counting(name: str, args: list[Any]) -> Any:
-        if name == "resolve_dependencies":
-            asked.append(list(args[2:]))
-        return await script(name, args)
-
-    monkeypatch.setattr(backend, "_script", counting)
-    assert await backend.resolve_dependencies([alone.id], now) == DependencyReport()
-    assert asked == []
-    report = await backend.resolve_dependencies([awaited.id], now)
-    assert asked == [[awaited.id]]
-    assert [r.id for r in report.released] == [dependent.id]
+    report = await backend.finish(outcomes)
+    assert sorted(report.accepted) == sorted([alone.id, awaited.id])
+    assert report.waited_on == [awaited.id]
+    released = await backend.resolve_dependencies(report.waited_on, now)
+    assert [r.id for r in released.released] == [dependent.id]

@@ -33,6 +33,7 @@ from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     DependencyReport,
     EventRecord,
+    FinishReport,
     Outcome,
     ReapReport,
     ResultRecord,
@@ -175,12 +176,12 @@ class TaskQueueView(ComponentView, BaseTaskQueue):
     ) -> list[str]:
         return await self._queue.heartbeat(leases, lease_expires_at=lease_expires_at, now=now)
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
         return await self._queue.finish(outcomes)
 
     async def finish_with_results(
         self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
-    ) -> list[str]:
+    ) -> FinishReport:
         return await self._queue.finish_with_results(outcomes, results)
 
     async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:

@@ -21,6 +21,7 @@ from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     DependencyReport,
     EventRecord,
+    FinishReport,
     Outcome,
     ReapReport,
     ResultRecord,
@@ -137,29 +138,30 @@ class BaseTaskQueue(BaseComponent):
         """
 
     @abc.abstractmethod
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
-        """Settle attempts in one round trip; returns the ids whose lease token still matched.
+    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
+        """Settle attempts in one round trip; reports the ids whose lease token still matched and
+        which of them ended final with tasks waiting on them (see :class:`FinishReport`).
 
         An outcome whose token does not match the task's current lease changes nothing.
         """
 
     async def finish_with_results(
         self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
-    ) -> list[str]:
+    ) -> FinishReport:
         """:meth:`finish`, and store the ``results`` of the outcomes it accepts.
 
         A worker calls this instead of ``finish`` when this object is also its result store. The
         default makes two calls, so a crash between them leaves a finished task without its
         result; engines with transactions override it to write both at once.
         """
-        accepted = await self.finish(outcomes)
-        held = set(accepted)
+        report = await self.finish(outcomes)
+        held = set(report.accepted)
         kept = [result for result in results if result.task_id in held]
         if kept:
             if not isinstance(self, BaseResultStorage):
                 raise TypeError(f"{type(self).__name__} is not a result store")
             await self.put_results(kept)
-        return accepted
+        return report
 
     @abc.abstractmethod
     async def reap(self, now: float) -> ReapReport:
@@ -178,8 +180,8 @@ class BaseTaskQueue(BaseComponent):
         with a dependency that ended ``dead``, ``cancelled`` or ``expired`` becomes ``cancelled``
         (error :func:`~omniq.core.records.dependency_failed_error`), and so on down the graph.
         Ids of tasks not final, or without dependents, change nothing; calling it twice changes
-        nothing the second time. It should cost one cheap read when nothing waits on these ids:
-        workers call it after every batch of outcomes.
+        nothing the second time. Workers call it with a finish's ``waited_on`` ids, and the reaper
+        covers a worker that died between the two calls.
         """
 
     @abc.abstractmethod

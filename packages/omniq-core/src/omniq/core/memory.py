@@ -29,6 +29,7 @@ from omniq.core.records import (
     LIVE_STATUSES,
     DependencyReport,
     EventRecord,
+    FinishReport,
     Outcome,
     ReapReport,
     ResultRecord,
@@ -300,7 +301,7 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                     s.tasks[task_id] = _replace(record, lease_expires_at=lease_expires_at, updated_at=now)
         return lost
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
         s = self._s
         accepted = []
         with s.lock:
@@ -325,7 +326,7 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                     s.schedule(record, outcome.at)
                 accepted.append(outcome.task_id)
             _wake(s.task_waiters)
-        return accepted
+            return FinishReport.settled(outcomes, accepted, s.dependents)
 
     async def reap(self, now: float) -> ReapReport:
         s = self._s

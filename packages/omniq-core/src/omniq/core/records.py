@@ -8,6 +8,8 @@ reading the database sees them plainly.
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable, Sequence
+
 import msgspec
 
 from omniq.core.models import ResultStatus, ScheduleStatus, TaskStatus
@@ -19,6 +21,7 @@ __all__ = [
     "LIVE_STATUSES",
     "DependencyReport",
     "EventRecord",
+    "FinishReport",
     "Outcome",
     "ReapReport",
     "ResultRecord",
@@ -98,6 +101,50 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     at: float
     due_at: float | None = None
     error: str | None = None
+
+
+class FinishReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What a ``finish`` settled.
+
+    ``accepted``: the ids of the outcomes accepted (their token was the current lease), in outcome
+    order, each once. ``waited_on``: those of them now final with tasks waiting on them, whose
+    dependencies the worker then resolves; a backend that cannot tell cheaply lists every accepted
+    final one (:meth:`assume_waited`), and ``resolve_dependencies`` sorts it out.
+    """
+
+    accepted: list[str] = msgspec.field(default_factory=list)
+    waited_on: list[str] = msgspec.field(default_factory=list)
+
+    @classmethod
+    def settled(
+        cls, outcomes: Sequence[Outcome], settled: Iterable[str], waited: Container[str] = ()
+    ) -> FinishReport:
+        """The report of a finish that changed the tasks ``settled``, of which those in
+        ``waited`` have dependents. Of two outcomes for one task only the first counts (the
+        second found its lease already settled)."""
+        left = set(settled)
+        accepted = []
+        waited_on = []
+        for outcome in outcomes:
+            if outcome.task_id in left:
+                left.discard(outcome.task_id)
+                accepted.append(outcome.task_id)
+                if outcome.status in FINAL_STATUSES and outcome.task_id in waited:
+                    waited_on.append(outcome.task_id)
+        return cls(accepted=accepted, waited_on=waited_on)
+
+    @classmethod
+    def assume_waited(cls, outcomes: Sequence[Outcome], settled: Iterable[str]) -> FinishReport:
+        """The report of a finish that does not know which tasks have dependents."""
+        return cls.settled(outcomes, settled, _EVERY_ID)
+
+
+class _EveryId:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_EVERY_ID = _EveryId()
 
 
 class DependencyReport(msgspec.Struct, frozen=True, kw_only=True):

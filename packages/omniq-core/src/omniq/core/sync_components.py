@@ -17,7 +17,15 @@ from omniq.core.components import ComponentView
 from omniq.core.config import OmniQConfig
 from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import TaskStatus
-from omniq.core.records import DependencyReport, EventRecord, Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.records import (
+    DependencyReport,
+    EventRecord,
+    FinishReport,
+    Outcome,
+    ReapReport,
+    ResultRecord,
+    TaskRecord,
+)
 from omniq.core.worker import BaseWorker, worker_class
 
 __all__ = [
@@ -107,11 +115,13 @@ class SyncTaskQueue(_SyncTwin):
         return self.portal.call(self.aio.heartbeat, leases, lease_expires_at=lease_expires_at, now=now)
 
     @twin_of(BaseTaskQueue.finish)
-    def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+    def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
         return self.portal.call(self.aio.finish, outcomes)
 
     @twin_of(BaseTaskQueue.finish_with_results)
-    def finish_with_results(self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]) -> list[str]:
+    def finish_with_results(
+        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+    ) -> FinishReport:
         return self.portal.call(self.aio.finish_with_results, outcomes, results)
 
     @twin_of(BaseTaskQueue.resolve_dependencies)

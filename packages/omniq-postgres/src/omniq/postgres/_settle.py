@@ -1,5 +1,4 @@
-"""Outcomes and leases to the parameters of the finish and heartbeat statements, and which
-outcomes a finish accepted."""
+"""Outcomes and leases to the parameters of the finish and heartbeat statements."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ import msgspec
 
 from omniq.core.records import Outcome
 
-__all__ = ["accepted_ids", "lease_parameters", "outcome_parameters"]
+__all__ = ["lease_parameters", "outcome_parameters"]
 
 _encode_json = msgspec.json.Encoder().encode
 
@@ -18,7 +17,7 @@ _encode_json = msgspec.json.Encoder().encode
 def outcome_parameters(outcomes: Sequence[Outcome]) -> tuple[str, list[str]]:
     """``{id: [token, status, time, due time, error]}`` as JSON, and the ids: the finish
     statements' parameters. Of two outcomes for one task, the first is sent (only the first can
-    be accepted: see :func:`accepted_ids`). Times survive exactly: msgspec writes the shortest
+    be accepted: see :meth:`FinishReport.settled`). Times survive exactly: msgspec writes the shortest
     decimal that reads back as the same double."""
     by_id: dict[str, tuple[Any, ...]] = {}
     for o in outcomes:
@@ -31,14 +30,3 @@ def lease_parameters(leases: Sequence[tuple[str, str]]) -> tuple[list[str], str]
     """The ids, and ``{id: token}`` as JSON: the heartbeat statement's parameters."""
     tokens = dict(leases)
     return list(tokens), _encode_json(tokens).decode()
-
-
-def accepted_ids(outcomes: Sequence[Outcome], settled: set[str]) -> list[str]:
-    """The ids of ``outcomes`` the statement settled, in order; of two outcomes for one task,
-    only the first counts (the second found the lease already settled)."""
-    accepted = []
-    for outcome in outcomes:
-        if outcome.task_id in settled:
-            settled.discard(outcome.task_id)
-            accepted.append(outcome.task_id)
-    return accepted

@@ -170,9 +170,10 @@ class Statements:
                 updated_at = ($1::jsonb -> t.id ->> 2)::float8,
                 attempts = t.attempts - ((($1::jsonb -> t.id ->> 1) = 'pending')::int)
             WHERE t.id = ANY(ARRAY(SELECT id FROM locked)) AND t.lease_token = $1::jsonb -> t.id ->> 0
-            RETURNING t.id
+            RETURNING t.id, t.has_dependents
         """
-        #: Settle attempts whose token is the current lease; returns the ids settled. A ``pending``
+        #: Settle attempts whose token is the current lease; returns the ids settled and whether
+        #: tasks wait on them (``has_dependents``, see ``_dependencies.py``). A ``pending``
         #: outcome is a release by a stopping worker: its attempt is given back. ``settled_token``
         #: remembers which lease settled a task, for :attr:`finish_confirming`. Parameters:
         #: ``{id: [token, status, time, due time or null (keep), error]}`` as JSON, ids.
@@ -184,9 +185,9 @@ class Statements:
         #: doubtful ids.
         self.finish_confirming = f"""
             WITH {locked}, settled AS ({settle})
-            SELECT id FROM settled
+            SELECT id, has_dependents FROM settled
             UNION ALL
-            SELECT t.id FROM {s}.tasks AS t
+            SELECT t.id, t.has_dependents FROM {s}.tasks AS t
             WHERE t.id = ANY($3::text[]) AND t.settled_token = $1::jsonb -> t.id ->> 0
         """
         #: Leases that ran out: back to pending now, or dead on the last attempt. SKIP LOCKED lets

@@ -28,6 +28,7 @@ from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
     DependencyReport,
     EventRecord,
+    FinishReport,
     Outcome,
     ReapReport,
     ResultRecord,
@@ -51,7 +52,7 @@ from omniq.postgres._rows import (
     tasks_json,
 )
 from omniq.postgres._schedules import ScheduleStatements, ScheduleStore
-from omniq.postgres._settle import accepted_ids, lease_parameters, outcome_parameters
+from omniq.postgres._settle import lease_parameters, outcome_parameters
 from omniq.postgres._statements import Statements
 from omniq.postgres._url import PostgresConfig, parse_url
 
@@ -295,7 +296,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         return [task_id for task_id, token in leases if (task_id, token) not in renewed]
 
     @writes
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
         """Settle the outcomes whose token is the current lease, in one statement.
 
         When a finish fails, the server may have committed it before the connection dropped; its
@@ -304,27 +305,27 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         the next finish also accepts those whose own lease settled the task.
         """
         if not outcomes:
-            return []
+            return FinishReport()
         with self._doubt_on_failure(outcomes):
             return await self._settle(self._db.pool, outcomes)
 
     @writes
     async def finish_with_results(
         self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
-    ) -> list[str]:
+    ) -> FinishReport:
         """:meth:`finish` and store the results of the accepted outcomes, in one transaction: a
         task is never completed without its result. Lost replies are handled as in ``finish``
         (storing a result again replaces it with itself)."""
         if not outcomes:
-            return []
+            return FinishReport()
         with self._doubt_on_failure(outcomes):
             async with self._db.transaction() as conn:
-                accepted = await self._settle(conn, outcomes)
-                held = set(accepted)
+                report = await self._settle(conn, outcomes)
+                held = set(report.accepted)
                 kept = [result for result in results if result.task_id in held]
                 if kept:
                     await self._store_results(conn, kept)
-        return accepted
+        return report
 
     @contextlib.contextmanager
     def _doubt_on_failure(self, outcomes: Sequence[Outcome]) -> Iterator[None]:
@@ -337,7 +338,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         if self._doubtful_finishes:
             self._doubtful_finishes.difference_update(pairs)
 
-    async def _settle(self, executor: Any, outcomes: Sequence[Outcome]) -> list[str]:
+    async def _settle(self, executor: Any, outcomes: Sequence[Outcome]) -> FinishReport:
         """Run the finish statement on ``executor`` (the pool or a connection in a transaction)."""
         parameters = outcome_parameters(outcomes)
         doubtful = self._doubtful_finishes
@@ -346,7 +347,7 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
             rows = await executor.fetch(self._sql.finish_confirming, *parameters, in_doubt)
         else:
             rows = await executor.fetch(self._sql.finish, *parameters)
-        return accepted_ids(outcomes, {row[0] for row in rows})
+        return FinishReport.settled(outcomes, (row[0] for row in rows), {row[0] for row in rows if row[1]})
 
     @writes
     async def reap(self, now: float) -> ReapReport:

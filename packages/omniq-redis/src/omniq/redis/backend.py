@@ -29,13 +29,13 @@ from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
     DependencyReport,
     EventRecord,
+    FinishReport,
     Outcome,
     ReapReport,
     ResultRecord,
     TaskRecord,
 )
 from omniq.core.settings import Settings
-from omniq.core.unwaited import UnwaitedTasks
 from omniq.core.urls import mask_url
 from omniq.redis._codec import (
     DEPENDENCY_FAILED,
@@ -105,7 +105,6 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         self.events_maxlen = parsed.events_maxlen
         self.keys = Keys(parsed.prefix)
         self._client: Redis | None = None
-        self._unwaited = UnwaitedTasks()
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
@@ -182,9 +181,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         return ids
 
     async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
-        """Release or cancel (down the graph) the tasks waiting on these tasks, in one script call;
-        none for the tasks this object's last finish found nothing waiting on."""
-        task_ids = self._unwaited.unknown(task_ids)
+        """Release or cancel (down the graph) the tasks waiting on these tasks, in one script call."""
         if not task_ids:
             return DependencyReport()
         released, cancelled = await self._script(
@@ -247,13 +244,13 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
             args += (task_id, token)
         return [task_id.decode() for task_id in await self._script("heartbeat", args)]
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
         """Settle the outcomes whose token is the current lease, in one script call."""
         return await self.finish_with_results(outcomes, ())
 
     async def finish_with_results(
         self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
-    ) -> list[str]:
+    ) -> FinishReport:
         """Settle the outcomes and store the results of the accepted ones in one script call, so
         a crash never leaves a finished task without its result.
 
@@ -266,7 +263,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         still refused, as the contract requires.
         """
         if not outcomes:
-            return []
+            return FinishReport()
         items = [
             (o.task_id, o.lease_token, o.status.value, number(o.at), _optional(o.due_at), o.error or "")
             for o in outcomes
@@ -277,7 +274,7 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
         resends = 0
         while True:
             try:
-                accepted, unwaited = await self._script("finish", args)
+                accepted, waited = await self._script("finish", args)
             except RedisUnavailableError:
                 if time.monotonic() >= give_up_at:
                     raise
@@ -285,8 +282,11 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
                 await asyncio.sleep(pauses[resends] if resends < len(pauses) else IN_DOUBT_RESEND_INTERVAL)
                 resends += 1
             else:
-                self._unwaited.finished(outcomes, (task_id.decode() for task_id in unwaited))
-                return [task_id.decode() for task_id in accepted]
+                return FinishReport.settled(
+                    outcomes,
+                    (task_id.decode() for task_id in accepted),
+                    {task_id.decode() for task_id in waited},
+                )
 
     async def reap(self, now: float) -> ReapReport:
         """Recover expired leases and expire tasks past their TTL (up to ``SWEEP`` of each per

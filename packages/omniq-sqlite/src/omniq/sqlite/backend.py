@@ -27,6 +27,7 @@ from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
     DependencyReport,
     EventRecord,
+    FinishReport,
     Outcome,
     ReapReport,
     ResultRecord,
@@ -35,7 +36,6 @@ from omniq.core.records import (
     TaskRecord,
 )
 from omniq.core.settings import Settings
-from omniq.core.unwaited import UnwaitedTasks
 from omniq.sqlite import _dependencies as dependencies
 from omniq.sqlite import _statements as sql
 from omniq.sqlite._database import Database, Row, execute_values, fetch, run_to_end
@@ -97,7 +97,6 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         self._db = Database(self.path, busy_timeout)
         # The in-process signal current when the last claim began: set means work came since.
         self._signal_at_claim: asyncio.Event | None = None
-        self._unwaited = UnwaitedTasks()
         # The data version seen when the last wait for tasks ended.
         self._tasks_version: int | None = None
 
@@ -161,7 +160,6 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
 
     async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
         """Release or cancel what waits on these tasks; one read when nothing does."""
-        task_ids = self._unwaited.unknown(task_ids)
         if not task_ids:
             return DependencyReport()
         if not await self._db.execute(dependencies.ANY_DEPENDENT, (_json_text(list(task_ids)),)):
@@ -263,56 +261,48 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         renewed = set(await self._db.execute(sql.HEARTBEAT, (lease_expires_at, now, pairs)))
         return [task_id for task_id, token in leases if (task_id, token) not in renewed]
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
         """Settle the outcomes whose token is the current lease: one statement per group of
         outcomes that change their tasks alike (usually one group: the successes of one claim).
 
         A group's tasks all get the group's latest ``at`` as their update time.
         """
         if not outcomes:
-            return []
+            return FinishReport()
         statements = _finish_statements(outcomes)
         if len(statements) == 1:
             rows = await self._db.execute(sql.FINISH, statements[0])
         else:
             async with self._db.transaction() as conn:
                 rows = [row for parameters in statements for row in await fetch(conn, sql.FINISH, parameters)]
-        return self._accepted(outcomes, rows)
+        return self._settled(outcomes, rows)
 
     async def finish_with_results(
         self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
-    ) -> list[str]:
+    ) -> FinishReport:
         """:meth:`finish` and the results of the accepted outcomes, in one transaction."""
         if not outcomes:
-            return []
+            return FinishReport()
         async with self._db.transaction() as conn:
             rows = [
                 row
                 for parameters in _finish_statements(outcomes)
                 for row in await fetch(conn, sql.FINISH, parameters)
             ]
-            accepted = self._accepted(outcomes, rows)
-            held = set(accepted)
+            report = self._settled(outcomes, rows)
+            held = set(report.accepted)
             kept = [result_row(result) for result in results if result.task_id in held]
             if kept:
                 await execute_values(conn, sql.put_results, kept)
         if kept:
             self._db.results_changed.notify()
-        return accepted
+        return report
 
-    def _accepted(self, outcomes: Sequence[Outcome], rows: Sequence[Row]) -> list[str]:
-        settled = {row[0] for row in rows}
-        accepted = []
-        for outcome in outcomes:
-            if outcome.task_id in settled:
-                settled.discard(outcome.task_id)  # a second outcome for the lease finds it settled
-                accepted.append(outcome.task_id)
-        # Finished tasks nothing waits on: resolving them, which a worker asks for right after,
-        # then needs no statement (see omniq.core.unwaited).
-        self._unwaited.finished(outcomes, (row[0] for row in rows if not row[1]))
-        if accepted:
+    def _settled(self, outcomes: Sequence[Outcome], rows: Sequence[Row]) -> FinishReport:
+        report = FinishReport.settled(outcomes, (row[0] for row in rows), {row[0] for row in rows if row[1]})
+        if report.accepted:
             self._db.tasks_changed.notify()
-        return accepted
+        return report
 
     async def reap(self, now: float) -> ReapReport:
         """Recover expired leases, expire tasks past their TTL and resolve the dependents of

@@ -125,13 +125,13 @@ class ContractTests(ConformanceFixtures):
         now = time.time()
         await _claim(queue, now)
         stale = Outcome(task_id=record.id, lease_token="other", status=TaskStatus.COMPLETED, at=now)
-        assert await queue.finish([stale]) == []
+        assert (await queue.finish([stale])).accepted == []
         done = Outcome(task_id=record.id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
-        assert await queue.finish([done]) == [record.id]
+        assert (await queue.finish([done])).accepted == [record.id]
         stored = await queue.get_task(record.id)
         assert stored is not None
         assert (stored.status, stored.lease_token) == (TaskStatus.COMPLETED, None)
-        assert await queue.finish([done]) == []
+        assert (await queue.finish([done])).accepted == []
 
     async def test_a_released_task_is_pending_again_with_its_attempt_given_back(
         self, queue: BaseTaskQueue
@@ -143,7 +143,7 @@ class ContractTests(ConformanceFixtures):
         released = Outcome(
             task_id=record.id, lease_token="token-a", status=TaskStatus.PENDING, at=now, due_at=now
         )
-        assert await queue.finish([released]) == [record.id]
+        assert (await queue.finish([released])).accepted == [record.id]
         stored = await queue.get_task(record.id)
         assert stored is not None
         assert (stored.status, stored.attempts, stored.lease_token) == (TaskStatus.PENDING, 0, None)
@@ -166,7 +166,7 @@ class ContractTests(ConformanceFixtures):
             ResultRecord(task_id=task_id, status=ResultStatus.SUCCESS, finished_at=now, data=b"v")
             for task_id in (held.id, stale.id)
         ]
-        assert await queue.finish_with_results(outcomes, stored) == [held.id]
+        assert (await queue.finish_with_results(outcomes, stored)).accepted == [held.id]
         assert await results.get_result(held.id) == stored[0]
         assert await results.get_result(stale.id) is None
 
@@ -183,7 +183,7 @@ class ContractTests(ConformanceFixtures):
             due_at=now + 60,
             error='{"type":"ValueError","message":"x","traceback":null}',
         )
-        assert await queue.finish([retry]) == [record.id]
+        assert (await queue.finish([retry])).accepted == [record.id]
         stored = await queue.get_task(record.id)
         assert stored is not None and stored.status is TaskStatus.FAILED and stored.error
         assert await _claim(queue, now + 30, token="token-b") == []
@@ -211,7 +211,7 @@ class ContractTests(ConformanceFixtures):
         assert [r.id for r in report.requeued] == [record.id]
         assert report.requeued[0].status is TaskStatus.PENDING
         late = Outcome(task_id=record.id, lease_token="a", status=TaskStatus.COMPLETED, at=now + 2)
-        assert await queue.finish([late]) == []
+        assert (await queue.finish([late])).accepted == []
         [again] = await queue.claim(
             ["default"], limit=1, worker_id="w2", lease_token="b", lease_expires_at=now + 3, now=now + 2
         )

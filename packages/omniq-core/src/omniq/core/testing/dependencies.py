@@ -30,7 +30,7 @@ async def _settle(queue: BaseTaskQueue, record: TaskRecord, status: TaskStatus, 
     assert [r.id for r in claimed] == [record.id]
     error = None if status is TaskStatus.COMPLETED else '{"type":"ValueError","message":"x","traceback":null}'
     outcome = Outcome(task_id=record.id, lease_token="t", status=status, at=now, error=error)
-    assert await queue.finish([outcome]) == [record.id]
+    assert (await queue.finish([outcome])).accepted == [record.id]
 
 
 async def _with_dependent(queue: BaseTaskQueue, dependency: TaskRecord) -> TaskRecord:
@@ -50,6 +50,37 @@ class DependencyTests(ConformanceFixtures):
     """``depends_on`` on the backend's store and through the application."""
 
     # -- the store ---------------------------------------------------------------------------
+
+    async def test_a_finish_reports_every_finished_task_something_waits_on(
+        self, queue: BaseTaskQueue
+    ) -> None:
+        # The worker resolves the dependencies of these only: one left out would leave its
+        # dependents waiting until the reaper's round. Listing one nothing waits on costs a lookup.
+        awaited = [make_record(queue_name="finish-report") for _ in range(3)]
+        alone = make_record(queue_name="finish-report")
+        now = time.time()
+        await queue.enqueue([*awaited, alone])
+        await queue.enqueue([_waiting_on(awaited[0].id), _waiting_on(awaited[1].id, awaited[2].id)])
+        claimed = await queue.claim(
+            ["finish-report"], limit=4, worker_id="w", lease_token="t", lease_expires_at=now + 30, now=now
+        )
+        assert len(claimed) == 4
+        error = '{"type":"ValueError","message":"x","traceback":null}'
+        statuses = [TaskStatus.COMPLETED, TaskStatus.DEAD, TaskStatus.COMPLETED]
+        outcomes = [
+            Outcome(
+                task_id=r.id,
+                lease_token="t",
+                status=status,
+                at=now,
+                error=None if status is TaskStatus.COMPLETED else error,
+            )
+            for r, status in zip(awaited, statuses, strict=True)
+        ]
+        outcomes.append(Outcome(task_id=alone.id, lease_token="t", status=TaskStatus.COMPLETED, at=now))
+        report = await queue.finish(outcomes)
+        assert report.accepted == [o.task_id for o in outcomes]
+        assert {r.id for r in awaited} <= set(report.waited_on) <= set(report.accepted)
 
     async def test_unknown_dependencies_are_refused_and_nothing_is_stored(self, queue: BaseTaskQueue) -> None:
         known = make_record()

@@ -36,11 +36,10 @@ from omniq.core.function_policy import FunctionPolicy
 from omniq.core.functions import FunctionRegistry
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
 from omniq.core.models import ErrorInfo, EventType, TaskStatus
-from omniq.core.records import DependencyReport, Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.records import DependencyReport, FinishReport, Outcome, ReapReport, ResultRecord, TaskRecord
 from omniq.core.schedules import Scheduler
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
-from omniq.core.unwaited import RESOLVED_AFTER_FINISH
 from omniq.core.worker._outcomes import Settlement, dependency_results, final_result, task_event
 
 __all__ = ["BaseWorker", "Runner"]
@@ -451,12 +450,10 @@ class BaseWorker(abc.ABC):
             self._capacity.set()
             outcomes = [s.outcome for s in batch]
             results = [s.result for s in batch if s.result is not None]
-            accepted = set(await self._retrying("finish", self._finish, outcomes, results))
-            ended = [
-                o.task_id for o in outcomes if o.status in RESOLVED_AFTER_FINISH and o.task_id in accepted
-            ]
-            if ended:
-                await self._resolve_dependencies(ended)
+            report = await self._retrying("finish", self._finish, outcomes, results)
+            accepted = set(report.accepted)
+            if report.waited_on:
+                await self._resolve_dependencies(report.waited_on)
             for settlement in batch:
                 task_id = settlement.outcome.task_id
                 held = self._leases.get(task_id)
@@ -519,17 +516,18 @@ class BaseWorker(abc.ABC):
             )
             self.callbacks.dispatch(outcome, per_task, self.functions, self.events)
 
-    async def _finish(self, outcomes: list[Outcome], results: list[ResultRecord]) -> list[str]:
+    async def _finish(self, outcomes: list[Outcome], results: list[ResultRecord]) -> FinishReport:
         store = self.result_store
         if store is None or not results:
             return await self.queue.finish(outcomes)
         if store is cast(object, self.queue):  # one backend: one transaction where it can
             return await self.queue.finish_with_results(outcomes, results)
-        accepted = set(await self.queue.finish(outcomes))
+        report = await self.queue.finish(outcomes)
+        accepted = set(report.accepted)
         kept = [result for result in results if result.task_id in accepted]
         if kept:
             await self._retrying("put_results", store.put_results, kept)
-        return list(accepted)
+        return report
 
     async def _retrying(self, what: str, call: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Call until it succeeds: a settled outcome must not be dropped while the worker lives."""

@@ -2,14 +2,14 @@
 -- in the same step. ARGV[2]: the call's id (random, the same when the call is sent again).
 -- ARGV[3]: a msgpack array with per outcome: id, token, status, at, due_at|'', error|''.
 -- ARGV[4]: a msgpack array with per result: task_id, milliseconds to live|'', expires_at|'';
--- ARGV[4 + n]: result n's value. Returns {accepted ids, the accepted final ones nothing waits on}.
+-- ARGV[4 + n]: result n's value. Returns {accepted ids, the accepted final ones tasks wait on}.
 --
 -- An accepted outcome leaves `settled` = the call id in the task. The same call sent again (its
 -- reply was lost) finds the task still in that status with that id and no lease, and reports
 -- it accepted again, changing nothing; any other call with the old token is refused. The token
 -- need not be kept: a call settles each task once, with the token the task held then.
 local call = ARGV[2]
-local accepted, unwaited = {}, {}
+local accepted, waited = {}, {}
 local held = {}
 local woken = {}
 -- The fields read from a running task: all but those an accepted outcome sets (fewer fields
@@ -49,7 +49,7 @@ for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
       row[AT.id], row[AT.status], row[AT.updated_at], row[AT.due_at] = id, status, at, due
       row[AT.lease_expires_at], row[AT.error] = false, err ~= '' and err
       release_dedup(id, row[AT.dedup_key])
-      if not store_final(id, row, call) then unwaited[#unwaited + 1] = id end
+      if store_final(id, row, call) then waited[#waited + 1] = id end
     else
       local set = {'status', status, 'updated_at', at, 'settled', call, 'due_at', due}
       -- A release (pending) gives back the attempt its claim counted.
@@ -75,10 +75,11 @@ for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
     held[id] = true
   elseif not row[AT.lease_token] and repeated(id, status) then
     accepted[#accepted + 1] = id
+    if redis.call('SISMEMBER', DEPS_FINAL, id) == 1 then waited[#waited + 1] = id end
   end
 end
 for n, r in ipairs(cmsgpack.unpack(ARGV[4])) do
   if held[r[1]] then store_result(r[1], ARGV[4 + n], r[2], r[3]) end
 end
 for q in pairs(woken) do wake(q) end
-return {accepted, unwaited}
+return {accepted, waited}
