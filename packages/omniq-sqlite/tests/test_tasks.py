@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from omniq.core.models import TaskStatus
-from omniq.core.records import LEASE_EXPIRED_ERROR, Outcome, TaskRecord
+from omniq.core.records import LEASE_EXPIRED_ERROR, Outcome, TaskChange, TaskRecord
 from omniq.sqlite import SQLiteBackend
 
 TaskFactory = Callable[..., TaskRecord]  # the make_task fixture
@@ -130,8 +130,8 @@ async def test_requeue_gives_up_a_dedup_key_that_a_live_task_took_meanwhile(
     await backend.cancel(old.id, time.time())
     await backend.enqueue([new])
     requeued = await backend.requeue(old.id, time.time())
-    assert requeued is not None
-    assert (requeued.status, requeued.dedup_key) == (TaskStatus.PENDING, None)
+    assert requeued is not None and requeued.changed
+    assert (requeued.task.status, requeued.task.dedup_key) == (TaskStatus.PENDING, None)
     assert await backend.enqueue([make_task(dedup_key="k")]) == [new.id]
 
 
@@ -320,9 +320,11 @@ async def test_cancel_requeue_and_purge(backend: SQLiteBackend, make_task: TaskF
     await backend.enqueue([done, gone])
     now = time.time()
     cancelled = await backend.cancel(gone.id, now)
-    assert cancelled is not None and cancelled.status is TaskStatus.CANCELLED
+    assert cancelled is not None and cancelled.changed and cancelled.task.status is TaskStatus.CANCELLED
     assert await backend.purge_tasks(TaskStatus.CANCELLED, before=now) == 0
-    assert await backend.requeue(done.id, now) == await backend.get_task(done.id)  # not final: unchanged
+    unchanged = await backend.requeue(done.id, now)  # not final: unchanged
+    assert unchanged is not None and unchanged == TaskChange(task=unchanged.task, changed=False)
+    assert unchanged.task == await backend.get_task(done.id)
     assert await backend.requeue("unknown", now) is None
     assert await backend.purge_tasks(TaskStatus.CANCELLED, before=now + 1) == 1
     assert await backend.get_task(gone.id) is None

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from omniq.core.models import TaskStatus
-from omniq.core.records import Outcome, TaskRecord
+from omniq.core.records import Outcome, TaskChange, TaskRecord
 from omniq.core.testing._support import make_record
 from omniq.redis import RedisBackend
 
@@ -56,8 +56,10 @@ async def test_a_requeued_task_is_live_again_and_runs_with_its_payload(backend: 
     record = make_record(now=now, args=[1, 2, 3])
     await backend.enqueue([record])
     await _run(backend, record, TaskStatus.DEAD, now)
-    requeued = await backend.requeue(record.id, now + 1)
-    assert requeued is not None and (requeued.status, requeued.attempts, requeued.error) == (
+    change = await backend.requeue(record.id, now + 1)
+    assert change is not None and change.changed
+    requeued = change.task
+    assert (requeued.status, requeued.attempts, requeued.error) == (
         TaskStatus.PENDING,
         0,
         None,
@@ -74,7 +76,8 @@ async def test_cancelling_a_final_task_returns_it_unchanged(backend: RedisBacken
     await backend.enqueue([record])
     await _run(backend, record, TaskStatus.COMPLETED, now)
     before = await backend.get_task(record.id)
-    assert await backend.cancel(record.id, now + 5) == before
+    assert before is not None
+    assert await backend.cancel(record.id, now + 5) == TaskChange(task=before, changed=False)
 
 
 async def test_a_task_whose_worker_stopped_before_resolving_has_its_dependents_resolved_by_the_reaper(

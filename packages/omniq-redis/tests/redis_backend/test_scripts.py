@@ -151,7 +151,7 @@ async def test_requeue_leaves_a_dedup_key_taken_meanwhile_to_its_holder(backend:
     second = make_record(dedup_key="k")
     assert await backend.enqueue([second]) == [second.id]
     requeued = await backend.requeue(first.id, time.time())
-    assert requeued is not None and requeued.dedup_key is None
+    assert requeued is not None and requeued.changed and requeued.task.dedup_key is None
     assert await backend.enqueue([make_record(dedup_key="k")]) == [second.id]
 
 

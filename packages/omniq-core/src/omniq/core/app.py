@@ -459,11 +459,10 @@ class AsyncOmniQ:
         # The old result goes first: once the task is pending, a worker may store a new one.
         await self.result_store.delete_results([task_id])
         now = time.time()
-        record = await self.task_queue.requeue(task_id, now)
-        # An unchanged record comes back for a task that was not dead, cancelled or expired.
-        if record is None or record.status is not TaskStatus.PENDING or record.updated_at != now:
+        change = await self.task_queue.requeue(task_id, now)
+        if change is None or not change.changed:  # unknown, or not dead, cancelled or expired
             return False
-        self.recorder.record(task_event(record, EventType.ENQUEUED, now, details={"requeued": True}))
+        self.recorder.record(task_event(change.task, EventType.ENQUEUED, now, details={"requeued": True}))
         return True
 
     async def cancel(self, task_id: str) -> bool:
@@ -474,11 +473,11 @@ class AsyncOmniQ:
         checked_id(task_id)
         await self.open()
         now = time.time()
-        record = await self.task_queue.cancel(task_id, now)
-        if record is None or record.status is not TaskStatus.CANCELLED or record.updated_at != now:
+        change = await self.task_queue.cancel(task_id, now)
+        if change is None or not change.changed:  # unknown, or already final
             return False
-        self.recorder.record(task_event(record, EventType.CANCELLED, now))
-        result = final_result(record, now)
+        self.recorder.record(task_event(change.task, EventType.CANCELLED, now))
+        result = final_result(change.task, now)
         assert result is not None
         report = await self.task_queue.resolve_dependencies([task_id], now)
         results = [result, *dependency_results(report, self.recorder.record, now)]
@@ -658,12 +657,12 @@ class AsyncOmniQ:
             next_run_at = decode_schedule_spec(current.data).trigger.resumed_run(now, current.runs)
             if next_run_at is None:
                 status = ScheduleStatus.FINISHED
-        record = await store.set_schedule_status(
+        change = await store.set_schedule_status(
             schedule_id, status, next_run_at=next_run_at, now=now, from_statuses=from_statuses
         )
-        if record is None or record.updated_at != now:
+        if change is None or not change.changed:
             return False
-        self.recorder.record(schedule_event(record, kind, now))
+        self.recorder.record(schedule_event(change.schedule, kind, now))
         return True
 
     def _schedule_store(self) -> BaseScheduleStore:

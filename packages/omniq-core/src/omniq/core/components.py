@@ -37,8 +37,10 @@ from omniq.core.records import (
     Outcome,
     ReapReport,
     ResultRecord,
+    ScheduleChange,
     ScheduleRecord,
     ScheduleRun,
+    TaskChange,
     TaskRecord,
 )
 from omniq.core.registry import open_url
@@ -201,10 +203,10 @@ class TaskQueueView(ComponentView, BaseTaskQueue):
     async def count_tasks(self) -> dict[str, dict[str, int]]:
         return await self._queue.count_tasks()
 
-    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+    async def cancel(self, task_id: str, now: float) -> TaskChange | None:
         return await self._queue.cancel(task_id, now)
 
-    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
         return await self._queue.requeue(task_id, now)
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
@@ -248,7 +250,7 @@ class ScheduledTaskQueueView(TaskQueueView, BaseScheduleStore):
         next_run_at: float | None,
         now: float,
         from_statuses: Sequence[ScheduleStatus],
-    ) -> ScheduleRecord | None:
+    ) -> ScheduleChange | None:
         return await self._schedules.set_schedule_status(
             schedule_id, status, next_run_at=next_run_at, now=now, from_statuses=from_statuses
         )

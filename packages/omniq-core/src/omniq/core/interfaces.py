@@ -25,8 +25,10 @@ from omniq.core.records import (
     Outcome,
     ReapReport,
     ResultRecord,
+    ScheduleChange,
     ScheduleRecord,
     ScheduleRun,
+    TaskChange,
     TaskRecord,
 )
 from omniq.core.settings import Settings
@@ -203,21 +205,20 @@ class BaseTaskQueue(BaseComponent):
         """Task counts per queue and status: ``{queue: {status: n}}``."""
 
     @abc.abstractmethod
-    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
-        """Cancel a task that has not reached a final status; returns it as it now is.
+    async def cancel(self, task_id: str, now: float) -> TaskChange | None:
+        """Cancel a task that has not reached a final status; returns it as it now is, and
+        whether this call cancelled it (``changed``; a task already final is left as it is).
 
         A running task loses its lease (its worker learns it at the next heartbeat). Returns
-        ``None`` for an unknown id, and the unchanged record for a task already final. A record
-        this call changed has ``updated_at == now`` exactly (store times losslessly): that is how
-        the caller tells the two apart.
+        ``None`` for an unknown id.
         """
 
     @abc.abstractmethod
-    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
         """Make a ``dead``, ``cancelled`` or ``expired`` task pending again with fresh attempts.
 
-        Returns ``None`` for an unknown id, the unchanged record for a task in any other status,
-        and a changed record with ``updated_at == now`` exactly.
+        Returns ``None`` for an unknown id, else the task as it now is and whether this call
+        requeued it (a task in any other status is left as it is).
         """
 
     @abc.abstractmethod
@@ -340,7 +341,7 @@ class BaseScheduleStore(BaseComponent):
         next_run_at: float | None,
         now: float,
         from_statuses: Sequence[ScheduleStatus],
-    ) -> ScheduleRecord | None:
+    ) -> ScheduleChange | None:
         """Move a schedule whose status is one of ``from_statuses`` to ``status`` with this
-        ``next_run_at``; returns the schedule as it now is (``updated_at == now`` exactly if this
-        call changed it), or ``None`` for an unknown id."""
+        ``next_run_at``; returns the schedule as it now is and whether this call changed it, or
+        ``None`` for an unknown id."""

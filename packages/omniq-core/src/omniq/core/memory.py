@@ -33,8 +33,10 @@ from omniq.core.records import (
     Outcome,
     ReapReport,
     ResultRecord,
+    ScheduleChange,
     ScheduleRecord,
     ScheduleRun,
+    TaskChange,
     TaskRecord,
     dependency_failed_error,
 )
@@ -388,12 +390,14 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                 per_status[record.status.value] = per_status.get(record.status.value, 0) + 1
         return counts
 
-    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+    async def cancel(self, task_id: str, now: float) -> TaskChange | None:
         s = self._s
         with s.lock:
             record = s.tasks.get(task_id)
-            if record is None or record.status.is_final:
-                return record
+            if record is None:
+                return None
+            if record.status.is_final:
+                return TaskChange(task=record, changed=False)
             cancelled = _replace(
                 record,
                 status=TaskStatus.CANCELLED,
@@ -402,18 +406,16 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                 updated_at=now,
             )
             s.store(cancelled)
-            return cancelled
+            return TaskChange(task=cancelled, changed=True)
 
-    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
         s = self._s
         with s.lock:
             record = s.tasks.get(task_id)
-            if record is None or record.status not in (
-                TaskStatus.DEAD,
-                TaskStatus.CANCELLED,
-                TaskStatus.EXPIRED,
-            ):
-                return record
+            if record is None:
+                return None
+            if record.status not in (TaskStatus.DEAD, TaskStatus.CANCELLED, TaskStatus.EXPIRED):
+                return TaskChange(task=record, changed=False)
             key = record.dedup_key
             if key is not None and key in s.dedup:
                 key = None  # another live task took the key meanwhile; it keeps it
@@ -433,7 +435,7 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
             s.sequence[task_id] = next(s.counter)
             s.schedule(requeued, now)
             _wake(s.task_waiters)
-            return requeued
+            return TaskChange(task=requeued, changed=True)
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
         s = self._s
@@ -585,14 +587,16 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         next_run_at: float | None,
         now: float,
         from_statuses: Sequence[ScheduleStatus],
-    ) -> ScheduleRecord | None:
+    ) -> ScheduleChange | None:
         with self._s.lock:
             record = self._s.schedules.get(schedule_id)
-            if record is None or record.status not in from_statuses:
-                return record
+            if record is None:
+                return None
+            if record.status not in from_statuses:
+                return ScheduleChange(schedule=record, changed=False)
             changed = _replace(record, status=status, next_run_at=next_run_at, updated_at=now)
             self._s.schedules[schedule_id] = changed
-            return changed
+            return ScheduleChange(schedule=changed, changed=True)
 
     # -- events -----------------------------------------------------------------------------
 

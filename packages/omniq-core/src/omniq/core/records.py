@@ -25,8 +25,10 @@ __all__ = [
     "Outcome",
     "ReapReport",
     "ResultRecord",
+    "ScheduleChange",
     "ScheduleRecord",
     "ScheduleRun",
+    "TaskChange",
     "TaskRecord",
     "dependency_failed_error",
 ]
@@ -241,3 +243,19 @@ class ScheduleRun(msgspec.Struct, frozen=True, kw_only=True):
     runs: int
     last_run_at: float
     last_task_id: str | None
+
+
+class TaskChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A task as ``cancel`` or ``requeue`` left it, and whether that call changed it (a task
+    already final is not cancelled; only a ``dead``, ``cancelled`` or ``expired`` one is
+    requeued)."""
+
+    task: TaskRecord
+    changed: bool
+
+
+class ScheduleChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A schedule as ``set_schedule_status`` left it, and whether that call changed it."""
+
+    schedule: ScheduleRecord
+    changed: bool

@@ -24,6 +24,7 @@ from omniq.core.records import (
     Outcome,
     ReapReport,
     ResultRecord,
+    TaskChange,
     TaskRecord,
 )
 from omniq.core.worker import BaseWorker, worker_class
@@ -147,11 +148,11 @@ class SyncTaskQueue(_SyncTwin):
         return self.portal.call(self.aio.count_tasks)
 
     @twin_of(BaseTaskQueue.cancel)
-    def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+    def cancel(self, task_id: str, now: float) -> TaskChange | None:
         return self.portal.call(self.aio.cancel, task_id, now)
 
     @twin_of(BaseTaskQueue.requeue)
-    def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+    def requeue(self, task_id: str, now: float) -> TaskChange | None:
         return self.portal.call(self.aio.requeue, task_id, now)
 
     @twin_of(BaseTaskQueue.purge_tasks)

@@ -16,7 +16,7 @@ from typing import Any
 
 from omniq.core.interfaces import BaseScheduleStore
 from omniq.core.models import ScheduleStatus
-from omniq.core.records import ScheduleRecord, ScheduleRun, TaskRecord
+from omniq.core.records import ScheduleChange, ScheduleRecord, ScheduleRun, TaskRecord
 from omniq.postgres._database import Database
 from omniq.postgres._listener import claimable_payload
 from omniq.postgres._order import InFlight, reads, writes
@@ -96,9 +96,10 @@ class ScheduleStatements:
                 WHERE id = $4 AND status = ANY($5::text[])
                 RETURNING {SCHEDULE_COLUMNS}
             )
-            SELECT * FROM changed
+            SELECT *, true AS changed FROM changed
             UNION ALL
-            SELECT {SCHEDULE_COLUMNS} FROM {s}.schedules WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM changed)
+            SELECT {SCHEDULE_COLUMNS}, false FROM {s}.schedules
+            WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM changed)
         """
 
 
@@ -188,12 +189,14 @@ class ScheduleStore(BaseScheduleStore):
         next_run_at: float | None,
         now: float,
         from_statuses: Sequence[ScheduleStatus],
-    ) -> ScheduleRecord | None:
+    ) -> ScheduleChange | None:
         """Change the status if it is one of ``from_statuses``, in one statement; return the
-        schedule as it is (``updated_at == now`` only if this call changed it)."""
+        schedule as it is and whether this call changed it."""
         allowed = [ScheduleStatus(s).value for s in from_statuses]
         new = ScheduleStatus(status).value
         row = await self._db.pool.fetchrow(
             self._schedule_sql.set_status, new, next_run_at, now, schedule_id, allowed
         )
-        return None if row is None else schedule_from_row(row)
+        return (
+            None if row is None else ScheduleChange(schedule=schedule_from_row(row), changed=row["changed"])
+        )

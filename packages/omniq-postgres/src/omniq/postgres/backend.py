@@ -32,6 +32,7 @@ from omniq.core.records import (
     Outcome,
     ReapReport,
     ResultRecord,
+    TaskChange,
     TaskRecord,
 )
 from omniq.core.settings import Settings
@@ -416,20 +417,26 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         return counts
 
     @writes
-    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+    async def cancel(self, task_id: str, now: float) -> TaskChange | None:
         """Cancel a task not yet final; a running one loses its lease."""
         row = await self._db.pool.fetchrow(self._sql.cancel, now, task_id)
-        if row is None:
-            return await self._fetch_task(task_id)
-        return read_one_task(row, task_from_row, task_id)
+        return await self._change(row, task_id)
 
     @writes
-    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
         """Make a dead, cancelled or expired task pending again with fresh attempts."""
         row = await self._db.pool.fetchrow(self._sql.requeue, now, task_id, self._sql.tasks_channel)
-        if row is None:
-            return await self._fetch_task(task_id)
-        return read_one_task(row, task_from_row, task_id)
+        return await self._change(row, task_id)
+
+    async def _change(self, row: Any, task_id: str) -> TaskChange | None:
+        """The change a ``cancel`` or ``requeue`` statement made (its row), or, when it matched
+        no row, the task as it is, unchanged."""
+        if row is not None:
+            record = read_one_task(row, task_from_row, task_id)
+            assert record is not None
+            return TaskChange(task=record, changed=True)
+        unchanged = await self._fetch_task(task_id)
+        return None if unchanged is None else TaskChange(task=unchanged, changed=False)
 
     @writes
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:

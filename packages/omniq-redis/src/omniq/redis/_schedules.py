@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from omniq.core.interfaces import BaseScheduleStore
 from omniq.core.models import ScheduleStatus
-from omniq.core.records import ScheduleRecord, ScheduleRun, TaskRecord
+from omniq.core.records import ScheduleChange, ScheduleRecord, ScheduleRun, TaskRecord
 from omniq.redis._codec import DEPENDENCY_FAILED, enqueue_item, number, pack
 from omniq.redis._connection import translated_errors
 from omniq.redis._keys import Keys
@@ -149,7 +149,7 @@ class RedisSchedules(BaseScheduleStore):
         next_run_at: float | None,
         now: float,
         from_statuses: Sequence[ScheduleStatus],
-    ) -> ScheduleRecord | None:
+    ) -> ScheduleChange | None:
         """Move a schedule whose status is one of ``from_statuses``; returns it as it now is."""
         args: list[Arg] = [
             schedule_id,
@@ -158,5 +158,8 @@ class RedisSchedules(BaseScheduleStore):
             number(now),
             *(ScheduleStatus(s).value for s in from_statuses),
         ]
-        values = await self._script("set_schedule_status", args)
-        return None if values is None else decode_schedule(values)
+        reply = await self._script("set_schedule_status", args)
+        if reply is None:
+            return None
+        changed, values = reply
+        return ScheduleChange(schedule=decode_schedule(values), changed=bool(changed))

@@ -33,6 +33,7 @@ from omniq.core.records import (
     Outcome,
     ReapReport,
     ResultRecord,
+    TaskChange,
     TaskRecord,
 )
 from omniq.core.settings import Settings
@@ -372,13 +373,13 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
             per_status[_RUNNING] = per_status.get(_RUNNING, 0) + 1
         return counts
 
-    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+    async def cancel(self, task_id: str, now: float) -> TaskChange | None:
         """Cancel a task not yet final; a running one loses its lease."""
-        return _one_task(await self._script("cancel", [task_id, number(now)]), task_id)
+        return _change(await self._script("cancel", [task_id, number(now)]), task_id)
 
-    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
         """Make a dead, cancelled or expired task pending again with fresh attempts."""
-        return _one_task(await self._script("requeue", [task_id, number(now)]), task_id)
+        return _change(await self._script("requeue", [task_id, number(now)]), task_id)
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
         """Delete the tasks in ``status`` last changed before ``before``."""
@@ -505,6 +506,15 @@ def _one_task(reply: Any, task_id: str) -> TaskRecord | None:
     cannot be read."""
     rows = task_rows(reply)
     return read_one_task(rows[0] if rows else None, read_task_row, task_id)
+
+
+def _change(reply: Any, task_id: str) -> TaskChange | None:
+    """The reply of ``cancel.lua`` or ``requeue.lua``: whether it changed the task, and the task."""
+    if not reply:
+        return None
+    changed, task = reply
+    record = _one_task(task, task_id)
+    return None if record is None else TaskChange(task=record, changed=bool(changed))
 
 
 def _readable(reply: Any, where: str) -> list[TaskRecord]:

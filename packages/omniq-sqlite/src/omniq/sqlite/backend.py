@@ -31,8 +31,10 @@ from omniq.core.records import (
     Outcome,
     ReapReport,
     ResultRecord,
+    ScheduleChange,
     ScheduleRecord,
     ScheduleRun,
+    TaskChange,
     TaskRecord,
 )
 from omniq.core.settings import Settings
@@ -356,15 +358,17 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
             counts.setdefault(queue, {})[status] = count
         return counts
 
-    async def cancel(self, task_id: str, now: float) -> TaskRecord | None:
+    async def cancel(self, task_id: str, now: float) -> TaskChange | None:
         """Cancel a task not yet final; a running one loses its lease."""
         async with self._db.transaction() as conn:
             rows = await fetch(conn, sql.CANCEL, (now, task_id))
-            if not rows:
+            cancelled = bool(rows)
+            if not cancelled:
                 rows = await fetch(conn, sql.GET_TASK, (task_id,))
-        return _one_task(rows, task_id)
+        record = _one_task(rows, task_id)
+        return None if record is None else TaskChange(task=record, changed=cancelled)
 
-    async def requeue(self, task_id: str, now: float) -> TaskRecord | None:
+    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
         """Make a dead, cancelled or expired task pending again with fresh attempts."""
         async with self._db.transaction() as conn:
             rows = await fetch(conn, sql.REQUEUE, (now, now, task_id))
@@ -373,7 +377,8 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                 rows = await fetch(conn, sql.GET_TASK, (task_id,))
         if requeued:
             self._db.tasks_changed.notify()
-        return _one_task(rows, task_id)
+        record = _one_task(rows, task_id)
+        return None if record is None else TaskChange(task=record, changed=requeued)
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
         """Delete the tasks in ``status`` last changed before ``before``, and the dependency edges
@@ -492,16 +497,17 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         next_run_at: float | None,
         now: float,
         from_statuses: Sequence[ScheduleStatus],
-    ) -> ScheduleRecord | None:
+    ) -> ScheduleChange | None:
         """Change the status if it is one of ``from_statuses``; return the schedule as it is."""
         allowed = _json_text([ScheduleStatus(s).value for s in from_statuses])
         async with self._db.transaction() as conn:
             rows = await fetch(
                 conn, sql.SET_SCHEDULE_STATUS, (status.value, next_run_at, now, schedule_id, allowed)
             )
-            if not rows:
+            changed = bool(rows)
+            if not changed:
                 rows = await fetch(conn, sql.GET_SCHEDULE, (schedule_id,))
-        return schedule_from_row(rows[0]) if rows else None
+        return ScheduleChange(schedule=schedule_from_row(rows[0]), changed=changed) if rows else None
 
     # -- events -----------------------------------------------------------------------------
 

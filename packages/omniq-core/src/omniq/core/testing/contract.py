@@ -257,15 +257,16 @@ class ContractTests(ConformanceFixtures):
         now = time.time()
         await _claim(queue, now + 1, limit=1)
         cancelled = await queue.cancel(pending.id, now + 2)
-        assert cancelled is not None and cancelled.status is TaskStatus.CANCELLED
+        assert cancelled is not None and cancelled.changed and cancelled.task.status is TaskStatus.CANCELLED
         cancelled_running = await queue.cancel(running.id, now + 2)
-        assert cancelled_running is not None and cancelled_running.status is TaskStatus.CANCELLED
+        assert cancelled_running is not None and cancelled_running.changed
+        assert cancelled_running.task.status is TaskStatus.CANCELLED
         assert await _claim(queue, now + 3) == []
         assert await queue.heartbeat([(running.id, "token-a")], lease_expires_at=now + 9, now=now) == [
             running.id
         ]
         again = await queue.cancel(pending.id, now + 4)
-        assert again is not None and again.updated_at == now + 2
+        assert again is not None and not again.changed and again.task.updated_at == now + 2
         assert await queue.cancel("no-such-task", now) is None
 
     async def test_requeue_gives_a_dead_task_fresh_attempts(self, queue: BaseTaskQueue) -> None:
@@ -276,10 +277,12 @@ class ContractTests(ConformanceFixtures):
         dead = Outcome(task_id=record.id, lease_token="token-a", status=TaskStatus.DEAD, at=now, error="{}")
         await queue.finish([dead])
         requeued = await queue.requeue(record.id, now + 1)
-        assert requeued is not None
-        assert (requeued.status, requeued.attempts, requeued.updated_at) == (TaskStatus.PENDING, 0, now + 1)
+        assert requeued is not None and requeued.changed
+        task = requeued.task
+        assert (task.status, task.attempts, task.updated_at) == (TaskStatus.PENDING, 0, now + 1)
         unchanged = await queue.requeue(record.id, now + 2)
-        assert unchanged is not None and unchanged.updated_at == now + 1
+        assert unchanged is not None and not unchanged.changed and unchanged.task.updated_at == now + 1
+        assert await queue.requeue("no-such-task", now) is None
         assert await _claim(queue, now + 2, token="b") == [record.id]
 
     async def test_dedup_key_is_held_while_the_task_is_live(self, queue: BaseTaskQueue) -> None:

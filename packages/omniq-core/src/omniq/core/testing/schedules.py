@@ -108,7 +108,8 @@ class ScheduleTests(ConformanceFixtures):
         paused = await schedules.set_schedule_status(
             "s", ScheduleStatus.PAUSED, next_run_at=None, now=now, from_statuses=[ScheduleStatus.ACTIVE]
         )
-        assert paused is not None and (paused.status, paused.next_run_at, paused.updated_at) == (
+        assert paused is not None and paused.changed
+        assert (paused.schedule.status, paused.schedule.next_run_at, paused.schedule.updated_at) == (
             ScheduleStatus.PAUSED,
             None,
             now,
@@ -116,7 +117,7 @@ class ScheduleTests(ConformanceFixtures):
         again = await schedules.set_schedule_status(
             "s", ScheduleStatus.PAUSED, next_run_at=None, now=now + 1, from_statuses=[ScheduleStatus.ACTIVE]
         )
-        assert again is not None and again.updated_at == now
+        assert again is not None and not again.changed and again.schedule.updated_at == now
         assert await schedules.due_schedules(now + 10, limit=10) == []
         assert not await schedules.trigger_schedule("s", now + 5, _run(None, 1, None), None)
         assert (

@@ -1,5 +1,5 @@
--- Cancel a task not yet final. ARGV: base, id, now. Returns the task as it now is (tasks_reply),
--- nothing if the id is unknown.
+-- Cancel a task not yet final. ARGV: base, id, now. Returns {1 if cancelled else 0, the task as it
+-- now is (tasks_reply)}, nothing if the id is unknown.
 local id, now_s = ARGV[2], ARGV[3]
 local row, rk = live_row(id)
 if not row[AT.id] then
@@ -7,7 +7,9 @@ if not row[AT.id] then
   if not row[AT.id] then return {} end
 end
 local q, status = row[AT.queue], row[AT.status]
+local changed = 0
 if live(status) then
+  changed = 1
   unschedule(id, q, rk)
   redis.call('ZREM', LEASES, id)
   redis.call('ZREM', TTL, id)
@@ -16,4 +18,4 @@ if live(status) then
   row[AT.status], row[AT.updated_at] = 'cancelled', now_s
   store_final(id, row, false)
 end
-return tasks_reply({row})
+return {changed, tasks_reply({row})}

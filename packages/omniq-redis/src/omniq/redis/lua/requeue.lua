@@ -1,11 +1,13 @@
 -- Make a dead, cancelled or expired task pending again with fresh attempts. ARGV: base, id, now.
--- Returns the task as it now is (tasks_reply), nothing if the id is unknown. If another live task
+-- Returns {1 if requeued else 0, the task as it now is (tasks_reply)}, nothing if the id is unknown. If another live task
 -- took its dedup key meanwhile, that task keeps the key and this one runs without.
 local id, now_s = ARGV[2], ARGV[3]
 local row = record(id)
 if not row[AT.id] then return {} end
 local q, status = row[AT.queue], row[AT.status]
+local changed = 0
 if failed(status) then
+  changed = 1
   row[AT.status], row[AT.attempts], row[AT.due_at], row[AT.updated_at] = 'pending', '0', now_s, now_s
   row[AT.expires_at], row[AT.error] = false, false
   local key = row[AT.dedup_key]
@@ -17,4 +19,4 @@ if failed(status) then
   schedule(id, q, now_s, row[AT.priority], tonumber(now_s))
   wake(q)
 end
-return tasks_reply({row})
+return {changed, tasks_reply({row})}
