@@ -15,7 +15,7 @@ from omniq.core.errors import SerializationError
 from omniq.core.interfaces import BaseEventStorage
 from omniq.core.memory import MemoryBackend
 from omniq.core.models import EventType
-from omniq.core.records import EventRecord, FinishReport, Outcome
+from omniq.core.records import EventRecord, FinishReport, Outcome, TaskRecord
 from omniq.core.testing import tasks
 from omniq.core.testing._support import eventually
 
@@ -167,3 +167,52 @@ async def test_a_worker_holds_a_bounded_number_of_tasks_while_outcomes_wait_to_b
             assert await _running(store) == 0
             statuses = {(await app.get_task(task_id)).status for task_id in ids}  # type: ignore[union-attr]
             assert statuses <= {TaskStatus.COMPLETED, TaskStatus.PENDING}
+
+
+class _LosesClaimReplies(MemoryBackend):
+    """A memory store whose first ``lost`` claims are applied but their reply never arrives."""
+
+    def __init__(self, url: str, lost: int) -> None:
+        super().__init__(url)
+        self.lost = lost
+
+    async def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        limit: int,
+        worker_id: str,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+    ) -> list[TaskRecord]:
+        claimed = await super().claim(
+            queues,
+            limit=limit,
+            worker_id=worker_id,
+            lease_token=lease_token,
+            lease_expires_at=lease_expires_at,
+            now=now,
+        )
+        if claimed and self.lost > 0:
+            self.lost -= 1
+            raise ConnectionError("connection reset before the reply was read")
+        return claimed
+
+
+async def test_the_tasks_of_a_claim_whose_reply_was_lost_are_given_back_with_their_attempt() -> None:
+    # Without the give-back they would stay running until their lease ran out (an hour here) and
+    # then, with no retries left, go dead without having run.
+    store = _LosesClaimReplies(f"memory://{uuid.uuid4().hex}", lost=3)
+    async with store:
+        app = AsyncOmniQ(
+            task_queue=store, result_store=store, event_store=store, poll_interval=0.02, lease_ttl=3600
+        )
+        async with app:
+            ids = await app.enqueue_many(tasks.add, [{"a": n, "b": 1} for n in range(20)], max_retries=0)
+            await app.start_worker("async", max_workers=5)
+            for task_id in ids:
+                result = await app.get_result(task_id, timeout=30)
+                assert result is not None and result.status is ResultStatus.SUCCESS
+                assert result.attempts == 1
+            assert store.lost == 0

@@ -82,7 +82,7 @@ async def test_claim_walks_the_runnable_index_in_claim_order(
         ("heartbeat", (1.0, 1.0, ["a"], '{"a": "t"}'), "tasks_pkey"),
         ("finish", ('{"a": ["t", "completed", 1.0, null, null]}', ["a"]), "tasks_pkey"),
         ("unclaim", (1.0, ["a"], "t"), "tasks_pkey"),
-        ("unclaim_tokens", (1.0, ["t"]), "tasks_leases"),
+        ("release_claim", (1.0, "t"), "tasks_leases"),
         ("dedup_holders", (["k"],), "tasks_dedup"),
         ("get_task", ("a",), "tasks_pkey"),
     ],

@@ -132,24 +132,7 @@ def test_copied_rows_carry_dependencies_as_json(make_task: TaskFactory) -> None:
     assert len(plain) == len(TASK_COLUMN_NAMES)
 
 
-async def test_a_claim_whose_reply_was_lost_is_given_back_by_the_next_claim(
-    backend: PostgresBackend, make_task: TaskFactory
-) -> None:
-    records = [make_task() for _ in range(3)]
-    await backend.enqueue(records)
-    now = time.time() + 1
-    assert len(await _claim(backend, now, token="lost", limit=2)) == 2
-    backend._doubt_claim("lost")  # what a failed claim records: its reply may have been lost
-    # The next claim first gives those tasks back (attempt not counted), then takes in claim order.
-    [first, second, third] = await backend.claim(
-        ["default"], limit=5, worker_id="w", lease_token="next", lease_expires_at=now + LEASE, now=now
-    )
-    assert [first.id, second.id, third.id] == [r.id for r in records]
-    assert {first.attempts, second.attempts, third.attempts} == {1}
-    assert backend._doubtful_claims == []
-
-
-async def test_a_claim_cut_off_by_a_dropped_connection_is_remembered_and_retried(
+async def test_a_claim_cut_off_by_a_dropped_connection_raises_and_its_release_takes_nothing(
     url: str, admin: Any, schema: str, make_task: TaskFactory
 ) -> None:
     name = f"omniq-{schema}"
@@ -170,9 +153,8 @@ async def test_a_claim_cut_off_by_a_dropped_connection_is_remembered_and_retried
             await admin.execute("SELECT pg_terminate_backend($1)", pid)
             with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
                 await claim
-        assert backend._doubtful_claims == ["cut"]
+        assert await backend.release_claim("cut", time.time()) == 0  # it never committed
         assert await _claim(backend, time.time() + 1, token="again") == [record.id]  # on a new connection
-        assert backend._doubtful_claims == []
 
 
 async def test_a_finish_whose_reply_was_lost_is_confirmed_by_its_retry(

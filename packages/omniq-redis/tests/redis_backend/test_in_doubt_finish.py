@@ -11,9 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from omniq.core import AsyncOmniQ
 from omniq.core.models import ResultStatus, TaskStatus
 from omniq.core.records import Outcome, ResultRecord
-from omniq.core.testing._support import make_record
+from omniq.core.testing import tasks
+from omniq.core.testing._support import TEST_SETTINGS, make_record
 from omniq.redis import RedisBackend
 from omniq.redis import backend as backend_module
 from omniq.redis._codec import number, pack
@@ -150,3 +152,31 @@ async def test_a_finish_in_doubt_is_sent_again_at_short_intervals_while_the_serv
     assert (await backend.finish([done])).accepted == [task_id]
     assert len(sent) == 14 and len(pauses) == 13
     assert max(pauses) <= backend_module.IN_DOUBT_RESEND_INTERVAL
+
+
+async def test_a_worker_gives_back_the_tasks_of_a_claim_whose_reply_was_lost(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The claim script runs and the connection drops before its reply is read: the worker never
+    # sees those tasks. Given back, they run once with their only attempt; else they would wait
+    # out the lease and go dead without having run.
+    claim_sha = load_script("claim").sha
+    lost: list[int] = []
+    async with AsyncOmniQ(redis_url, **{**TEST_SETTINGS, "lease_ttl": 3600.0}) as app:
+        queue: Any = app.task_queue
+        real: Any = queue.client.evalsha
+
+        async def evalsha(sha: str, *args: Any) -> Any:
+            reply = await real(sha, *args)
+            if sha == claim_sha and reply and len(lost) < 2:
+                lost.append(1)
+                raise RedisConnectionError("connection lost before the reply was read")
+            return reply
+
+        monkeypatch.setattr(queue.client, "evalsha", evalsha)
+        ids = await app.enqueue_many(tasks.add, [{"a": n, "b": 1} for n in range(10)], max_retries=0)
+        await app.start_worker("async", max_workers=4)
+        for task_id in ids:
+            result = await app.get_result(task_id, timeout=30)
+            assert result is not None and (result.status, result.attempts) == (ResultStatus.SUCCESS, 1)
+        assert len(lost) == 2

@@ -173,6 +173,9 @@ class TaskQueueView(ComponentView, BaseTaskQueue):
             now=now,
         )
 
+    async def release_claim(self, lease_token: str, now: float) -> int:
+        return await self._queue.release_claim(lease_token, now)
+
     async def heartbeat(
         self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
     ) -> list[str]:

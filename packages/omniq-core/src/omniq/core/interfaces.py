@@ -126,7 +126,19 @@ class BaseTaskQueue(BaseComponent):
 
         Each claimed task becomes ``running`` with ``attempts`` one higher and the lease fields set;
         the returned records show that new state. No task may be returned to two claims while its
-        lease is current.
+        lease is current. ``lease_token`` is chosen by the caller before the call and is the same
+        for every task of the claim, so that :meth:`release_claim` finds them if the reply is lost.
+        """
+
+    @abc.abstractmethod
+    async def release_claim(self, lease_token: str, now: float) -> int:
+        """Give back every task still leased under ``lease_token``; returns how many.
+
+        A worker calls this for a claim whose reply it never got (the call failed or was
+        cancelled, yet may have been applied): it has not seen those tasks and will never run
+        them. Each becomes ``pending`` (claimable now) with the attempt the claim counted given
+        back. Tasks that token no longer holds (settled, reclaimed after the lease ran out) are
+        left alone, so calling it twice, or for a claim that took nothing, changes nothing.
         """
 
     @abc.abstractmethod

@@ -289,6 +289,27 @@ class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
                     claimed.append(record)
         return claimed
 
+    async def release_claim(self, lease_token: str, now: float) -> int:
+        s = self._s
+        with s.lock:
+            held = [
+                r for r in s.tasks.values() if r.lease_token == lease_token and r.status is TaskStatus.RUNNING
+            ]
+            for record in held:
+                released = _replace(
+                    record,
+                    status=TaskStatus.PENDING,
+                    attempts=record.attempts - 1,
+                    lease_token=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+                s.store(released)
+                s.schedule(released, now)
+            if held:
+                _wake(s.task_waiters)
+            return len(held)
+
     async def heartbeat(
         self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
     ) -> list[str]:

@@ -109,6 +109,10 @@ class SyncTaskQueue(_SyncTwin):
             now=now,
         )
 
+    @twin_of(BaseTaskQueue.release_claim)
+    def release_claim(self, lease_token: str, now: float) -> int:
+        return self.portal.call(self.aio.release_claim, lease_token, now)
+
     @twin_of(BaseTaskQueue.heartbeat)
     def heartbeat(
         self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float

@@ -119,12 +119,12 @@ class Statements:
                 updated_at = $2
             WHERE id = $3 AND lease_token = $4
         """
-        #: Give back every task of claims whose reply was lost with the connection (they may or may
-        #: not have committed). Parameters: now, tokens.
-        self.unclaim_tokens = f"""
+        #: Give back every task still leased under a token (a claim whose reply was lost: it may
+        #: or may not have committed). Parameters: now, token.
+        self.release_claim = f"""
             UPDATE {s}.tasks SET status = 'pending', attempts = attempts - 1, lease_token = NULL,
                 lease_expires_at = NULL, updated_at = $1
-            WHERE status = 'running' AND lease_token = ANY($2::text[])
+            WHERE status = 'running' AND lease_token = $2
             RETURNING queue
         """
         # Heartbeat and finish find each task of a batch by its primary key (``id = ANY``) and

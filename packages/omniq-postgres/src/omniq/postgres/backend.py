@@ -72,9 +72,6 @@ _SEQ = len(TaskRecord.__struct_fields__)
 #: JSON parsing saved (measured: JSON ahead at 10 records, COPY ahead from about 50).
 _COPY_FROM = 32
 
-#: How many lost claim replies are remembered for giving back (older ones expire with their lease).
-_MAX_DOUBTFUL_CLAIMS = 100
-
 
 class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, ScheduleStore):
     """Task queue, result store, event store and schedule store in one PostgreSQL schema.
@@ -113,7 +110,6 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         # Notifications counted when the last claim began: a change means work may have come since.
         self._notes_at_claim: int | None = None
         # Tokens of claims whose reply was lost: their tasks (if the claim committed) go back.
-        self._doubtful_claims: list[str] = []
         # (task, token) of outcomes whose finish lost its reply: the retry confirms them.
         self._doubtful_finishes: set[tuple[str, str]] = set()
 
@@ -215,16 +211,14 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
     ) -> list[TaskRecord]:
         """Lease up to ``limit`` tasks of ``queues``, earlier queues first, in one statement.
 
-        If the statement fails, its reply may have been lost after it committed: the token is
-        remembered and the next claim gives such tasks back first. If the caller is cancelled, the
-        statement still completes and its tasks are given back at once.
+        If the caller is cancelled, the statement still completes and its tasks are given back at
+        once. (If it fails, it may have committed with only its reply lost: the worker then calls
+        :meth:`release_claim` with its token.)
         """
         self._notes_at_claim = self._task_waiters.count
         ordered = list(dict.fromkeys(queues))
         if limit <= 0 or not ordered:
             return []
-        if self._doubtful_claims:
-            await self._give_back_doubtful(now)
         statement = asyncio.ensure_future(
             self._db.pool.fetch(
                 self._sql.claim, ordered, now, limit, lease_token, lease_expires_at, worker_id
@@ -234,9 +228,6 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
             rows = await asyncio.shield(statement)
         except asyncio.CancelledError:
             await run_to_end(self._give_back(statement, lease_token, now))
-            raise
-        except Exception:
-            self._doubt_claim(lease_token)
             raise
         # RETURNING gives no order; the statement chose the right rows.
         rank = {queue: position for position, queue in enumerate(ordered)}
@@ -263,16 +254,15 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         readable.sort(key=lambda r: (rank.get(r.queue, len(rank)), -r.priority, r.due_at))
         return readable
 
-    def _doubt_claim(self, token: str) -> None:
-        self._doubtful_claims.append(token)
-        del self._doubtful_claims[:-_MAX_DOUBTFUL_CLAIMS]
-
-    async def _give_back_doubtful(self, now: float) -> None:
-        tokens = list(self._doubtful_claims)
-        rows = await self._db.pool.fetch(self._sql.unclaim_tokens, now, tokens)
-        self._doubtful_claims = [token for token in self._doubtful_claims if token not in tokens]
-        if rows:
-            logger.warning("gave back %d tasks of claims whose reply was lost", len(rows))
+    @writes
+    async def release_claim(self, lease_token: str, now: float) -> int:
+        """Give back the tasks still leased under ``lease_token``, in one statement, and wake the
+        listeners of their queues."""
+        rows = await self._db.pool.fetch(self._sql.release_claim, now, lease_token)
+        payload = wake_payload(row[0] for row in rows)
+        if payload is not None:
+            await self._db.pool.execute(self._sql.notify, self._sql.tasks_channel, payload)
+        return len(rows)
 
     async def _give_back(self, claim: asyncio.Future[list[Any]], lease_token: str, now: float) -> None:
         """Undo a claim nobody received: its tasks become pending, the attempt not counted."""
@@ -280,8 +270,8 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
             rows = await claim
             if rows:
                 await self._db.pool.execute(self._sql.unclaim, now, [row[0] for row in rows], lease_token)
-        except Exception:  # noqa: BLE001 - the next claim gives them back
-            self._doubt_claim(lease_token)
+        except Exception:
+            logger.warning("could not give back the tasks of a cancelled claim", exc_info=True)
 
     @writes
     async def heartbeat(

@@ -36,6 +36,7 @@ SCRIPT_NAMES = (
     "put_results",
     "query_events",
     "reap",
+    "release_claim",
     "requeue",
     "resolve_dependencies",
     "running_tasks",

@@ -234,6 +234,11 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
                 logger.error("task %s cannot be read and goes to dead: %s", item.task_id, item.reason)
         return readable
 
+    async def release_claim(self, lease_token: str, now: float) -> int:
+        """Give back the tasks still leased under ``lease_token``, in one script call."""
+        released: int = await self._script("release_claim", [lease_token, number(now)])
+        return released
+
     async def heartbeat(
         self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
     ) -> list[str]:

@@ -164,6 +164,14 @@ SET status = 'pending', attempts = attempts - 1, lease_token = NULL, lease_expir
 WHERE id IN (SELECT value FROM json_each(?)) AND lease_token = ? AND +status = 'running'
 """
 
+#: Give back the tasks still leased under a token (a claim whose reply was lost). Parameters:
+#: now, token.
+RELEASE_CLAIM = """
+UPDATE omniq_tasks
+SET status = 'pending', attempts = attempts - 1, lease_token = NULL, lease_expires_at = NULL, updated_at = ?
+WHERE status = 'running' AND lease_token = ?
+"""
+
 #: Leases that ran out: back to ``pending`` now, or ``dead`` on the last attempt.
 #: Parameters: error for the dead, now, now, now.
 RECOVER_LEASES = f"""

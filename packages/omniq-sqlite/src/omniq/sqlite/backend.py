@@ -253,6 +253,15 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
             await self._db.execute(sql.UNCLAIM, (now, _json_text([row[0] for row in rows]), lease_token))
             self._db.tasks_changed.notify()
 
+    async def release_claim(self, lease_token: str, now: float) -> int:
+        """Give back the tasks still leased under ``lease_token``, in one statement."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(sql.RELEASE_CLAIM, (now, lease_token))
+            released = cursor.rowcount
+        if released:
+            self._db.tasks_changed.notify()
+        return released
+
     async def heartbeat(
         self, leases: Sequence[tuple[str, str]], *, lease_expires_at: float, now: float
     ) -> list[str]:

@@ -269,6 +269,30 @@ class ContractTests(ConformanceFixtures):
         assert again is not None and not again.changed and again.task.updated_at == now + 2
         assert await queue.cancel("no-such-task", now) is None
 
+    async def test_release_claim_gives_back_exactly_the_tasks_its_token_still_holds(
+        self, queue: BaseTaskQueue
+    ) -> None:
+        lost = [make_record() for _ in range(3)]
+        other = make_record()
+        await queue.enqueue([*lost, other])
+        now = time.time()
+        assert await _claim(queue, now, limit=3, token="lost") == [r.id for r in lost]
+        assert await _claim(queue, now, limit=1, token="kept") == [other.id]
+        done = Outcome(task_id=lost[0].id, lease_token="lost", status=TaskStatus.COMPLETED, at=now)
+        assert (await queue.finish([done])).accepted == [lost[0].id]
+        assert await queue.release_claim("lost", now + 1) == 2
+        for record in lost[1:]:
+            released = await queue.get_task(record.id)
+            assert released is not None
+            assert (released.status, released.attempts, released.lease_token) == (TaskStatus.PENDING, 0, None)
+        finished = await queue.get_task(lost[0].id)
+        assert finished is not None and finished.status is TaskStatus.COMPLETED
+        still = await queue.get_task(other.id)
+        assert still is not None and (still.status, still.lease_token) == (TaskStatus.RUNNING, "kept")
+        assert await queue.release_claim("lost", now + 2) == 0
+        assert await queue.release_claim("never-used", now + 2) == 0
+        assert await _claim(queue, now + 3, token="again") == [r.id for r in lost[1:]]
+
     async def test_requeue_gives_a_dead_task_fresh_attempts(self, queue: BaseTaskQueue) -> None:
         record = make_record(max_retries=0)
         await queue.enqueue([record])

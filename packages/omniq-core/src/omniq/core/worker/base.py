@@ -135,6 +135,8 @@ class BaseWorker(abc.ABC):
         self._executions: dict[str, asyncio.Task[None]] = {}
         self._leases: dict[str, TaskRecord] = {}
         self._lost: set[str] = set()
+        #: Tokens of claims whose reply never arrived, to give back (see ``_release_claims``).
+        self._unreleased_claims: list[str] = []
         self._settlements: list[Settlement] = []
         self._unwritten = 0
         self._last_write = 0.0
@@ -220,6 +222,10 @@ class BaseWorker(abc.ABC):
         self._capacity.set()
         claimer, *background = self._loops
         await claimer
+        try:
+            await self._release_claims()
+        except Exception:
+            logger.warning("could not give back the tasks of claims whose reply was lost", exc_info=True)
         await self._let_running_finish()
         self._closing.set()
         self._settle_wake.set()
@@ -324,18 +330,25 @@ class BaseWorker(abc.ABC):
                 self._capacity.clear()
                 await self._capacity.wait()
                 continue
+            token = uuid.uuid4().hex
             now = time.time()
             try:
+                if self._unreleased_claims:
+                    await self._release_claims()
                 records = await self.queue.claim(
                     self.queues,
                     limit=min(free, settings.claim_batch),
                     worker_id=self.worker_id,
-                    lease_token=uuid.uuid4().hex,
+                    lease_token=token,
                     lease_expires_at=now + settings.lease_ttl,
                     now=now,
                 )
                 failures = 0
+            except asyncio.CancelledError:
+                self._unreleased_claims.append(token)
+                raise
             except Exception:
+                self._unreleased_claims.append(token)
                 failures += 1
                 logger.exception("claim failed (attempt %d); retrying", failures)
                 await asyncio.sleep(min(settings.poll_interval * failures, 5.0))
@@ -346,6 +359,18 @@ class BaseWorker(abc.ABC):
             for record in records:
                 self._leases[record.id] = record
                 self._executions[record.id] = asyncio.create_task(self._attempt(record))
+
+    async def _release_claims(self) -> None:
+        """Give back the tasks of claims whose reply never arrived (the call failed or was
+        cancelled but may have been applied): this worker never saw them, so without this they
+        would wait out their lease and lose an attempt without running. Raises if the store
+        fails; the tokens are kept for the next try."""
+        while self._unreleased_claims:
+            token = self._unreleased_claims[0]
+            released = await self.queue.release_claim(token, time.time())
+            del self._unreleased_claims[0]
+            if released:
+                logger.warning("gave back %d tasks of a claim whose reply was lost", released)
 
     async def _idle(self) -> None:
         """Wait for work to arrive, but no longer than until the worker is asked to stop."""
