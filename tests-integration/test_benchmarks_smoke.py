@@ -14,7 +14,7 @@ RUN = Path(__file__).parents[1] / "benchmarks" / "run.py"
 SYSTEMS = {"memory": "omniq-memory", "sqlite": "omniq-sqlite", "raw-sqlite": "raw-sqlite"}
 
 
-def test_harness_reports_a_row_per_system(tmp_path: Path) -> None:
+def test_harness_reports_a_row_per_system(tmp_path: Path, as_installed: dict[str, str]) -> None:
     command = [
         sys.executable,
         str(RUN),
@@ -27,7 +27,7 @@ def test_harness_reports_a_row_per_system(tmp_path: Path) -> None:
         "--phase-timeout=60",
         "--no-chart",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=110, check=False)
+    done = subprocess.run(command, env=as_installed, capture_output=True, text=True, timeout=110, check=False)
     assert done.returncode == 0, done.stderr
     report = (tmp_path / "latest.md").read_text(encoding="utf-8")
     assert report in done.stdout

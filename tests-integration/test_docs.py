@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -31,20 +30,6 @@ def _examples() -> list[tuple[str, str]]:
         for number, code in enumerate(FENCE.findall(page.read_text(encoding="utf-8")), start=1):
             found.append((f"{page.relative_to(ROOT)}#{number}", code))
     return found
-
-
-@pytest.fixture(scope="module")
-def as_installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """An environment in which ``omniq`` counts as an installed distribution, as it does after
-    ``pip install omniq-core`` (an editable install of the workspace does not). A worker then runs
-    ``omniq.core.testing.tasks`` functions only if an example names them as task modules."""
-    site = tmp_path_factory.mktemp("site")
-    record = site / "omniq_as_installed-1.0.dist-info"
-    record.mkdir()
-    (record / "METADATA").write_text("Metadata-Version: 2.1\nName: omniq-as-installed\nVersion: 1.0\n")
-    (record / "top_level.txt").write_text("omniq\n")
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
 
 
 @pytest.mark.parametrize(("where", "code"), _examples(), ids=[where for where, _ in _examples()])

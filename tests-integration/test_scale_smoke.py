@@ -13,7 +13,7 @@ from pathlib import Path
 SCALE = Path(__file__).parents[1] / "benchmarks" / "scale.py"
 
 
-def test_scale_reports_every_row_and_criterion(tmp_path: Path) -> None:
+def test_scale_reports_every_row_and_criterion(tmp_path: Path, as_installed: dict[str, str]) -> None:
     command = [
         sys.executable,
         str(SCALE),
@@ -24,7 +24,7 @@ def test_scale_reports_every_row_and_criterion(tmp_path: Path) -> None:
         f"--out={tmp_path}",
         "--phase-timeout=60",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=110, check=False)
+    done = subprocess.run(command, env=as_installed, capture_output=True, text=True, timeout=110, check=False)
     assert done.returncode == 0, done.stderr
     report = (tmp_path / "scale.md").read_text(encoding="utf-8")
     assert report in done.stdout
