@@ -20,7 +20,14 @@ from omniq.core.registry import backend_class
 from omniq.core.settings import WorkerType
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: The pages whose Python examples run here: the examples of the PostgreSQL and Redis packages'
+#: READMEs need a server at the address they show, and are left out.
+PAGES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "packages" / "omniq-core" / "README.md",
+    ROOT / "packages" / "omniq-sqlite" / "README.md",
+]
 FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
