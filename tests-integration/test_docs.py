@@ -18,6 +18,7 @@ from omniq.core.cli import _parser
 from omniq.core.interfaces import BaseScheduleStore
 from omniq.core.registry import backend_class
 from omniq.core.settings import WorkerType
+from omniq.core.testing.installed import installed_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The pages whose Python examples run here: the examples of the PostgreSQL and Redis packages'
@@ -40,11 +41,11 @@ def _examples() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("where", "code"), _examples(), ids=[where for where, _ in _examples()])
-def test_python_examples_run(where: str, code: str, tmp_path: Path, as_installed: dict[str, str]) -> None:
+def test_python_examples_run(where: str, code: str, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
-        env=as_installed,
+        env=installed_environment(tmp_path / "site"),
         capture_output=True,
         text=True,
         timeout=120,
