@@ -75,3 +75,11 @@ async def test_an_application_opens_nothing_when_one_store_is_missing(tmp_path: 
     assert isinstance(queue, SQLiteBackend)
     with pytest.raises(RuntimeError, match="is not open"):
         await queue.get_task("0" * 32)  # the store that did open was closed again
+
+
+async def test_a_component_given_open_stays_open_when_another_store_is_missing(tmp_path: Path) -> None:
+    async with SQLiteBackend(tmp_path / "tasks.db") as queue:
+        app = AsyncOmniQ(task_queue=queue, result_store=_url(tmp_path / "missing.db"), event_store=False)
+        with pytest.raises(StoreNotFoundError):
+            await app.open_existing()
+        assert await queue.get_task("0" * 32) is None  # still open: its owner closes it

@@ -231,14 +231,18 @@ class AsyncOmniQ:
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
             if not self._opened:  # another caller may have opened it while this one waited
+                owned = [id(component) for component in self._owned.values()]
                 opened: list[BaseComponent] = []
                 try:
                     for component in self._components():
                         await (component.open_existing() if existing else component.open())
                         opened.append(component)
                 except BaseException:
+                    # What this application made, it closes again; components it was given stay
+                    # as their owner left them.
                     for component in reversed(opened):
-                        await component.close()
+                        if id(component) in owned:
+                            await component.close()
                     raise
                 await self.recorder.start()
                 self._opened = True
