@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import IO, Any, Protocol, Self, TypeVar
 
 __all__ = [
+    "OMNIQ_SETTINGS",
     "WORKERS_SCRIPT",
     "BenchConfig",
     "Deadline",
@@ -40,6 +41,11 @@ __all__ = [
     "run_async",
     "serve_protocol",
 ]
+
+#: Settings of every OmniQ application that runs a worker here. The benchmark's no-op tasks are
+#: ``omniq.core.testing.tasks`` functions: a module of an installed distribution (omniq-core), which a
+#: worker runs only when its package is named as a task module (see omniq.core.function_policy).
+OMNIQ_SETTINGS: dict[str, Any] = {"task_modules": ["omniq.core.testing"]}
 
 T = TypeVar("T")
 

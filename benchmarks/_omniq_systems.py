@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from _harness import (
+    OMNIQ_SETTINGS,
     BenchConfig,
     Deadline,
     DoneReporter,
@@ -124,7 +125,7 @@ class OmniQMemory(_OmniQEnqueue):
         return run_async(self._drain(config, workdir), config.phase_timeout, f"{self.name} drain")
 
     async def _drain(self, config: BenchConfig, workdir: Path) -> float:
-        async with AsyncOmniQ(self.url(workdir)) as app:
+        async with AsyncOmniQ(self.url(workdir), **OMNIQ_SETTINGS) as app:
             await app.enqueue_many(TASKS[self.kind][0], [{}] * config.tasks)
             _import_tasks(app, self.kind)
             started = time.perf_counter()
@@ -144,7 +145,7 @@ class OmniQMemory(_OmniQEnqueue):
         log.touch()
         deadline = Deadline(config.phase_timeout, f"{self.name} latency")
         enqueued_at: dict[int, float] = {}
-        async with AsyncOmniQ(self.url(workdir)) as app:
+        async with AsyncOmniQ(self.url(workdir), **OMNIQ_SETTINGS) as app:
             _import_tasks(app, self.kind)
             await app.start_worker("async", max_workers=config.omniq_max_workers)
             await asyncio.sleep(0.3)
@@ -248,7 +249,7 @@ def serve(argv: list[str]) -> None:
 
 
 async def _serve(args: Any) -> None:
-    async with AsyncOmniQ(args.url) as app:
+    async with AsyncOmniQ(args.url, **OMNIQ_SETTINGS) as app:
         _import_tasks(app, args.kind)
 
         async def watch() -> None:

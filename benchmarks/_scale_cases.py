@@ -12,7 +12,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from _harness import Deadline, WorkerProcess, run_async
+from _harness import OMNIQ_SETTINGS, Deadline, WorkerProcess, run_async
 from _omniq_systems import completed_tasks, running_worker, wait_completed
 from _scale_fill import NOOP, expect_counts, fill_edges, fill_history, fill_pending
 from _scale_stores import Store, open_store
@@ -157,7 +157,7 @@ def _drain_in_process(store: Store, case: Case, config: ScaleConfig) -> float:
     """Fill and drain in one application of this process (``memory://``)."""
 
     async def fill_and_drain() -> float:
-        async with AsyncOmniQ(store.url) as app:
+        async with AsyncOmniQ(store.url, **OMNIQ_SETTINGS) as app:
             await _fill(app, case)
             app.functions.resolve(NOOP)
             started = time.perf_counter()

@@ -29,6 +29,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from _harness import OMNIQ_SETTINGS
 from omniq.core import AsyncOmniQ
 
 NOOP = "omniq.core.testing.tasks:async_noop"
@@ -85,7 +86,7 @@ async def _variant(engine: str, edges: int, pending: int, drain: int, workdir: P
             await _fill(app, edges, pending)
         if engine == "postgres":
             await _analyze(url, schema)
-        async with AsyncOmniQ(url) as app:
+        async with AsyncOmniQ(url, **OMNIQ_SETTINGS) as app:
             app.functions.resolve(NOOP)
             started = time.perf_counter()
             await app.start_worker("async", max_workers=50)

@@ -29,6 +29,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from _harness import OMNIQ_SETTINGS
 from omniq.core import AsyncOmniQ
 
 NOOP = "omniq.core.testing.tasks:async_noop"
@@ -58,7 +59,7 @@ def kind_of(name: str) -> str:
 
 async def drain(url: str, tasks: int, max_workers: int) -> None:
     """Enqueue ``tasks`` no-ops and run an asyncio worker until every one has been settled."""
-    async with AsyncOmniQ(url) as app:
+    async with AsyncOmniQ(url, **OMNIQ_SETTINGS) as app:
         for start in range(0, tasks, 5000):
             await app.enqueue_many(NOOP, [{}] * min(5000, tasks - start))
         await app.start_worker("async", max_workers=max_workers)

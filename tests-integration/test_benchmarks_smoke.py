@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from omniq.core.testing.installed import installed_environment
+
 RUN = Path(__file__).parents[1] / "benchmarks" / "run.py"
 SYSTEMS = {"memory": "omniq-memory", "sqlite": "omniq-sqlite", "raw-sqlite": "raw-sqlite"}
 
@@ -27,7 +29,14 @@ def test_harness_reports_a_row_per_system(tmp_path: Path) -> None:
         "--phase-timeout=60",
         "--no-chart",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=110, check=False)
+    done = subprocess.run(
+        command,
+        env=installed_environment(tmp_path / "site"),
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     report = (tmp_path / "latest.md").read_text(encoding="utf-8")
     assert report in done.stdout

@@ -75,6 +75,8 @@ def test_errors_are_one_line_and_a_non_zero_status(tmp_path: Path) -> None:
     bad_json = omniq("enqueue", "m:f", "--kwargs", "[1]", "--url", f"sqlite:///{tmp_path}/x.db", cwd=tmp_path)
     assert bad_json.returncode == 1
     assert "--kwargs must be a JSON object" in bad_json.stderr
+    with OmniQ(f"sqlite:///{tmp_path}/x.db"):
+        pass
     absent = omniq("result", "nope", "--url", f"sqlite:///{tmp_path}/x.db", cwd=tmp_path)
     assert absent.returncode == 2
     assert "unknown task" in absent.stderr
@@ -180,8 +182,9 @@ def test_every_command_reads_the_config_file_and_env_wins_over_it(tmp_path: Path
         check=False,
         env={**os.environ, "OMNIQ_TASK_QUEUE_URL": f"sqlite:///{tmp_path}/fromenv.db"},
     )
-    assert other.returncode == 0 and "(no tasks)" in other.stdout
-    assert (tmp_path / "fromenv.db").exists()
+    # The environment's store wins over the file's; read-only, the command does not create it.
+    assert other.returncode == 1 and f"no OmniQ database at {tmp_path}/fromenv.db" in other.stderr
+    assert not (tmp_path / "fromenv.db").exists()
 
 
 @pytest.mark.parametrize(

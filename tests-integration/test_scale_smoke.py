@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from omniq.core.testing.installed import installed_environment
+
 SCALE = Path(__file__).parents[1] / "benchmarks" / "scale.py"
 
 
@@ -24,7 +26,14 @@ def test_scale_reports_every_row_and_criterion(tmp_path: Path) -> None:
         f"--out={tmp_path}",
         "--phase-timeout=60",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=110, check=False)
+    done = subprocess.run(
+        command,
+        env=installed_environment(tmp_path / "site"),
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     report = (tmp_path / "scale.md").read_text(encoding="utf-8")
     assert report in done.stdout

@@ -59,12 +59,14 @@ from omniq.core.urls import mask_url
 from omniq.core.worker import BaseWorker, worker_class
 from omniq.core.worker._outcomes import dependency_results, final_result, task_event
 
-__all__ = ["AsyncOmniQ"]
+__all__ = ["FINAL_STATUSES", "AsyncOmniQ", "shown_stores"]
 
 logger = logging.getLogger("omniq")
 
 #: The statuses ``requeue`` revives.
 _REQUEUABLE = frozenset({TaskStatus.DEAD, TaskStatus.CANCELLED, TaskStatus.EXPIRED})
+#: The statuses ``purge_tasks`` deletes: no worker will change a task in one of them.
+FINAL_STATUSES = (TaskStatus.COMPLETED, TaskStatus.DEAD, TaskStatus.CANCELLED, TaskStatus.EXPIRED)
 
 P = ParamSpec("P")
 F = TypeVar("F", bound=Callable[[TaskOutcome], Any])
@@ -134,7 +136,7 @@ class AsyncOmniQ:
         self._worker: BaseWorker | None = None
 
     def __repr__(self) -> str:
-        return f"AsyncOmniQ(task_queue={self.task_queue!r})"
+        return f"AsyncOmniQ({_stores_repr(self)})"
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -208,14 +210,40 @@ class AsyncOmniQ:
 
     async def open(self) -> None:
         """Connect every component (idempotent; every other method calls it on first use)."""
+        await self._open(existing=False)
+
+    async def open_existing(self) -> None:
+        """Connect every component whose store already exists, creating none: for tools that only
+        read or change existing tasks (``omniq info``, ``omniq dead list``, ...). Once open, the
+        application works as after :meth:`open`.
+
+        Raises:
+            omniq.core.errors.StoreNotFoundError: naming the first store that does not exist (an
+                SQLite file, the OmniQ schema of a PostgreSQL database); nothing is created and
+                nothing stays open.
+        """
+        await self._open(existing=True)
+
+    async def _open(self, *, existing: bool) -> None:
         if self._opened:
             return
         if self._open_lock is None:
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
             if not self._opened:  # another caller may have opened it while this one waited
-                for component in self._components():
-                    await component.open()
+                owned = [id(component) for component in self._owned.values()]
+                opened: list[BaseComponent] = []
+                try:
+                    for component in self._components():
+                        await (component.open_existing() if existing else component.open())
+                        opened.append(component)
+                except BaseException:
+                    # What this application made, it closes again; components it was given stay
+                    # as their owner left them.
+                    for component in reversed(opened):
+                        if id(component) in owned:
+                            await component.close()
+                    raise
                 await self.recorder.start()
                 self._opened = True
 
@@ -440,6 +468,25 @@ class AsyncOmniQ:
 
     async def purge_dead_letters(self, older_than: Seconds | None = None) -> int:
         """Delete dead tasks (those dead for longer than ``older_than``, if given); returns how many."""
+        return await self.purge_tasks(TaskStatus.DEAD, older_than)
+
+    async def purge_tasks(
+        self,
+        status: TaskStatus | str | Sequence[TaskStatus | str],
+        older_than: Seconds | None = None,
+    ) -> int:
+        """Delete the tasks in ``status`` (one final status or several: ``completed``, ``dead``,
+        ``cancelled``, ``expired``), only those last changed longer than ``older_than`` ago if
+        given; returns how many.
+
+        Their results stay until their own expiry. A finished task that waiting tasks depend on is
+        kept until they are resolved (at the next reap), so that none waits for ever.
+
+        Raises:
+            ValidationError: ``status`` names a status that is not final, or ``older_than`` is
+                negative.
+        """
+        statuses = _final_statuses(status)
         await self.open()
         before = None
         if older_than is not None:
@@ -447,7 +494,10 @@ class AsyncOmniQ:
             if age < 0:
                 raise ValidationError("older_than", f"must be zero or positive, got {older_than!r}")
             before = time.time() - age
-        return await self.task_queue.purge_tasks(TaskStatus.DEAD, before=before)
+        purged = 0
+        for final in statuses:
+            purged += await self.task_queue.purge_tasks(final, before=before)
+        return purged
 
     async def requeue(self, task_id: str) -> bool:
         """Run a dead, cancelled or expired task again with fresh attempts (its old result goes)."""
@@ -852,3 +902,36 @@ class AsyncOmniQ:
                 if record.id == task_id
             )
         return ids
+
+
+def _final_statuses(status: TaskStatus | str | Sequence[TaskStatus | str]) -> list[TaskStatus]:
+    """The final statuses ``status`` names (one, or several), each once, in the order given."""
+    names = [status] if isinstance(status, str) else list(status)
+    finals = {final.value: final for final in FINAL_STATUSES}
+    if not names:
+        raise ValidationError("status", "name at least one status")
+    chosen: dict[TaskStatus, None] = {}
+    for name in names:
+        final = finals.get(name.value if isinstance(name, TaskStatus) else name)
+        if final is None:
+            raise ValidationError(
+                "status", f"{name!r} is not a final status; purge one of: {', '.join(finals)}"
+            )
+        chosen[final] = None
+    return list(chosen)
+
+
+def shown_stores(app: AsyncOmniQ) -> dict[str, str | None]:
+    """The application's stores by role (``task_queue``, ``result_store``, ``event_store``), each as
+    the URI it was built from with the password masked, else as its ``repr``; ``None`` for a store
+    turned off."""
+    urls = {id(component): mask_url(ref) for ref, component in app._owned.items() if not ref.startswith("#")}
+    stores = {"task_queue": app.task_queue, "result_store": app.result_store, "event_store": app.event_store}
+    return {
+        role: None if component is None else urls.get(id(component), repr(component))
+        for role, component in stores.items()
+    }
+
+
+def _stores_repr(app: AsyncOmniQ) -> str:
+    return ", ".join(f"{role}={shown}" for role, shown in shown_stores(app).items())

@@ -136,6 +136,10 @@ class ComponentView(BaseComponent):
         """Open the backend (idempotent)."""
         await self.backend.open()
 
+    async def open_existing(self) -> None:
+        """Open the backend if its store exists (see :meth:`BaseComponent.open_existing`)."""
+        await self.backend.open_existing()
+
     async def close(self) -> None:
         """Close the backend."""
         await self.backend.close()

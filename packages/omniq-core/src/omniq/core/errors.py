@@ -10,6 +10,7 @@ __all__ = [
     "OmniQError",
     "PayloadError",
     "SerializationError",
+    "StoreNotFoundError",
     "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownFunctionError",
@@ -29,6 +30,11 @@ class ConfigurationError(OmniQError):
 
 class BackendNotFoundError(ConfigurationError):
     """No backend serves a URI scheme (the message lists installed schemes or the package to install)."""
+
+
+class StoreNotFoundError(ConfigurationError):
+    """A store opened with ``open_existing`` does not exist (no SQLite file at the path, no OmniQ
+    schema in the PostgreSQL database); the message names it. Nothing was created."""
 
 
 class ValidationError(OmniQError, ValueError):

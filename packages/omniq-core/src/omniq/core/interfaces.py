@@ -75,6 +75,16 @@ class BaseComponent(abc.ABC):
     async def open(self) -> None:
         """Connect and create the schema if needed."""
 
+    async def open_existing(self) -> None:
+        """Connect to a store that already exists, creating nothing: what read-only tools use.
+
+        Raises:
+            omniq.core.errors.StoreNotFoundError: naming the store (a file path, a database and
+                schema) if it does not exist. Backends with nothing to create (a server that holds
+                keys, an in-process store) keep this default, which is :meth:`open`.
+        """
+        await self.open()
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Release connections."""

@@ -16,7 +16,14 @@ from types import FrameType, TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
 
 from omniq.core._portal import LoopThread, twin_of
-from omniq.core.app import AsyncOmniQ, EventStoreRef, ResultStoreRef, TaskQueueRef, TaskRef
+from omniq.core.app import (
+    AsyncOmniQ,
+    EventStoreRef,
+    ResultStoreRef,
+    TaskQueueRef,
+    TaskRef,
+    _stores_repr,
+)
 from omniq.core.callbacks import CallbackKind, CallbackRef, TaskOutcome
 from omniq.core.config import OmniQConfig
 from omniq.core.interfaces import BaseComponent
@@ -84,7 +91,7 @@ class OmniQ:
         return app
 
     def __repr__(self) -> str:
-        return f"OmniQ(task_queue={self.aio.task_queue!r})"
+        return f"OmniQ({_stores_repr(self.aio)})"
 
     @classmethod
     @twin_of(AsyncOmniQ.from_config)
@@ -132,6 +139,10 @@ class OmniQ:
     @twin_of(AsyncOmniQ.open)
     def open(self) -> None:
         self._portal.call(self.aio.open)
+
+    @twin_of(AsyncOmniQ.open_existing)
+    def open_existing(self) -> None:
+        self._portal.call(self.aio.open_existing)
 
     @twin_of(AsyncOmniQ.close)
     def close(self) -> None:
@@ -316,6 +327,14 @@ class OmniQ:
     @twin_of(AsyncOmniQ.purge_dead_letters)
     def purge_dead_letters(self, older_than: Seconds | None = None) -> int:
         return self._portal.call(self.aio.purge_dead_letters, older_than)
+
+    @twin_of(AsyncOmniQ.purge_tasks)
+    def purge_tasks(
+        self,
+        status: TaskStatus | str | Sequence[TaskStatus | str],
+        older_than: Seconds | None = None,
+    ) -> int:
+        return self._portal.call(self.aio.purge_tasks, status, older_than)
 
     @twin_of(AsyncOmniQ.requeue)
     def requeue(self, task_id: str) -> bool:

@@ -77,7 +77,17 @@ class _SyncTwin:
         self._close_portal()
 
 
-class SyncTaskQueue(_SyncTwin):
+class _SyncComponent(_SyncTwin):
+    """Lifecycle of the component twins: a store may also be opened only if it exists."""
+
+    _target: BaseComponent
+
+    @twin_of(BaseComponent.open_existing)
+    def open_existing(self) -> None:
+        self.portal.call(self._target.open_existing)
+
+
+class SyncTaskQueue(_SyncComponent):
     """Blocking twin of a :class:`~omniq.core.interfaces.BaseTaskQueue`."""
 
     def __init__(self, queue: BaseTaskQueue, portal: LoopThread | None = None) -> None:
@@ -168,7 +178,7 @@ class SyncTaskQueue(_SyncTwin):
         self.portal.call(self.aio.wait_for_tasks, queues, timeout)
 
 
-class SyncResultStorage(_SyncTwin):
+class SyncResultStorage(_SyncComponent):
     """Blocking twin of a :class:`~omniq.core.interfaces.BaseResultStorage`."""
 
     def __init__(self, storage: BaseResultStorage, portal: LoopThread | None = None) -> None:
@@ -196,7 +206,7 @@ class SyncResultStorage(_SyncTwin):
         return self.portal.call(self.aio.wait_for_result, task_id, timeout)
 
 
-class SyncEventStorage(_SyncTwin):
+class SyncEventStorage(_SyncComponent):
     """Blocking twin of a :class:`~omniq.core.interfaces.BaseEventStorage`."""
 
     def __init__(self, storage: BaseEventStorage, portal: LoopThread | None = None) -> None:

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from omniq.core.errors import ConfigurationError
-from omniq.postgres._schema import migrate
+from omniq.core.errors import ConfigurationError, StoreNotFoundError
+from omniq.postgres._schema import has_schema, migrate
 from omniq.postgres._url import PostgresOptions, PostgresTarget
 
 __all__ = ["Database", "connect_error", "run_to_end"]
@@ -90,8 +90,11 @@ class Database:
             kwargs["server_settings"].pop(key, None)
         return kwargs
 
-    async def open(self) -> None:
-        """Create the pool and bring the schema up to date (idempotent)."""
+    async def open(self, *, existing: bool = False) -> None:
+        """Create the pool and bring the schema up to date (idempotent).
+
+        With ``existing``, refuse a database without OmniQ's schema instead of creating it.
+        """
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -109,6 +112,11 @@ class Database:
             try:
                 async with pool.acquire() as conn:
                     where = f"database {self.target.database!r} at {self.target.host}:{self.target.port}"
+                    if existing and not await has_schema(conn, self.options.schema):
+                        raise StoreNotFoundError(
+                            f"there is no OmniQ schema {self.options.schema!r} in {where} "
+                            f"({self.target.shown}); enqueueing a task or starting a worker creates it"
+                        )
                     await migrate(conn, self.options.schema, where)
             except BaseException:
                 await pool.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 from omniq.core.errors import ConfigurationError
 
-__all__ = ["SCHEMA_VERSION", "migrate"]
+__all__ = ["SCHEMA_VERSION", "has_schema", "migrate"]
 
 # Finished tasks stay out of the hot path through partial indexes: the claim walks
 # ``tasks_runnable`` (only pending and failed rows, in claim order) and the reaper walks
@@ -170,6 +170,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 
 #: The version this release creates and understands.
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+async def has_schema(conn: Any, schema: str) -> bool:
+    """Whether ``schema`` holds OmniQ's tables (of any version) on the asyncpg connection ``conn``."""
+    found: bool = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{schema}".schema_version')
+    return found
 
 
 async def migrate(conn: Any, schema: str, where: str) -> None:

@@ -142,6 +142,15 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
         """
         await self._db.open()
 
+    async def open_existing(self) -> None:
+        """Connect if the database holds OmniQ's schema; create nothing.
+
+        Raises:
+            omniq.core.errors.StoreNotFoundError: naming the schema and the database otherwise.
+            omniq.core.errors.ConfigurationError: as :meth:`open`.
+        """
+        await self._db.open(existing=True)
+
     async def close(self) -> None:
         """Close the listener and the pool (idempotent)."""
         await self._listener.close()

@@ -17,11 +17,12 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
+from urllib.parse import quote
 
 import aiosqlite
 
-from omniq.core.errors import ConfigurationError
-from omniq.sqlite._schema import migrate
+from omniq.core.errors import ConfigurationError, StoreNotFoundError
+from omniq.sqlite._schema import has_schema, migrate
 
 __all__ = [
     "POLL_INTERVAL",
@@ -31,6 +32,7 @@ __all__ = [
     "Signal",
     "execute_values",
     "fetch",
+    "file_uri",
     "run_to_end",
 ]
 
@@ -83,7 +85,9 @@ class _ChangeCounter:
 
     def __init__(self, path: Path) -> None:
         # timeout=0: never wait for a lock in the event loop; a busy file reads as "changed".
-        self._conn = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
+        self._conn = sqlite3.connect(
+            file_uri(path, "rw"), uri=True, isolation_level=None, timeout=0, check_same_thread=False
+        )
 
     def read(self) -> int | None:
         """The current version, or ``None`` if the file was busy for a moment."""
@@ -150,11 +154,18 @@ class Database:
             state = self._state = _LoopState(loop)
         return state
 
-    async def open(self) -> None:
-        """Connect, set the pragmas and create or migrate the schema (idempotent)."""
+    async def open(self, *, existing: bool = False) -> None:
+        """Connect, set the pragmas and create or migrate the schema (idempotent).
+
+        With ``existing``, create nothing: no directory, no file, no tables.
+
+        Raises:
+            StoreNotFoundError: with ``existing``, naming the path if there is no file or the file
+                holds no OmniQ tables.
+        """
         async with self._loop_state().open_lock:
             if self._conn is None:
-                conn = await self._connect()
+                conn = await self._connect(existing)
                 try:
                     self._changes = _ChangeCounter(self.path)
                 except BaseException:
@@ -162,27 +173,41 @@ class Database:
                     raise
                 self._conn = conn
 
-    async def _connect(self) -> aiosqlite.Connection:
+    async def _connect(self, existing: bool) -> aiosqlite.Connection:
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
             raise ConfigurationError(
                 f"omniq-sqlite needs SQLite {'.'.join(map(str, MIN_SQLITE_VERSION))} or newer "
                 f"(for UPDATE ... FROM and RETURNING); this Python has SQLite {sqlite3.sqlite_version}"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if existing:
+            if not self.path.exists():
+                raise StoreNotFoundError(
+                    f"there is no OmniQ database at {self.path}: the file does not exist "
+                    "(enqueueing a task or starting a worker creates it)"
+                )
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # mode=rw: SQLite itself never creates the file.
+        target = file_uri(self.path, "rw" if existing else "rwc")
         # Opened once plainly first: a file aiosqlite cannot open (a directory, no permission)
         # fails here with the path named, and leaves no aiosqlite thread behind (its thread
         # outlives a failed connect and later writes to a closed event loop).
         try:
-            await asyncio.to_thread(_open_and_close, self.path)
+            await asyncio.to_thread(_open_and_close, target)
         except sqlite3.Error as exc:
             raise ConfigurationError(f"cannot open the SQLite database {self.path}: {exc}") from None
         conn = await aiosqlite.connect(
-            self.path,
+            target,
+            uri=True,
             isolation_level=None,
             timeout=self.busy_timeout_ms / 1000,
             cached_statements=STATEMENT_CACHE_SIZE,
         )
         try:
+            if existing and not await has_schema(conn):
+                raise StoreNotFoundError(
+                    f"the SQLite file {self.path} holds no OmniQ database (no OmniQ tables in it)"
+                )
             await self._configure(conn)
             async with _immediate(conn):
                 await migrate(conn, str(self.path))
@@ -368,5 +393,15 @@ async def run_to_end(awaitable: Awaitable[T]) -> T:
     return result
 
 
-def _open_and_close(path: Path) -> None:
-    sqlite3.connect(path).close()
+def _open_and_close(uri: str) -> None:
+    sqlite3.connect(uri, uri=True).close()
+
+
+def file_uri(path: Path, mode: str) -> str:
+    """The ``file:`` URI of ``path`` in ``mode`` (``rw``: never create the file; ``rwc``).
+
+    Every connection opens its file this way, so that the path is always a file name: a name
+    holding ``?``, ``#`` or ``%`` is percent-encoded, and a name that starts with ``file:`` is not
+    read as a URI (SQLite builds that read plain names as URIs would).
+    """
+    return f"file:{quote(str(path.absolute()), safe='/')}?mode={mode}"

@@ -14,7 +14,7 @@ import aiosqlite
 
 from omniq.core.errors import ConfigurationError
 
-__all__ = ["SCHEMA_VERSION", "migrate"]
+__all__ = ["SCHEMA_VERSION", "has_schema", "migrate"]
 
 # The claim reads runnable rows through this partial index in claim order, so that finished rows,
 # however many, stay out of the hot path. Its WHERE clause must match the claim's word for word:
@@ -145,6 +145,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 
 #: The version this release creates and understands.
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+async def has_schema(conn: aiosqlite.Connection) -> bool:
+    """Whether the database holds OmniQ's tables (of any version)."""
+    rows = await conn.execute_fetchall(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'omniq_schema_version'"
+    )
+    return bool(list(rows))
 
 
 async def migrate(conn: aiosqlite.Connection, path: str) -> None:

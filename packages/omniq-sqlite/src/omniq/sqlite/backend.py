@@ -132,6 +132,14 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         """Connect and create the schema if needed (idempotent)."""
         await self._db.open()
 
+    async def open_existing(self) -> None:
+        """Connect to the database file if it exists and holds OmniQ's tables; create nothing.
+
+        Raises:
+            omniq.core.errors.StoreNotFoundError: naming the path otherwise.
+        """
+        await self._db.open(existing=True)
+
     async def close(self) -> None:
         """Close the connection (idempotent)."""
         await self._db.close()

@@ -7,13 +7,15 @@ command sees the application the code would build from the same file and environ
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from omniq.core.app import AsyncOmniQ
 from omniq.core.config import COMPONENT_ROLES, OmniQConfig
 from omniq.core.settings import EVENTS_OFF, Settings
 
-__all__ = ["app_from_args", "settings_from_args"]
+__all__ = ["app_from_args", "existing_app", "settings_from_args"]
 
 
 def _config(args: argparse.Namespace) -> OmniQConfig:
@@ -41,3 +43,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def app_from_args(args: argparse.Namespace, **overrides: Any) -> AsyncOmniQ:
     """The application a command works on; ``overrides`` are the command's own settings."""
     return AsyncOmniQ.from_config(_config(args), **{**overrides, **_overrides(args)})
+
+
+@contextlib.asynccontextmanager
+async def existing_app(args: argparse.Namespace) -> AsyncIterator[AsyncOmniQ]:
+    """The application a command works on, opened only if its stores exist (commands that read or
+    change existing tasks never create a store); closed when the block ends."""
+    app = app_from_args(args)
+    try:
+        await app.open_existing()
+        yield app
+    finally:
+        await app.close()

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from omniq.core.cli._config import app_from_args
+from omniq.core.cli._config import existing_app
 from omniq.core.models import EventType, TaskEvent
 
 __all__ = ["FOLLOW_LOOKBACK", "run_events"]
@@ -32,7 +32,7 @@ async def run_events(args: argparse.Namespace) -> int:
     since = None if args.since is None else _ago(args.since)
     if args.follow and since is None and args.task_id is None:
         since = _ago(FOLLOW_LOOKBACK)  # like ``tail -f``: the recent ones, not the whole history
-    async with app_from_args(args) as app:
+    async with existing_app(args) as app:
         if app.event_store is None:
             raise ValueError("event logging is off (event_storage_url is 'none'): no events are stored")
         events = await app.events(args.task_id, types=types, since=since, limit=args.limit or None)

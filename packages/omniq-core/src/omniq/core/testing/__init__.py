@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from omniq.core.testing.corruption import CorruptRecordTests
     from omniq.core.testing.dependencies import DependencyTests
     from omniq.core.testing.hostile import HostileInputTests
+    from omniq.core.testing.maintenance import MaintenanceTests
     from omniq.core.testing.processes import ProcessTests
     from omniq.core.testing.schedules import ScheduleTests
     from omniq.core.testing.semantics import SemanticsTests
@@ -40,6 +41,7 @@ __all__ = [
     "DependencyTests",
     "HostileInputTests",
     "InProcessBackendConformance",
+    "MaintenanceTests",
     "ProcessTests",
     "ScheduleTests",
     "SemanticsTests",
@@ -53,6 +55,7 @@ _HOMES = {
     "ComponentTests": "components",
     "ContractTests": "contract",
     "HostileInputTests": "hostile",
+    "MaintenanceTests": "maintenance",
     "CorruptRecordTests": "corruption",
     "DependencyTests": "dependencies",
     "ProcessTests": "processes",

@@ -4,6 +4,7 @@ from omniq.core.testing.contract import ContractTests
 from omniq.core.testing.corruption import CorruptRecordTests
 from omniq.core.testing.dependencies import DependencyTests
 from omniq.core.testing.hostile import HostileInputTests
+from omniq.core.testing.maintenance import MaintenanceTests
 from omniq.core.testing.processes import ProcessTests
 from omniq.core.testing.schedules import ScheduleTests
 from omniq.core.testing.semantics import SemanticsTests
@@ -12,7 +13,7 @@ __all__ = ["BackendConformance", "InProcessBackendConformance"]
 
 
 class InProcessBackendConformance(
-    ContractTests, SemanticsTests, ScheduleTests, DependencyTests, HostileInputTests
+    ContractTests, SemanticsTests, ScheduleTests, DependencyTests, HostileInputTests, MaintenanceTests
 ):
     """Every rule that one process can prove."""
 
