@@ -19,7 +19,7 @@ from omniq.core.records import Outcome
 __all__ = ["RESOLVED_AFTER_FINISH", "UnwaitedTasks"]
 
 #: Outcomes after which a worker resolves the task's dependents.
-RESOLVED_AFTER_FINISH = frozenset({TaskStatus.COMPLETED, TaskStatus.DEAD})
+RESOLVED_AFTER_FINISH = frozenset({TaskStatus.COMPLETED, TaskStatus.DEAD, TaskStatus.EXPIRED})
 
 
 class UnwaitedTasks:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from omniq.core.testing.contract import ContractTests
     from omniq.core.testing.corruption import CorruptRecordTests
     from omniq.core.testing.dependencies import DependencyTests
+    from omniq.core.testing.expiry import ExpiryTests
     from omniq.core.testing.hostile import HostileInputTests
     from omniq.core.testing.processes import ProcessTests
     from omniq.core.testing.schedules import ScheduleTests
@@ -38,6 +39,7 @@ __all__ = [
     "ContractTests",
     "CorruptRecordTests",
     "DependencyTests",
+    "ExpiryTests",
     "HostileInputTests",
     "InProcessBackendConformance",
     "ProcessTests",
@@ -55,6 +57,7 @@ _HOMES = {
     "HostileInputTests": "hostile",
     "CorruptRecordTests": "corruption",
     "DependencyTests": "dependencies",
+    "ExpiryTests": "expiry",
     "ProcessTests": "processes",
     "ScheduleTests": "schedules",
     "SemanticsTests": "semantics",

@@ -3,6 +3,7 @@
 from omniq.core.testing.contract import ContractTests
 from omniq.core.testing.corruption import CorruptRecordTests
 from omniq.core.testing.dependencies import DependencyTests
+from omniq.core.testing.expiry import ExpiryTests
 from omniq.core.testing.hostile import HostileInputTests
 from omniq.core.testing.processes import ProcessTests
 from omniq.core.testing.schedules import ScheduleTests
@@ -12,7 +13,7 @@ __all__ = ["BackendConformance", "InProcessBackendConformance"]
 
 
 class InProcessBackendConformance(
-    ContractTests, SemanticsTests, ScheduleTests, DependencyTests, HostileInputTests
+    ContractTests, SemanticsTests, ExpiryTests, ScheduleTests, DependencyTests, HostileInputTests
 ):
     """Every rule that one process can prove."""
 
