@@ -16,6 +16,7 @@ import yaml
 
 from omniq.core import AsyncOmniQ, ConfigurationError
 from omniq.core.testing import tasks
+from omniq.core.testing._support import server_section
 from omniq.postgres import PostgresBackend
 
 #: A password a URI cannot hold unescaped: every delimiter, a percent sign, an escape look-alike.
@@ -40,18 +41,9 @@ async def role(server_url: str) -> AsyncIterator[str]:
 
 
 def _section(server_url: str, username: str, schema: str) -> dict[str, Any]:
-    server = urlsplit(server_url)
-    return {
-        "type": "postgres",
-        "config": {
-            "host": server.hostname,
-            "port": server.port or 5432,
-            "username": username,
-            "password": PASSWORD,
-            "database": unquote(server.path.lstrip("/")),
-            "schema": schema,
-        },
-    }
+    return server_section(
+        "postgres", server_url, database_key="database", username=username, password=PASSWORD, schema=schema
+    )
 
 
 async def _connects_as(app: AsyncOmniQ, username: str) -> None:

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -15,6 +14,7 @@ import yaml
 
 from omniq.core import AsyncOmniQ, ConfigurationError
 from omniq.core.testing import tasks
+from omniq.core.testing._support import server_section
 from omniq.redis import RedisBackend, RedisUnavailableError
 
 PASSWORD = "p@ss:w/o?r#d%41 x&y=z"
@@ -36,19 +36,9 @@ def acl_user(server_url: str, prefix: str) -> Iterator[str]:
 
 
 def _section(server_url: str, username: str, prefix: str) -> dict[str, Any]:
-    server = urlsplit(server_url)
-    database = server.path.strip("/")
-    return {
-        "type": "redis",
-        "config": {
-            "host": server.hostname,
-            "port": server.port or 6379,
-            "username": username,
-            "password": PASSWORD,
-            "db": int(database) if database else 0,
-            "prefix": prefix,
-        },
-    }
+    return server_section(
+        "redis", server_url, database_key="db", username=username, password=PASSWORD, prefix=prefix
+    )
 
 
 async def _works(app: AsyncOmniQ) -> None:

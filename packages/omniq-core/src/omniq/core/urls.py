@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from urllib.parse import SplitResult, quote, urlsplit
 
 from omniq.core.errors import ConfigurationError
 
-__all__ = ["build_url", "mask_url", "server_url", "split_url", "url_scheme"]
+__all__ = ["build_url", "mask_url", "split_url", "url_scheme"]
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 #: A query parameter holding a secret: its value runs to the next ``&name=`` or the end (not to
@@ -121,33 +120,3 @@ def build_url(
     address = shown_host if port is None else f"{shown_host}:{port}"
     segment = f"/{quote(path, safe='')}" if path else ""
     return f"{scheme}://{userinfo}{address}{segment}"
-
-
-def server_url(
-    where: str, *, url: str | None, parts: Mapping[str, object], scheme: str, default: str, path: str
-) -> str:
-    """The URI a config section describes: its ``url``, or one built from ``parts`` (``host``,
-    ``port``, ``username``, ``password`` and the key named by ``path``: a database), or
-    ``default`` when it gives neither. ``where`` names the section in errors.
-
-    Raises:
-        ConfigurationError: the section gives both ``url`` and parts.
-    """
-    given = [key for key, value in parts.items() if value is not None]
-    if url is not None:
-        if given:
-            raise ConfigurationError(
-                f"{where}: give url or {', '.join(parts)}, not both (got url and {', '.join(given)})"
-            )
-        return url
-    if not given:
-        return default
-    port, database = parts.get("port"), parts.get(path)
-    return build_url(
-        scheme,
-        host=str(parts.get("host") or "localhost"),
-        port=None if port is None else int(str(port)),
-        username=None if parts.get("username") is None else str(parts["username"]),
-        password=None if parts.get("password") is None else str(parts["password"]),
-        path="" if database is None else str(database),
-    )

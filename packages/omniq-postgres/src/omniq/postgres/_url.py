@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlunsplit
 
 import msgspec
 
+from omniq.core.backend_options import ServerConfig
 from omniq.core.errors import ConfigurationError
-from omniq.core.urls import mask_url, server_url, split_url
+from omniq.core.urls import mask_url, split_url
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -32,8 +33,6 @@ DEFAULT_SCHEMA = "omniq"
 #: The server a bare ``PostgresBackend()`` connects to.
 DEFAULT_URL = "postgresql://localhost/postgres"
 
-#: The keys of a config section that describe the server instead of a ``url``.
-_SERVER_KEYS = ("host", "port", "username", "password", "database")
 
 _SCHEMES = ("postgresql", "postgres")
 _EXAMPLE = "for example 'postgresql://user:password@localhost:5432/app?schema=omniq'"
@@ -51,31 +50,19 @@ class PostgresOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     connect_timeout: float = 10.0
 
 
-class PostgresConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class PostgresConfig(ServerConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a ``{type: postgres, config: ...}`` section may set: the server, as a ``url`` or as
     ``host``, ``port``, ``username``, ``password`` and ``database``, and OmniQ's options."""
 
-    url: str | None = None
-    host: str | None = None
-    port: int | None = None
-    username: str | None = None
-    password: str | None = None
+    scheme: ClassVar[str] = "postgresql"
+    default_url: ClassVar[str] = DEFAULT_URL
+    database_key: ClassVar[str] = "database"
+
     database: str | None = None
     schema: str = DEFAULT_SCHEMA
     pool_min_size: int = 1
     pool_max_size: int = 10
     connect_timeout: float = 10.0
-
-    def server_url(self, where: str) -> str:
-        """The server's URI: ``url``, or one built from the parts (user and password escaped).
-
-        Raises:
-            ConfigurationError: both ``url`` and parts are given; ``where`` names the section.
-        """
-        parts = {key: getattr(self, key) for key in _SERVER_KEYS}
-        return server_url(
-            where, url=self.url, parts=parts, scheme="postgresql", default=DEFAULT_URL, path="database"
-        )
 
     def options(self) -> dict[str, Any]:
         """The keyword options of :class:`~omniq.postgres.PostgresBackend` besides the server."""

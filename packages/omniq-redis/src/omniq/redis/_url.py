@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
+from omniq.core.backend_options import ServerConfig
 from omniq.core.errors import ConfigurationError
-from omniq.core.urls import mask_url, server_url, split_url
+from omniq.core.urls import mask_url, split_url
 
 __all__ = [
     "DEFAULT_EVENTS_MAXLEN",
@@ -32,8 +33,6 @@ DEFAULT_EVENTS_MAXLEN = 1_000_000
 #: The server a bare ``RedisBackend()`` connects to.
 DEFAULT_URL = "redis://localhost:6379/0"
 
-#: The keys of a config section that describe the server instead of a ``url``.
-_SERVER_KEYS = ("host", "port", "username", "password", "db")
 
 _SCHEMES = ("redis", "rediss", "unix")
 _EXAMPLES = (
@@ -51,27 +50,17 @@ class RedisOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     events_maxlen: int = DEFAULT_EVENTS_MAXLEN
 
 
-class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class RedisConfig(ServerConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a ``{type: redis, config: ...}`` section may set: the server, as a ``url`` or as
     ``host``, ``port``, ``username``, ``password`` and ``db``, and OmniQ's options."""
 
-    url: str | None = None
-    host: str | None = None
-    port: int | None = None
-    username: str | None = None
-    password: str | None = None
+    scheme: ClassVar[str] = "redis"
+    default_url: ClassVar[str] = DEFAULT_URL
+    database_key: ClassVar[str] = "db"
+
     db: int | None = None
     prefix: str = DEFAULT_PREFIX
     events_maxlen: int = DEFAULT_EVENTS_MAXLEN
-
-    def server_url(self, where: str) -> str:
-        """The server's URI: ``url``, or one built from the parts (user and password escaped).
-
-        Raises:
-            ConfigurationError: both ``url`` and parts are given; ``where`` names the section.
-        """
-        parts = {key: getattr(self, key) for key in _SERVER_KEYS}
-        return server_url(where, url=self.url, parts=parts, scheme="redis", default=DEFAULT_URL, path="db")
 
     def options(self) -> dict[str, Any]:
         """The keyword options of :class:`~omniq.redis.RedisBackend` besides the URI."""
