@@ -5,6 +5,7 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -24,6 +25,7 @@ from omniq.core.registry import KNOWN_BACKENDS, installed_schemes
 from omniq.core.sync_components import SyncWorker
 from omniq.core.testing import tasks
 from omniq.core.testing._support import make_record
+from omniq.core.urls import build_url, mask_url, split_url
 
 #: A scheme of one of OmniQ's own backends that is not installed here (the tests need one missing).
 MISSING = next(scheme for scheme in KNOWN_BACKENDS if scheme not in installed_schemes() and scheme != "unix")
@@ -358,3 +360,12 @@ def test_views_forward_to_the_backend_and_refuse_mixed_arguments() -> None:
         AsyncMemoryTaskQueue(nme="x")
     with pytest.raises(ConfigurationError, match="AsyncMemoryTaskQueue: "):
         AsyncMemoryTaskQueue(MemoryBackend, 1, 2)
+
+
+@pytest.mark.parametrize("password", ["p@ss:w/o?r#d", "%41%", "a b&c=d", "ünï", "[x]:9"])
+def test_a_built_url_reads_back_the_credentials_it_was_given(password: str) -> None:
+    url = build_url("redis", host="::1", port=6379, username="us@r:x", password=password, path="3")
+    parts = split_url(url, "Redis", "")
+    assert (unquote(parts.username or ""), unquote(parts.password or "")) == ("us@r:x", password)
+    assert (parts.hostname, parts.port, parts.path) == ("::1", 6379, "/3")
+    assert password not in mask_url(url)

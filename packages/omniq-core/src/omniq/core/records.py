@@ -92,9 +92,10 @@ class TaskRecord(msgspec.Struct, frozen=True, kw_only=True):
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     """How a worker settles an attempt; accepted only while ``lease_token`` is the current lease.
 
-    ``status`` is ``completed``, ``failed`` (run again at ``due_at``), ``dead``, ``cancelled``, or
-    ``pending``: released unfinished by a stopping worker, due at ``due_at``, with the attempt the
-    claim counted given back (``attempts - 1``). Settling clears the lease.
+    ``status`` is ``completed``, ``failed`` (run again at ``due_at``), ``dead``, ``cancelled``,
+    ``expired`` (claimed after its TTL had passed, so not run), or ``pending``: released
+    unfinished by a stopping worker, due at ``due_at``, with the attempt the claim counted given
+    back (``attempts - 1``). Settling clears the lease.
     """
 
     task_id: str

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from omniq.core.errors import ConfigurationError
 
-__all__ = ["mask_url", "split_url", "url_scheme"]
+__all__ = ["build_url", "mask_url", "split_url", "url_scheme"]
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 #: A query parameter holding a secret: its value runs to the next ``&name=`` or the end (not to
@@ -94,3 +94,29 @@ def split_url(url: str, what: str, example: str) -> SplitResult:
             f"{what} URI {shown!r}: the port is not a number from 0 to 65535; {example}"
         ) from None
     return parts
+
+
+def build_url(
+    scheme: str,
+    *,
+    host: str,
+    port: int | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    path: str = "",
+) -> str:
+    """The URI of a server from its parts, each percent-encoded so that any character survives:
+    a password holding ``@ : / ? # %`` reads back as itself (see :func:`split_url`).
+
+    ``path`` is one segment (a database name or number); an IPv6 ``host`` is put in brackets.
+    """
+    userinfo = ""
+    if username is not None or password is not None:
+        userinfo = quote(username or "", safe="")
+        if password is not None:
+            userinfo += ":" + quote(password, safe="")
+        userinfo += "@"
+    shown_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    address = shown_host if port is None else f"{shown_host}:{port}"
+    segment = f"/{quote(path, safe='')}" if path else ""
+    return f"{scheme}://{userinfo}{address}{segment}"

@@ -9,18 +9,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlunsplit
 
 import msgspec
 
+from omniq.core.backend_options import ServerConfig
 from omniq.core.errors import ConfigurationError
 from omniq.core.urls import mask_url, split_url
 
-__all__ = ["DEFAULT_SCHEMA", "PostgresOptions", "PostgresTarget", "parse_url"]
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "DEFAULT_URL",
+    "PostgresConfig",
+    "PostgresOptions",
+    "PostgresTarget",
+    "parse_url",
+]
 
 #: The schema holding OmniQ's tables unless the URI says ``?schema=...``.
 DEFAULT_SCHEMA = "omniq"
+
+#: The server a bare ``PostgresBackend()`` connects to.
+DEFAULT_URL = "postgresql://localhost/postgres"
+
 
 _SCHEMES = ("postgresql", "postgres")
 _EXAMPLE = "for example 'postgresql://user:password@localhost:5432/app?schema=omniq'"
@@ -38,18 +50,23 @@ class PostgresOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     connect_timeout: float = 10.0
 
 
-class PostgresConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What a ``{type: postgres, config: ...}`` section may set: the server's URI and OmniQ's options."""
+class PostgresConfig(ServerConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a ``{type: postgres, config: ...}`` section may set: the server, as a ``url`` or as
+    ``host``, ``port``, ``username``, ``password`` and ``database``, and OmniQ's options."""
 
-    url: str = "postgresql://localhost/postgres"
+    scheme: ClassVar[str] = "postgresql"
+    default_url: ClassVar[str] = DEFAULT_URL
+    database_key: ClassVar[str] = "database"
+
+    database: str | None = None
     schema: str = DEFAULT_SCHEMA
     pool_min_size: int = 1
     pool_max_size: int = 10
     connect_timeout: float = 10.0
 
     def options(self) -> dict[str, Any]:
-        """The keyword options of :class:`~omniq.postgres.PostgresBackend` besides the URI."""
-        return {name: getattr(self, name) for name in self.__struct_fields__ if name != "url"}
+        """The keyword options of :class:`~omniq.postgres.PostgresBackend` besides the server."""
+        return {name: getattr(self, name) for name in PostgresOptions.__struct_fields__}
 
 
 class PostgresTarget(msgspec.Struct, frozen=True, kw_only=True):

@@ -55,14 +55,11 @@ from omniq.postgres._rows import (
 from omniq.postgres._schedules import ScheduleStatements, ScheduleStore
 from omniq.postgres._settle import lease_parameters, outcome_parameters
 from omniq.postgres._statements import Statements
-from omniq.postgres._url import PostgresConfig, parse_url
+from omniq.postgres._url import DEFAULT_URL, PostgresConfig, parse_url
 
 __all__ = ["DEFAULT_URL", "PostgresBackend"]
 
 logger = logging.getLogger("omniq.postgres")
-
-#: The server a bare ``PostgresBackend()`` connects to.
-DEFAULT_URL = "postgresql://localhost/postgres"
 
 #: The position of ``seq`` after the task columns in rows of the claim and of the reaper.
 _SEQ = len(TaskRecord.__struct_fields__)
@@ -125,10 +122,12 @@ class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, Schedu
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
-        """``{type: postgres, config: {url, schema, pool_min_size, pool_max_size, connect_timeout}}``."""
+        """``{type: postgres, config: {...}}``: the server as ``url`` or as ``host``, ``port``,
+        ``username``, ``password``, ``database``; and ``schema``, ``pool_min_size``,
+        ``pool_max_size``, ``connect_timeout``."""
         del settings  # nothing here defaults to a setting
         parsed = convert_options(options, PostgresConfig, where)
-        return cls(parsed.url, **parsed.options())
+        return cls(parsed.server_url(where), **parsed.options())
 
     def __repr__(self) -> str:
         return f"PostgresBackend({self.target.shown!r}, schema={self.schema!r})"

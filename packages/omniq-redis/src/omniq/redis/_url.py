@@ -8,19 +8,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
+from omniq.core.backend_options import ServerConfig
 from omniq.core.errors import ConfigurationError
 from omniq.core.urls import mask_url, split_url
 
-__all__ = ["DEFAULT_EVENTS_MAXLEN", "DEFAULT_PREFIX", "RedisOptions", "parse_url"]
+__all__ = [
+    "DEFAULT_EVENTS_MAXLEN",
+    "DEFAULT_PREFIX",
+    "DEFAULT_URL",
+    "RedisConfig",
+    "RedisOptions",
+    "parse_url",
+]
 
 DEFAULT_PREFIX = "omniq"
 #: About how many events the stream keeps (``XADD ... MAXLEN ~``) before the oldest are trimmed.
 DEFAULT_EVENTS_MAXLEN = 1_000_000
+
+#: The server a bare ``RedisBackend()`` connects to.
+DEFAULT_URL = "redis://localhost:6379/0"
+
 
 _SCHEMES = ("redis", "rediss", "unix")
 _EXAMPLES = (
@@ -38,10 +50,15 @@ class RedisOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     events_maxlen: int = DEFAULT_EVENTS_MAXLEN
 
 
-class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What a ``{type: redis, config: ...}`` section may set: the server's URI and OmniQ's options."""
+class RedisConfig(ServerConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a ``{type: redis, config: ...}`` section may set: the server, as a ``url`` or as
+    ``host``, ``port``, ``username``, ``password`` and ``db``, and OmniQ's options."""
 
-    url: str = "redis://localhost:6379/0"
+    scheme: ClassVar[str] = "redis"
+    default_url: ClassVar[str] = DEFAULT_URL
+    database_key: ClassVar[str] = "db"
+
+    db: int | None = None
     prefix: str = DEFAULT_PREFIX
     events_maxlen: int = DEFAULT_EVENTS_MAXLEN
 

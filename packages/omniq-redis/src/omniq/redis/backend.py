@@ -109,10 +109,11 @@ class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSche
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
-        """``{type: redis, config: {url, prefix, events_maxlen}}``."""
+        """``{type: redis, config: {...}}``: the server as ``url`` or as ``host``, ``port``,
+        ``username``, ``password``, ``db``; and ``prefix``, ``events_maxlen``."""
         del settings  # nothing here defaults to a setting
         parsed = convert_options(options, RedisConfig, where)
-        return cls(parsed.url, **parsed.options())
+        return cls(parsed.server_url(where), **parsed.options())
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:

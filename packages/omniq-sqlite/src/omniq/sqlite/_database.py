@@ -23,6 +23,7 @@ import aiosqlite
 
 from omniq.core.errors import ConfigurationError, StoreNotFoundError
 from omniq.sqlite._schema import has_schema, migrate
+from omniq.sqlite._wakeup import WakeChannel
 
 __all__ = [
     "POLL_INTERVAL",
@@ -59,20 +60,28 @@ ROWS_PER_STATEMENT = 500
 #: How often a waiter asks whether another connection committed (``PRAGMA data_version``).
 POLL_INTERVAL = 0.005
 
+#: How often a waiter for tasks asks that while other processes wake it through the
+#: :class:`~omniq.sqlite._wakeup.WakeChannel`: only writers that cannot reach it wait this long.
+PEER_POLL_INTERVAL = 0.1
+
 
 class Signal:
     """A wake-up call within this process: each :meth:`notify` wakes everyone waiting on
-    :attr:`event` at that moment, and later waiters wait for the next one."""
+    :attr:`event` at that moment, and later waiters wait for the next one; ``also`` is called
+    with each notification (to pass it on to other processes)."""
 
-    __slots__ = ("event",)
+    __slots__ = ("also", "event")
 
-    def __init__(self) -> None:
+    def __init__(self, also: Callable[[], None] | None = None) -> None:
         self.event = asyncio.Event()
+        self.also = also
 
     def notify(self) -> None:
         """Wake the current waiters."""
         event, self.event = self.event, asyncio.Event()
         event.set()
+        if self.also is not None:
+            self.also()
 
 
 class _ChangeCounter:
@@ -105,14 +114,18 @@ class _ChangeCounter:
 class _LoopState:
     """What asyncio binds to one event loop: the locks and the in-process change signals."""
 
-    __slots__ = ("lock", "loop", "open_lock", "results", "tasks")
+    __slots__ = ("lock", "loop", "open_lock", "peers", "reading", "results", "tasks")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, wake: WakeChannel) -> None:
         self.loop = loop
         self.open_lock = asyncio.Lock()
         self.lock = asyncio.Lock()
-        self.tasks = Signal()
+        self.tasks = Signal(also=wake.notify)
         self.results = Signal()
+        # Notified when another process says it made tasks claimable.
+        self.peers = Signal()
+        # The file descriptor of the wake-up socket this loop watches, if any.
+        self.reading: int | None = None
 
 
 class Database:
@@ -131,6 +144,7 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         self._changes: _ChangeCounter | None = None
         self._state: _LoopState | None = None
+        self._wake = WakeChannel(path)
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -151,7 +165,9 @@ class Database:
                     f"the SQLite database {self.path} is in use by another running event loop; "
                     "open one backend object per event loop (per thread)"
                 )
-            state = self._state = _LoopState(loop)
+            if state is not None:
+                self._unwatch(state)
+            state = self._state = _LoopState(loop, self._wake)
         return state
 
     async def open(self, *, existing: bool = False) -> None:
@@ -257,6 +273,9 @@ class Database:
         changes, self._changes = self._changes, None
         if changes is not None:
             changes.close()
+        if self._state is not None:
+            self._unwatch(self._state)
+        self._wake.close()
         if conn is not None:
             await conn.close()
 
@@ -317,10 +336,15 @@ class Database:
         return self._changes.read()
 
     async def wait_for_change(
-        self, signal: asyncio.Event, timeout: float, *, since: int | None
+        self, signal: asyncio.Event, timeout: float, *, since: int | None, tasks: bool = False
     ) -> int | None:
         """Wait until ``signal`` is set, a commit changed the data version ``since`` (``None``:
-        since now), or ``timeout`` seconds pass; returns the version last seen."""
+        since now), or ``timeout`` seconds pass; returns the version last seen.
+
+        With ``tasks``, another process's wake-up (it made tasks claimable) also ends the wait,
+        and the data version is read every :data:`PEER_POLL_INTERVAL` rather than every
+        :data:`POLL_INTERVAL` once such wake-ups can arrive.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         version = self.data_version()
@@ -328,18 +352,47 @@ class Database:
             since = version
         elif version != since:
             return version
-        waiter = asyncio.ensure_future(signal.wait())
+        events = [signal]
+        poll = POLL_INTERVAL
+        if tasks and self._watch_peers():
+            events.append(self._loop_state().peers.event)
+            poll = PEER_POLL_INTERVAL
+        waiters = [asyncio.ensure_future(event.wait()) for event in events]
         try:
             while (remaining := deadline - loop.time()) > 0:
-                done, _ = await asyncio.wait((waiter,), timeout=min(POLL_INTERVAL, remaining))
+                done, _ = await asyncio.wait(
+                    waiters, timeout=min(poll, remaining), return_when=asyncio.FIRST_COMPLETED
+                )
                 if done:
                     break
                 version = self.data_version()
                 if version != since:
                     break
         finally:
-            waiter.cancel()
+            for waiter in waiters:
+                waiter.cancel()
         return version
+
+    def _watch_peers(self) -> bool:
+        """Watch this process's wake-up socket in the running loop; whether there is one."""
+        state = self._loop_state()
+        if state.reading is None:
+            sock = self._wake.listen()
+            if sock is None:
+                return False
+            state.reading = sock.fileno()
+            state.loop.add_reader(state.reading, self._on_peer_wake, state)
+        return True
+
+    def _on_peer_wake(self, state: _LoopState) -> None:
+        self._wake.drain()
+        state.peers.notify()
+
+    @staticmethod
+    def _unwatch(state: _LoopState) -> None:
+        if state.reading is not None and not state.loop.is_closed():
+            state.loop.remove_reader(state.reading)
+        state.reading = None
 
 
 @contextlib.asynccontextmanager

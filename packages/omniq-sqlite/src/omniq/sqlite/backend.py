@@ -415,7 +415,9 @@ class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseSche
         seen, self._signal_at_claim = self._signal_at_claim, None
         if seen is not None and seen.is_set():
             return  # work arrived while the last claim ran
-        self._tasks_version = await self._db.wait_for_change(signal, timeout, since=self._tasks_version)
+        self._tasks_version = await self._db.wait_for_change(
+            signal, timeout, since=self._tasks_version, tasks=True
+        )
 
     # -- results ----------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from omniq.core.testing.contract import ContractTests
     from omniq.core.testing.corruption import CorruptRecordTests
     from omniq.core.testing.dependencies import DependencyTests
+    from omniq.core.testing.expiry import ExpiryTests
     from omniq.core.testing.hostile import HostileInputTests
     from omniq.core.testing.maintenance import MaintenanceTests
     from omniq.core.testing.processes import ProcessTests
@@ -39,6 +40,7 @@ __all__ = [
     "ContractTests",
     "CorruptRecordTests",
     "DependencyTests",
+    "ExpiryTests",
     "HostileInputTests",
     "InProcessBackendConformance",
     "MaintenanceTests",
@@ -58,6 +60,7 @@ _HOMES = {
     "MaintenanceTests": "maintenance",
     "CorruptRecordTests": "corruption",
     "DependencyTests": "dependencies",
+    "ExpiryTests": "expiry",
     "ProcessTests": "processes",
     "ScheduleTests": "schedules",
     "SemanticsTests": "semantics",

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import pytest_asyncio
@@ -113,3 +114,12 @@ class ConformanceFixtures:
         """The component as an event store."""
         assert isinstance(component, BaseEventStorage)
         return component
+
+
+def server_section(backend_type: str, url: str, *, database_key: str, **config: Any) -> dict[str, Any]:
+    """A ``{type, config}`` section naming the server of ``url`` by its parts (host, port and the
+    database under ``database_key``) plus ``config``: how a user writes the plan's shape."""
+    server = urlsplit(url)
+    database = unquote(server.path.strip("/"))
+    parts = {"host": server.hostname, "port": server.port, database_key: database or None}
+    return {"type": backend_type, "config": {**parts, **config}}

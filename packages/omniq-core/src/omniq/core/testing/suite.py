@@ -3,6 +3,7 @@
 from omniq.core.testing.contract import ContractTests
 from omniq.core.testing.corruption import CorruptRecordTests
 from omniq.core.testing.dependencies import DependencyTests
+from omniq.core.testing.expiry import ExpiryTests
 from omniq.core.testing.hostile import HostileInputTests
 from omniq.core.testing.maintenance import MaintenanceTests
 from omniq.core.testing.processes import ProcessTests
@@ -13,7 +14,13 @@ __all__ = ["BackendConformance", "InProcessBackendConformance"]
 
 
 class InProcessBackendConformance(
-    ContractTests, SemanticsTests, ScheduleTests, DependencyTests, HostileInputTests, MaintenanceTests
+    ContractTests,
+    SemanticsTests,
+    ExpiryTests,
+    ScheduleTests,
+    DependencyTests,
+    HostileInputTests,
+    MaintenanceTests,
 ):
     """Every rule that one process can prove."""
 

@@ -169,6 +169,17 @@ class Settlement:
         return cls(outcome, result, events, record=record, spec=spec, error=error)
 
     @classmethod
+    def expired(cls, record: TaskRecord) -> Settlement:
+        """A claimed task whose TTL passed before it could start: ``expired``, never run, with the
+        event and result the reaper's expiry gives."""
+        now = time.time()
+        outcome = Outcome(
+            task_id=record.id, lease_token=record.lease_token or "", status=TaskStatus.EXPIRED, at=now
+        )
+        result = final_result(msgspec.structs.replace(record, status=TaskStatus.EXPIRED), now)
+        return cls(outcome, result, [task_event(record, EventType.EXPIRED, now)], record=record)
+
+    @classmethod
     def release(cls, record: TaskRecord) -> Settlement:
         """Give an unfinished task back to the queue (the worker is stopping)."""
         now = time.time()

@@ -36,6 +36,7 @@ from omniq.core.errors import TaskTimeoutError, UnknownFunctionError, Validation
 from omniq.core.functions import function_name
 from omniq.core.worker import _child
 from omniq.core.worker._child import HEADER, Request, frame, serve
+from omniq.core.worker._main_guard import check_main_guard
 
 __all__ = ["ProcessPool", "UnsendableValue"]
 
@@ -225,7 +226,13 @@ class ProcessPool:
         return sorted(child.pid for child in self._children)
 
     def start(self) -> None:
-        """Start every child; call from the loop that will run tasks."""
+        """Start every child; call from the loop that will run tasks.
+
+        Raises:
+            RuntimeError: the main script started the worker outside ``if __name__ ==
+                "__main__":`` (the children would start it again).
+        """
+        check_main_guard()
         self._loop = asyncio.get_running_loop()
         _preload_fork_server()
         for _ in range(self.size):

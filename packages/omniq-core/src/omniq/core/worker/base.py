@@ -179,11 +179,15 @@ class BaseWorker(abc.ABC):
         self._unwritten = len(self._settlements)
         self._runner = self.make_runner()
         await self.events.start()
+        # Before the first claim: what lapsed or crashed while no worker ran is settled now, not at
+        # the reaper's first turn (a task past its TTL reads as expired as soon as a worker starts).
+        # Its events and results are recorded by the reaper loop.
+        first_reap = await self._reap(time.time())
         self._settler = asyncio.create_task(self._settle_forever(), name="omniq-settle")
         self._loops = [
             asyncio.create_task(self._claim_forever(), name="omniq-claim"),
             asyncio.create_task(self._heartbeat_forever(), name="omniq-heartbeat"),
-            asyncio.create_task(self._reap_forever(), name="omniq-reap"),
+            asyncio.create_task(self._reap_forever(first_reap), name="omniq-reap"),
         ]
         if self.settings.scheduler and isinstance(self.queue, BaseScheduleStore):
             scheduler = Scheduler(self.queue, self.events, self.functions.resolve)
@@ -398,6 +402,11 @@ class BaseWorker(abc.ABC):
             self._capacity.set()
 
     async def _run_attempt(self, record: TaskRecord) -> None:
+        if record.expires_at is not None and record.expires_at <= time.time():
+            # The claim compared the TTL with the time the worker asked at; a claim that waited
+            # (for a lock, a slow round trip) may hand over a task whose TTL has passed since.
+            self._settle(Settlement.expired(record))
+            return
         try:
             spec = decode_spec(record)
             func = self.functions.resolve(record.func)
@@ -509,8 +518,9 @@ class BaseWorker(abc.ABC):
     def _call_back(self, settlement: Settlement) -> None:
         """Start the callbacks of a stored outcome, if the task or the application has any."""
         outcome = settlement.outcome
-        if outcome.status is TaskStatus.PENDING:
-            return  # released by a stopping worker: not an outcome of the task
+        if outcome.status in (TaskStatus.PENDING, TaskStatus.EXPIRED):
+            # Released by a stopping worker, or never started: the reaper's expiry calls no one back.
+            return
         retry_at = None if outcome.due_at is None else from_timestamp(outcome.due_at)
         self._dispatch(settlement.record, settlement.spec, settlement.returned, settlement.error, retry_at)
 
@@ -601,19 +611,30 @@ class BaseWorker(abc.ABC):
 
     # -- recovery ---------------------------------------------------------------------------
 
-    async def _reap_forever(self) -> None:
+    async def _reap_forever(self, first: ReapReport | None) -> None:
         interval = min(self.settings.lease_ttl / 2, 5.0)
         last_purge = 0.0
+        if first is not None:
+            await self._record_reaped(first)
         # Jitter spreads the reapers of many workers over the interval.
         while not await _pause(self._stopping, interval * random.uniform(0.75, 1.25)):  # noqa: S311
             now = time.time()
+            report = await self._reap(now)
             try:
-                await self._record_reaped(await self.queue.reap(now))
+                if report is not None:
+                    await self._record_reaped(report)
                 if now - last_purge >= PURGE_INTERVAL:
                     last_purge = now
                     await self._purge(now)
             except Exception:
                 logger.exception("reap failed; will try again")
+
+    async def _reap(self, now: float) -> ReapReport | None:
+        try:
+            return await self.queue.reap(now)
+        except Exception:
+            logger.exception("reap failed; will try again")
+            return None
 
     async def _schedule_forever(self, scheduler: Scheduler) -> None:
         interval = self.settings.scheduler_interval
