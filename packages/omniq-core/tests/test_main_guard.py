@@ -14,7 +14,7 @@ _APP = """\
 from omniq.core import OmniQ
 from omniq.core.testing import tasks
 
-oq = OmniQ("sqlite:///{db}")
+oq = OmniQ("memory://{db}", task_modules=["omniq.core.testing"])
 """
 
 _STARTS = {
@@ -36,7 +36,7 @@ def _run(script: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("start", sorted(_STARTS))
 def test_unguarded_script_fails_at_once_naming_the_guard(tmp_path: Path, start: str) -> None:
     script = tmp_path / "app.py"
-    script.write_text(_APP.format(db=tmp_path / "app.db") + _STARTS[start], encoding="utf-8")
+    script.write_text(_APP.format(db=tmp_path.name) + _STARTS[start], encoding="utf-8")
     run = _run(script)
     assert run.returncode != 0
     assert "RuntimeError: a process worker was started at line 5 of" in run.stderr
@@ -49,7 +49,7 @@ def test_guarded_script_runs_its_tasks(tmp_path: Path) -> None:
     script = tmp_path / "app.py"
     body = textwrap.indent(_STARTS["start_worker"], "    ")
     script.write_text(
-        _APP.format(db=tmp_path / "app.db") + f'\nif __name__ == "__main__":\n{body}', encoding="utf-8"
+        _APP.format(db=tmp_path.name) + f'\nif __name__ == "__main__":\n{body}', encoding="utf-8"
     )
     run = _run(script)
     assert (run.returncode, run.stdout) == (0, "result 3\n"), run.stderr

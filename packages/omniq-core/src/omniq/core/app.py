@@ -18,6 +18,7 @@ from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, cast, overl
 
 from omniq.core._wiring import wire
 from omniq.core.callbacks import CallbackKind, CallbackRef, Callbacks, TaskOutcome, callback_names
+from omniq.core.capabilities import Capability, require
 from omniq.core.codec import (
     event_from_record,
     result_from_record,
@@ -34,6 +35,7 @@ from omniq.core.interfaces import (
     BaseResultStorage,
     BaseScheduleStore,
     BaseTaskQueue,
+    TaskAdmin,
 )
 from omniq.core.logs import apply_log_level
 from omniq.core.models import (
@@ -457,7 +459,7 @@ class AsyncOmniQ:
     ) -> list[Task]:
         """Tasks, oldest first, filtered by queue and status."""
         await self.open()
-        records = await self.task_queue.list_tasks(
+        records = await self._admin("listing tasks").list_tasks(
             queue=queue_name, status=None if status is None else TaskStatus(status), limit=limit
         )
         return [task_from_record(record) for record in records]
@@ -488,6 +490,7 @@ class AsyncOmniQ:
         """
         statuses = _final_statuses(status)
         await self.open()
+        admin = self._admin("purging tasks")
         before = None
         if older_than is not None:
             age = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
@@ -496,20 +499,21 @@ class AsyncOmniQ:
             before = time.time() - age
         purged = 0
         for final in statuses:
-            purged += await self.task_queue.purge_tasks(final, before=before)
+            purged += await admin.purge_tasks(final, before=before)
         return purged
 
     async def requeue(self, task_id: str) -> bool:
         """Run a dead, cancelled or expired task again with fresh attempts (its old result goes)."""
         checked_id(task_id)
         await self.open()
+        admin = self._admin("requeueing tasks")
         task = await self.task_queue.get_task(task_id)
         if task is None or task.status not in _REQUEUABLE:
             return False
         # The old result goes first: once the task is pending, a worker may store a new one.
         await self.result_store.delete_results([task_id])
         now = time.time()
-        change = await self.task_queue.requeue(task_id, now)
+        change = await admin.requeue(task_id, now)
         if change is None or not change.changed:  # unknown, or not dead, cancelled or expired
             return False
         self.recorder.record(task_event(change.task, EventType.ENQUEUED, now, details={"requeued": True}))
@@ -717,11 +721,15 @@ class AsyncOmniQ:
 
     def _schedule_store(self) -> BaseScheduleStore:
         store = self.task_queue
-        if not isinstance(store, BaseScheduleStore):
-            raise ConfigurationError(
-                f"the task queue {store!r} does not keep schedules; use a backend that does "
-                "(memory, sqlite, ...)"
-            )
+        require(store, Capability.SCHEDULES, "schedules")
+        assert isinstance(store, BaseScheduleStore)
+        return store
+
+    def _admin(self, needed_for: str) -> TaskAdmin:
+        """The task queue as its ``admin`` capability; :class:`CapabilityError` if it has none."""
+        store = self.task_queue
+        require(store, Capability.ADMIN, needed_for)
+        assert isinstance(store, TaskAdmin)
         return store
 
     async def events(
@@ -752,7 +760,7 @@ class AsyncOmniQ:
     async def counts(self) -> dict[str, dict[str, int]]:
         """Task counts per queue and status."""
         await self.open()
-        return await self.task_queue.count_tasks()
+        return await self._admin("counting tasks").count_tasks()
 
     # -- workers ----------------------------------------------------------------------------
 

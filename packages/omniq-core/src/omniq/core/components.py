@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self, cast
 
 from omniq.core._wiring import wire
+from omniq.core.capabilities import Capability, require
 from omniq.core.config import OmniQConfig
 from omniq.core.errors import ConfigurationError
 from omniq.core.interfaces import (
@@ -28,6 +29,7 @@ from omniq.core.interfaces import (
     BaseResultStorage,
     BaseScheduleStore,
     BaseTaskQueue,
+    TaskAdmin,
 )
 from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
@@ -145,7 +147,7 @@ class ComponentView(BaseComponent):
         await self.backend.close()
 
 
-class TaskQueueView(ComponentView, BaseTaskQueue):
+class TaskQueueView(ComponentView, BaseTaskQueue, TaskAdmin):
     """The task queue of a backend; every operation is the backend's."""
 
     role_type = BaseTaskQueue
@@ -154,6 +156,11 @@ class TaskQueueView(ComponentView, BaseTaskQueue):
     @property
     def _queue(self) -> BaseTaskQueue:
         return cast(BaseTaskQueue, self.backend)
+
+    @property
+    def _admin(self) -> TaskAdmin:
+        require(self.backend, Capability.ADMIN, "this call")
+        return cast(TaskAdmin, self.backend)
 
     async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
         return await self._queue.enqueue(records)
@@ -205,19 +212,19 @@ class TaskQueueView(ComponentView, BaseTaskQueue):
     async def list_tasks(
         self, *, queue: str | None = None, status: TaskStatus | None = None, limit: int = 100
     ) -> list[TaskRecord]:
-        return await self._queue.list_tasks(queue=queue, status=status, limit=limit)
+        return await self._admin.list_tasks(queue=queue, status=status, limit=limit)
 
     async def count_tasks(self) -> dict[str, dict[str, int]]:
-        return await self._queue.count_tasks()
+        return await self._admin.count_tasks()
 
     async def cancel(self, task_id: str, now: float) -> TaskChange | None:
         return await self._queue.cancel(task_id, now)
 
     async def requeue(self, task_id: str, now: float) -> TaskChange | None:
-        return await self._queue.requeue(task_id, now)
+        return await self._admin.requeue(task_id, now)
 
     async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        return await self._queue.purge_tasks(status, before=before)
+        return await self._admin.purge_tasks(status, before=before)
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         await self._queue.wait_for_tasks(queues, timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackendNotFoundError",
+    "CapabilityError",
     "ConfigurationError",
     "FunctionNotAllowedError",
     "LeaseLostError",
@@ -30,6 +31,10 @@ class ConfigurationError(OmniQError):
 
 class BackendNotFoundError(ConfigurationError):
     """No backend serves a URI scheme (the message lists installed schemes or the package to install)."""
+
+
+class CapabilityError(ConfigurationError):
+    """The configured backend lacks a capability the call needs (see :mod:`omniq.core.capabilities`)."""
 
 
 class StoreNotFoundError(ConfigurationError):

@@ -39,6 +39,7 @@ __all__ = [
     "BaseResultStorage",
     "BaseScheduleStore",
     "BaseTaskQueue",
+    "TaskAdmin",
 ]
 
 
@@ -213,6 +214,32 @@ class BaseTaskQueue(BaseComponent):
         """One task by id, in whatever status, or ``None``."""
 
     @abc.abstractmethod
+    async def cancel(self, task_id: str, now: float) -> TaskChange | None:
+        """Cancel a task that has not reached a final status; returns it as it now is, and
+        whether this call cancelled it (``changed``; a task already final is left as it is).
+
+        A running task loses its lease (its worker learns it at the next heartbeat). Returns
+        ``None`` for an unknown id.
+        """
+
+    async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when claimable work may have arrived, or after ``timeout`` seconds.
+
+        The default just sleeps; engines with a push channel (LISTEN/NOTIFY, blocking pops,
+        JetStream pull requests) override it so that idle workers wake without polling.
+        """
+        del queues
+        await asyncio.sleep(timeout)
+
+
+class TaskAdmin(abc.ABC):
+    """Capability ``admin``: what operators and dashboards ask of the task queue (listings, counts,
+    dead-letter requeue, purges). A task queue declares it by subclassing this too; without it
+    core refuses ``list_tasks``, ``counts``, ``requeue`` and the purges with a
+    :class:`~omniq.core.errors.CapabilityError`, and workers run as usual.
+    """
+
+    @abc.abstractmethod
     async def list_tasks(
         self,
         *,
@@ -225,15 +252,6 @@ class BaseTaskQueue(BaseComponent):
     @abc.abstractmethod
     async def count_tasks(self) -> dict[str, dict[str, int]]:
         """Task counts per queue and status: ``{queue: {status: n}}``."""
-
-    @abc.abstractmethod
-    async def cancel(self, task_id: str, now: float) -> TaskChange | None:
-        """Cancel a task that has not reached a final status; returns it as it now is, and
-        whether this call cancelled it (``changed``; a task already final is left as it is).
-
-        A running task loses its lease (its worker learns it at the next heartbeat). Returns
-        ``None`` for an unknown id.
-        """
 
     @abc.abstractmethod
     async def requeue(self, task_id: str, now: float) -> TaskChange | None:
@@ -249,15 +267,6 @@ class BaseTaskQueue(BaseComponent):
         keeps of their dependencies; returns how many. A finished task whose dependents are not
         resolved yet is kept until they are (``reap`` resolves them): deleted, it would leave
         them waiting for ever."""
-
-    async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
-        """Return when claimable work may have arrived, or after ``timeout`` seconds.
-
-        The default just sleeps; engines with a push channel (LISTEN/NOTIFY, blocking pops,
-        JetStream pull requests) override it so that idle workers wake without polling.
-        """
-        del queues
-        await asyncio.sleep(timeout)
 
 
 class BaseResultStorage(BaseComponent):

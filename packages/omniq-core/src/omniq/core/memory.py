@@ -20,7 +20,13 @@ import msgspec
 
 from omniq.core.backend_options import convert_options
 from omniq.core.errors import ValidationError
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
+from omniq.core.interfaces import (
+    BaseEventStorage,
+    BaseResultStorage,
+    BaseScheduleStore,
+    BaseTaskQueue,
+    TaskAdmin,
+)
 from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     CLAIMABLE_STATUSES,
@@ -135,7 +141,7 @@ _stores: dict[str, _Store] = {}
 _stores_lock = threading.Lock()
 
 
-class MemoryBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseScheduleStore):
+class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage, BaseScheduleStore):
     """Task queue, result store, event store and schedules in this process's memory."""
 
     shared_across_processes: ClassVar[bool] = False

@@ -13,9 +13,10 @@ from types import TracebackType
 from typing import Any, ClassVar, Self, cast
 
 from omniq.core._portal import LoopThread, shared_loop, twin_of
+from omniq.core.capabilities import Capability, require
 from omniq.core.components import ComponentView
 from omniq.core.config import OmniQConfig
-from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue, TaskAdmin
 from omniq.core.models import TaskStatus
 from omniq.core.records import (
     DependencyReport,
@@ -151,27 +152,34 @@ class SyncTaskQueue(_SyncComponent):
     def get_task(self, task_id: str) -> TaskRecord | None:
         return self.portal.call(self.aio.get_task, task_id)
 
-    @twin_of(BaseTaskQueue.list_tasks)
+    @twin_of(TaskAdmin.list_tasks)
     def list_tasks(
         self, *, queue: str | None = None, status: TaskStatus | None = None, limit: int = 100
     ) -> list[TaskRecord]:
-        return self.portal.call(self.aio.list_tasks, queue=queue, status=status, limit=limit)
+        return self.portal.call(
+            self._admin("listing tasks").list_tasks, queue=queue, status=status, limit=limit
+        )
 
-    @twin_of(BaseTaskQueue.count_tasks)
+    @twin_of(TaskAdmin.count_tasks)
     def count_tasks(self) -> dict[str, dict[str, int]]:
-        return self.portal.call(self.aio.count_tasks)
+        return self.portal.call(self._admin("counting tasks").count_tasks)
 
     @twin_of(BaseTaskQueue.cancel)
     def cancel(self, task_id: str, now: float) -> TaskChange | None:
         return self.portal.call(self.aio.cancel, task_id, now)
 
-    @twin_of(BaseTaskQueue.requeue)
+    @twin_of(TaskAdmin.requeue)
     def requeue(self, task_id: str, now: float) -> TaskChange | None:
-        return self.portal.call(self.aio.requeue, task_id, now)
+        return self.portal.call(self._admin("requeueing tasks").requeue, task_id, now)
 
-    @twin_of(BaseTaskQueue.purge_tasks)
+    @twin_of(TaskAdmin.purge_tasks)
     def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        return self.portal.call(self.aio.purge_tasks, status, before=before)
+        return self.portal.call(self._admin("purging tasks").purge_tasks, status, before=before)
+
+    def _admin(self, needed_for: str) -> TaskAdmin:
+        require(self.aio, Capability.ADMIN, needed_for)
+        assert isinstance(self.aio, TaskAdmin)
+        return self.aio
 
     @twin_of(BaseTaskQueue.wait_for_tasks)
     def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Self
 
 from omniq.core.backend_options import convert_options
 from omniq.core.corrupt import read_one_task, readable_tasks, split_readable, unreadable_error
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue, TaskAdmin
 from omniq.core.models import TaskStatus
 from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
@@ -70,7 +70,7 @@ _SEQ = len(TaskRecord.__struct_fields__)
 _COPY_FROM = 32
 
 
-class PostgresBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, ScheduleStore):
+class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage, ScheduleStore):
     """Task queue, result store, event store and schedule store in one PostgreSQL schema.
 
     Args:

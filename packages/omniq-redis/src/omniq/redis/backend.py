@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from omniq.core.backend_options import convert_options
 from omniq.core.corrupt import Unreadable, read_one_task, readable_tasks, split_readable, unreadable_error
 from omniq.core.errors import ValidationError
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue, TaskAdmin
 from omniq.core.models import TaskStatus
 from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
@@ -85,7 +85,7 @@ _UNREADABLE_TEMPLATE = unreadable_error(Unreadable("", "@REASON@"))
 logger = logging.getLogger("omniq.redis")
 
 
-class RedisBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, RedisSchedules):
+class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage, RedisSchedules):
     """Task queue, result store, event store and schedules on a Redis server, under one key prefix.
 
     Args:

@@ -21,7 +21,13 @@ import msgspec
 
 from omniq.core.backend_options import convert_options
 from omniq.core.corrupt import read_one_task, readable_tasks, split_readable, unreadable_error
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
+from omniq.core.interfaces import (
+    BaseEventStorage,
+    BaseResultStorage,
+    BaseScheduleStore,
+    BaseTaskQueue,
+    TaskAdmin,
+)
 from omniq.core.models import ScheduleStatus, TaskStatus
 from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
@@ -72,7 +78,7 @@ def _json_text(value: object) -> str:
     return _json.encode(value).decode()
 
 
-class SQLiteBackend(BaseTaskQueue, BaseResultStorage, BaseEventStorage, BaseScheduleStore):
+class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage, BaseScheduleStore):
     """Task queue, result store and event store in one SQLite database file.
 
     Args:

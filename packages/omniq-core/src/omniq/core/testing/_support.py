@@ -13,14 +13,26 @@ import pytest
 import pytest_asyncio
 
 from omniq.core.app import AsyncOmniQ
-from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.capabilities import Capability, capabilities_of
+from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue, TaskAdmin
 from omniq.core.options import RecordFactory, TaskOptions
+from omniq.core.pytest_plugin import NotDeclared
 from omniq.core.records import TaskRecord
-from omniq.core.registry import open_url
+from omniq.core.registry import backend_class, open_url
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 
-__all__ = ["TASK_MODULES", "AppFactory", "ConformanceFixtures", "eventually", "make_record", "read_runs"]
+__all__ = [
+    "TASK_MODULES",
+    "AppFactory",
+    "ConformanceFixtures",
+    "NotDeclared",
+    "admin_of",
+    "eventually",
+    "make_record",
+    "read_runs",
+    "requires",
+]
 
 TASKS = "omniq.core.testing.tasks"
 
@@ -35,6 +47,18 @@ TEST_SETTINGS: dict[str, Any] = {"poll_interval": 0.02, "lease_ttl": 10.0, "task
 AppFactory = Callable[..., Awaitable[AsyncOmniQ]]
 
 _serializer = SerializationManager()
+
+
+def requires(*capabilities: Capability) -> pytest.MarkDecorator:
+    """Mark a conformance test (or class) as needing these capabilities of the backend; it runs
+    only on backends that declare them (see :mod:`omniq.core.capabilities`)."""
+    return pytest.mark.omniq_requires(*capabilities)
+
+
+def admin_of(queue: BaseTaskQueue) -> TaskAdmin:
+    """``queue`` as its ``admin`` capability (in tests marked ``@requires(Capability.ADMIN)``)."""
+    assert isinstance(queue, TaskAdmin), f"{queue!r} does not declare the admin capability"
+    return queue
 
 
 def make_record(func: str = f"{TASKS}:noop", *, now: float | None = None, **options: Any) -> TaskRecord:
@@ -68,6 +92,17 @@ class ConformanceFixtures:
     def backend_url(self) -> str:
         """The URL of a fresh, empty store for one test. Override this in your subclass."""
         raise NotImplementedError("override the backend_url fixture in the backend's test class")
+
+    @pytest.fixture(autouse=True)
+    def _declared_capabilities(self, request: pytest.FixtureRequest, backend_url: str) -> None:
+        """Leave out a test marked with :func:`requires` when the backend lacks a capability."""
+        needed = {c for marker in request.node.iter_markers("omniq_requires") for c in marker.args}
+        if not needed:
+            return
+        declared = capabilities_of(backend_class(urlsplit(backend_url).scheme))
+        missing = sorted(Capability(c).value for c in needed - declared)
+        if missing:
+            raise NotDeclared(f"the backend does not declare {', '.join(missing)}", allow_module_level=False)
 
     @pytest_asyncio.fixture
     async def make_app(self, backend_url: str) -> AsyncIterator[AppFactory]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+from omniq.core.capabilities import Capability
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import ResultStatus, TaskStatus
 from omniq.core.records import LEASE_EXPIRED_ERROR, EventRecord, Outcome, ResultRecord
 from omniq.core.registry import open_url
-from omniq.core.testing._support import ConformanceFixtures, make_record
+from omniq.core.testing._support import ConformanceFixtures, admin_of, make_record, requires
 
 __all__ = ["ContractTests"]
 
@@ -293,6 +294,7 @@ class ContractTests(ConformanceFixtures):
         assert await queue.release_claim("never-used", now + 2) == 0
         assert await _claim(queue, now + 3, token="again") == [r.id for r in lost[1:]]
 
+    @requires(Capability.ADMIN)
     async def test_requeue_gives_a_dead_task_fresh_attempts(self, queue: BaseTaskQueue) -> None:
         record = make_record(max_retries=0)
         await queue.enqueue([record])
@@ -300,13 +302,13 @@ class ContractTests(ConformanceFixtures):
         await _claim(queue, now)
         dead = Outcome(task_id=record.id, lease_token="token-a", status=TaskStatus.DEAD, at=now, error="{}")
         await queue.finish([dead])
-        requeued = await queue.requeue(record.id, now + 1)
+        requeued = await admin_of(queue).requeue(record.id, now + 1)
         assert requeued is not None and requeued.changed
         task = requeued.task
         assert (task.status, task.attempts, task.updated_at) == (TaskStatus.PENDING, 0, now + 1)
-        unchanged = await queue.requeue(record.id, now + 2)
+        unchanged = await admin_of(queue).requeue(record.id, now + 2)
         assert unchanged is not None and not unchanged.changed and unchanged.task.updated_at == now + 1
-        assert await queue.requeue("no-such-task", now) is None
+        assert await admin_of(queue).requeue("no-such-task", now) is None
         assert await _claim(queue, now + 2, token="b") == [record.id]
 
     async def test_dedup_key_is_held_while_the_task_is_live(self, queue: BaseTaskQueue) -> None:
@@ -327,21 +329,23 @@ class ContractTests(ConformanceFixtures):
         await queue.finish([done])
         assert await queue.enqueue([second]) == [second.id]
 
+    @requires(Capability.ADMIN)
     async def test_list_and_count_tasks(self, queue: BaseTaskQueue) -> None:
         records = [make_record(queue_name=q) for q in ("a", "a", "b")]
         await queue.enqueue(records)
         await _claim(queue, time.time() + 1, queues=("b",))
-        assert [r.id for r in await queue.list_tasks(queue="a")] == [records[0].id, records[1].id]
-        assert [r.id for r in await queue.list_tasks(status=TaskStatus.RUNNING)] == [records[2].id]
-        assert len(await queue.list_tasks(limit=2)) == 2
-        assert await queue.count_tasks() == {"a": {"pending": 2}, "b": {"running": 1}}
+        assert [r.id for r in await admin_of(queue).list_tasks(queue="a")] == [records[0].id, records[1].id]
+        assert [r.id for r in await admin_of(queue).list_tasks(status=TaskStatus.RUNNING)] == [records[2].id]
+        assert len(await admin_of(queue).list_tasks(limit=2)) == 2
+        assert await admin_of(queue).count_tasks() == {"a": {"pending": 2}, "b": {"running": 1}}
 
+    @requires(Capability.ADMIN)
     async def test_purge_tasks_deletes_only_the_given_final_status(self, queue: BaseTaskQueue) -> None:
         keep, drop = make_record(), make_record()
         await queue.enqueue([keep, drop])
         now = time.time()
         await queue.cancel(drop.id, now)
-        assert await queue.purge_tasks(TaskStatus.CANCELLED) == 1
+        assert await admin_of(queue).purge_tasks(TaskStatus.CANCELLED) == 1
         assert await queue.get_task(drop.id) is None
         assert await queue.get_task(keep.id) is not None
 

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.capabilities import Capability
 from omniq.core.errors import PayloadError
 from omniq.core.models import TaskStatus
 from omniq.core.testing import tasks
-from omniq.core.testing._support import ConformanceFixtures, eventually
+from omniq.core.testing._support import ConformanceFixtures, eventually, requires
 
 __all__ = ["Corrupt", "CorruptRecordTests"]
 
@@ -38,6 +39,7 @@ class CorruptRecordTests(ConformanceFixtures):
         """A function writing a raw value into a stored task's field. Override."""
         raise NotImplementedError("override the corrupt fixture in the backend's test class")
 
+    @requires(Capability.ADMIN)
     async def test_a_corrupt_task_goes_dead_and_the_tasks_claimed_with_it_run(
         self, app: AsyncOmniQ, corrupt: Corrupt, corruptions: list[tuple[str, Any]]
     ) -> None:
@@ -63,6 +65,7 @@ class CorruptRecordTests(ConformanceFixtures):
         result = await app.get_result(after, timeout=60)
         assert result is not None and result.value == 4  # the worker goes on
 
+    @requires(Capability.ADMIN)
     async def test_inspection_shows_the_readable_tasks_and_names_the_corrupt_one(
         self, app: AsyncOmniQ, corrupt: Corrupt, corruptions: list[tuple[str, Any]]
     ) -> None:

@@ -8,12 +8,13 @@ import msgspec
 import pytest
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.capabilities import Capability
 from omniq.core.errors import ValidationError
 from omniq.core.interfaces import BaseTaskQueue
 from omniq.core.models import EventType, ResultStatus, TaskStatus
 from omniq.core.records import Outcome, TaskRecord
 from omniq.core.testing import tasks
-from omniq.core.testing._support import ConformanceFixtures, eventually, make_record
+from omniq.core.testing._support import ConformanceFixtures, admin_of, eventually, make_record, requires
 
 __all__ = ["DependencyTests"]
 
@@ -161,6 +162,7 @@ class DependencyTests(ConformanceFixtures):
         assert [r.id for r in report.dependencies.released] == [dependent.id]
         assert (await queue.reap(now + 2)).dependencies.released == []
 
+    @requires(Capability.ADMIN)
     async def test_a_requeued_task_releases_the_dependents_it_gained_since_it_first_ended(
         self, queue: BaseTaskQueue
     ) -> None:
@@ -168,7 +170,7 @@ class DependencyTests(ConformanceFixtures):
         await queue.enqueue([task])
         now = time.time()
         await _settle(queue, task, TaskStatus.DEAD, now)  # nothing waited on it then
-        assert await queue.requeue(task.id, now + 1) is not None
+        assert await admin_of(queue).requeue(task.id, now + 1) is not None
         dependent = _waiting_on(task.id)
         await queue.enqueue([dependent])
         await _settle(queue, task, TaskStatus.COMPLETED, now + 2)
@@ -196,6 +198,7 @@ class DependencyTests(ConformanceFixtures):
         assert "expired" in (report.dependencies.cancelled[0].error or "")
         assert (await queue.reap(now + 3)).dependencies.cancelled == []
 
+    @requires(Capability.ADMIN)
     async def test_a_purge_keeps_a_finished_task_until_its_dependents_are_resolved(
         self, queue: BaseTaskQueue
     ) -> None:
@@ -204,13 +207,14 @@ class DependencyTests(ConformanceFixtures):
         now = time.time()
         await _settle(queue, dependency, TaskStatus.COMPLETED, now)  # ... and no resolve: a crash
         # Deleted now, it would leave its dependent waiting for ever.
-        assert await queue.purge_tasks(TaskStatus.COMPLETED) == 0
+        assert await admin_of(queue).purge_tasks(TaskStatus.COMPLETED) == 0
         report = await queue.reap(now + 1)
         assert [r.id for r in report.dependencies.released] == [dependent.id]
-        assert await queue.purge_tasks(TaskStatus.COMPLETED) == 1
+        assert await admin_of(queue).purge_tasks(TaskStatus.COMPLETED) == 1
         assert await queue.get_task(dependency.id) is None
         assert await _status(queue, dependent.id) is TaskStatus.PENDING
 
+    @requires(Capability.ADMIN)
     async def test_purged_waiting_tasks_leave_their_dependency_to_end_as_usual(
         self, queue: BaseTaskQueue
     ) -> None:
@@ -220,11 +224,11 @@ class DependencyTests(ConformanceFixtures):
         await queue.enqueue([gone, kept])
         now = time.time()
         await queue.cancel(gone.id, now)  # while it waits, with its dependency live
-        assert await queue.purge_tasks(TaskStatus.CANCELLED) == 1
+        assert await admin_of(queue).purge_tasks(TaskStatus.CANCELLED) == 1
         await _settle(queue, dependency, TaskStatus.COMPLETED, now)
         report = await queue.resolve_dependencies([dependency.id], now)
         assert [r.id for r in report.released] == [kept.id] and report.cancelled == []
-        assert await queue.purge_tasks(TaskStatus.COMPLETED) == 1  # resolved: nothing waits on it
+        assert await admin_of(queue).purge_tasks(TaskStatus.COMPLETED) == 1  # resolved: nothing waits on it
 
     # -- through the application ------------------------------------------------------------------
 
@@ -275,6 +279,7 @@ class DependencyTests(ConformanceFixtures):
         result = await app.get_result(dependent_id)
         assert result is not None and result.status is ResultStatus.CANCELLED
 
+    @requires(Capability.ADMIN)
     async def test_bad_dependencies_are_refused_with_the_field_named(self, app: AsyncOmniQ) -> None:
         for depends_on in (["no-such-task"], "a-string-not-a-list", [42]):
             with pytest.raises(ValidationError) as caught:

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.capabilities import Capability
 from omniq.core.errors import SerializationError, ValidationError
 from omniq.core.testing import tasks
-from omniq.core.testing._support import ConformanceFixtures
+from omniq.core.testing._support import ConformanceFixtures, requires
 
 __all__ = ["HostileInputTests"]
 
@@ -76,6 +77,7 @@ BAD_IDS: list[Any] = ["", "a\x00b", "x" * 10_000, "\udcff", 42, b"bytes"]
 class HostileInputTests(ConformanceFixtures):
     """Bad values through ``AsyncOmniQ``: refused, named, and nothing stored."""
 
+    @requires(Capability.ADMIN)
     @pytest.mark.parametrize(("field", "options"), BAD_OPTIONS, ids=[f for f, _ in BAD_OPTIONS])
     async def test_a_bad_option_is_refused_naming_it(
         self, app: AsyncOmniQ, field: str, options: dict[str, Any]
@@ -85,6 +87,7 @@ class HostileInputTests(ConformanceFixtures):
         assert caught.value.field == field
         assert await app.counts() == {}
 
+    @requires(Capability.ADMIN)
     @pytest.mark.parametrize("func", BAD_FUNCTIONS, ids=range(len(BAD_FUNCTIONS)))
     async def test_a_bad_function_reference_is_refused(self, app: AsyncOmniQ, func: Any) -> None:
         with pytest.raises(ValidationError) as caught:
@@ -92,6 +95,7 @@ class HostileInputTests(ConformanceFixtures):
         assert caught.value.field == "func"
         assert await app.counts() == {}
 
+    @requires(Capability.ADMIN)
     @pytest.mark.parametrize(("kind", "args"), BAD_ARGUMENTS, ids=[k for k, _ in BAD_ARGUMENTS])
     async def test_arguments_that_cannot_be_encoded_are_refused_naming_their_type(
         self, app: AsyncOmniQ, kind: str, args: list[Any]
@@ -122,6 +126,7 @@ class HostileInputTests(ConformanceFixtures):
             with pytest.raises(ValidationError):
                 await schedule_lookup(task_id)
 
+    @requires(Capability.ADMIN)
     async def test_an_unknown_id_is_nothing_and_quotes_do_no_harm(self, app: AsyncOmniQ) -> None:
         kept = await app.enqueue(tasks.add, {"a": 1, "b": 2})
         for task_id in ("'; DROP TABLE tasks; --", "../../etc/passwd", "*", "%", "{x}", "0" * 512):

@@ -7,10 +7,11 @@ import asyncio
 import pytest
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.capabilities import Capability
 from omniq.core.errors import ValidationError
 from omniq.core.models import TaskStatus
 from omniq.core.testing import tasks
-from omniq.core.testing._support import TEST_SETTINGS, AppFactory, ConformanceFixtures
+from omniq.core.testing._support import TEST_SETTINGS, AppFactory, ConformanceFixtures, requires
 
 __all__ = ["MaintenanceTests"]
 
@@ -42,6 +43,7 @@ class MaintenanceTests(ConformanceFixtures):
         assert {ids[status]: status for status in ids} == await _statuses(app)
         return ids
 
+    @requires(Capability.ADMIN)
     async def test_purge_tasks_deletes_the_final_statuses_named(self, app: AsyncOmniQ) -> None:
         ids = await self._finished_tasks(app)
         assert await app.purge_tasks([TaskStatus.COMPLETED, "cancelled"]) == 2
@@ -53,6 +55,7 @@ class MaintenanceTests(ConformanceFixtures):
         assert await app.purge_tasks("dead") == 1
         assert list(await _statuses(app)) == [ids[TaskStatus.PENDING]]
 
+    @requires(Capability.ADMIN)
     async def test_purge_tasks_keeps_tasks_changed_more_recently_than_older_than(
         self, app: AsyncOmniQ
     ) -> None:
@@ -62,6 +65,7 @@ class MaintenanceTests(ConformanceFixtures):
         assert await app.purge_tasks(["completed", "dead", "cancelled"], older_than=0) == 3
         assert list(await _statuses(app)) == [ids[TaskStatus.PENDING]]
 
+    @requires(Capability.ADMIN)
     @pytest.mark.parametrize("status", ["pending", "waiting", "running", "failed", "finished", []])
     async def test_purge_tasks_refuses_a_status_that_is_not_final(
         self, app: AsyncOmniQ, status: str | list[str]

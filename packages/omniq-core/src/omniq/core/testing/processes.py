@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.capabilities import Capability
 from omniq.core.models import EventType, ResultStatus, ScheduleStatus, TaskStatus
 from omniq.core.testing import tasks
-from omniq.core.testing._support import ConformanceFixtures, eventually, read_runs
+from omniq.core.testing._support import ConformanceFixtures, eventually, read_runs, requires
 
 __all__ = ["ProcessTests", "cli_worker_process", "worker_processes"]
 
@@ -193,6 +194,7 @@ class ProcessTests(ConformanceFixtures):
         result = await app.get_result(task_id)
         assert result is not None and result.status is ResultStatus.ERROR
 
+    @requires(Capability.ADMIN)
     async def test_three_scheduler_processes_enqueue_each_run_once(
         self, app: AsyncOmniQ, backend_url: str
     ) -> None:

@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.capabilities import Capability
 from omniq.core.errors import UnknownScheduleError, ValidationError
 from omniq.core.interfaces import BaseComponent, BaseScheduleStore, BaseTaskQueue
 from omniq.core.models import EventType, ResultStatus, ScheduleStatus, TaskStatus
 from omniq.core.records import ScheduleRecord, ScheduleRun
 from omniq.core.schedules import Scheduler
 from omniq.core.testing import tasks
-from omniq.core.testing._support import AppFactory, ConformanceFixtures, eventually, make_record
+from omniq.core.testing._support import AppFactory, ConformanceFixtures, eventually, make_record, requires
 
 __all__ = ["ScheduleTests"]
 
@@ -55,6 +56,8 @@ def _scheduler(app: AsyncOmniQ) -> Scheduler:
 
 class ScheduleTests(ConformanceFixtures):
     """Schedules on the backend's store and through the application."""
+
+    pytestmark = requires(Capability.SCHEDULES)
 
     @pytest.fixture
     def schedules(self, component: BaseComponent) -> BaseScheduleStore:

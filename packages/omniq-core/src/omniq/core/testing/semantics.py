@@ -13,10 +13,18 @@ import msgspec
 import pytest
 
 from omniq.core.app import AsyncOmniQ
+from omniq.core.capabilities import Capability
 from omniq.core.errors import ValidationError
 from omniq.core.models import EventType, ResultStatus, TaskStatus
 from omniq.core.testing import tasks
-from omniq.core.testing._support import AppFactory, ConformanceFixtures, eventually, make_record, read_runs
+from omniq.core.testing._support import (
+    AppFactory,
+    ConformanceFixtures,
+    eventually,
+    make_record,
+    read_runs,
+    requires,
+)
 
 __all__ = ["SemanticsTests"]
 
@@ -205,6 +213,7 @@ class SemanticsTests(ConformanceFixtures):
         assert 0.075 <= delays[1] <= 0.15
         assert 0.1 <= delays[2] <= 0.2
 
+    @requires(Capability.ADMIN)
     async def test_failures_retry_with_backoff_then_go_dead(self, app: AsyncOmniQ) -> None:
         task_id = await app.enqueue(tasks.fail, {"message": "nope"}, max_retries=2, retry_delay=0.01)
         await app.start_worker()
@@ -253,6 +262,7 @@ class SemanticsTests(ConformanceFixtures):
         assert skipped_result is not None and skipped_result.attempts == 1
         assert retried_result is not None and retried_result.attempts == 2
 
+    @requires(Capability.ADMIN)
     async def test_dead_task_can_be_requeued(self, app: AsyncOmniQ, tmp_path: Path) -> None:
         counter = tmp_path / "count"
         task_id = await app.enqueue(tasks.fail_until, {"path": str(counter), "succeed_on": 2}, max_retries=0)
@@ -265,6 +275,7 @@ class SemanticsTests(ConformanceFixtures):
         result = await app.get_result(task_id)
         assert result is not None and (result.status, result.value) == (ResultStatus.SUCCESS, 2)
 
+    @requires(Capability.ADMIN)
     async def test_a_requeued_task_loses_its_old_result(self, app: AsyncOmniQ) -> None:
         task_id = await app.enqueue(tasks.fail, max_retries=0)
         await app.start_worker()
@@ -497,6 +508,7 @@ class SemanticsTests(ConformanceFixtures):
         await eventually(lambda: _status_is(app, first, TaskStatus.COMPLETED))
         assert await app.enqueue(tasks.add, {"a": 1, "b": 1}, dedup_key="nightly") != first
 
+    @requires(Capability.ADMIN)
     async def test_bad_enqueue_options_are_refused_with_the_field_named(self, app: AsyncOmniQ) -> None:
         for options, field in (
             ({"priority": 10**9}, "priority"),
