@@ -107,8 +107,10 @@ def _missing_message(scheme: str) -> str:
 
 
 def _warn_on_version_skew(entry_point: metadata.EntryPoint) -> None:
+    """Warn when one of OmniQ's own distributions (released with core) has another version than
+    core; a third party's ``omniq-*`` backend has its own version line."""
     dist = entry_point.dist
-    if dist is None or not dist.name.startswith("omniq-"):
+    if dist is None or dist.name not in set(KNOWN_BACKENDS.values()):
         return
     core_version = _core_version()
     if core_version is not None and dist.version != core_version:
