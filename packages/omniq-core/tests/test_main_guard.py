@@ -75,3 +75,18 @@ def test_guard_is_recognised_in_its_usual_spellings(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert _guarded_lines(str(source)) == frozenset({3, 5, 6, 8})
+
+
+def test_a_package_main_run_with_dash_m_is_not_refused(tmp_path: Path) -> None:
+    # multiprocessing does not import a package's __main__ again in its children, so top-level
+    # code there is safe (``python -m omniq.core.cli worker -t process`` is such a case).
+    package = tmp_path / "myapp"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "__main__.py").write_text(
+        _APP.format(db=tmp_path.name) + _STARTS["start_worker"], encoding="utf-8"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "myapp"], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=90
+    )
+    assert (run.returncode, run.stdout) == (0, "result 3\n"), run.stderr

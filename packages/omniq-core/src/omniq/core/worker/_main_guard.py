@@ -24,8 +24,12 @@ def check_main_guard() -> None:
     """Raise ``RuntimeError`` if the main thread is running the main script's top-level code at a
     line outside an ``if __name__ == "__main__":`` block (the re-import would run that line again).
 
-    A main module without a source file (``python -c``, an interactive session) is not checked.
+    A main module without a source file (``python -c``, an interactive session) is not checked, nor
+    a package's ``__main__`` run with ``python -m`` (multiprocessing does not import it again).
     """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return
     frame = _main_module_frame()
     if frame is None:
         return
