@@ -14,13 +14,22 @@ import pytest_asyncio
 
 from omniq.core.app import AsyncOmniQ
 from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue
+from omniq.core.models import TaskStatus
 from omniq.core.options import RecordFactory, TaskOptions
-from omniq.core.records import TaskRecord
+from omniq.core.records import Outcome, TaskRecord
 from omniq.core.registry import open_url
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
 
-__all__ = ["TASK_MODULES", "AppFactory", "ConformanceFixtures", "eventually", "make_record", "read_runs"]
+__all__ = [
+    "TASK_MODULES",
+    "AppFactory",
+    "ConformanceFixtures",
+    "ending",
+    "eventually",
+    "make_record",
+    "read_runs",
+]
 
 TASKS = "omniq.core.testing.tasks"
 
@@ -43,6 +52,13 @@ def make_record(func: str = f"{TASKS}:noop", *, now: float | None = None, **opti
     kwargs = options.pop("kwargs", {})
     factory = RecordFactory(func, TaskOptions(**options), Settings(), time.time() if now is None else now)
     return factory.record(*_serializer.dumps([args, kwargs]))
+
+
+def ending(task_id: str, status: TaskStatus, at: float, *, token: str = "t") -> Outcome:
+    """The outcome that ends a task claimed under ``token`` with ``status`` at ``at``; with an
+    error unless it completed."""
+    error = None if status is TaskStatus.COMPLETED else '{"type":"ValueError","message":"x","traceback":null}'
+    return Outcome(task_id=task_id, lease_token=token, status=status, at=at, error=error)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 60.0) -> None:

@@ -12,14 +12,13 @@ import pytest
 from omniq.core.app import AsyncOmniQ
 from omniq.core.interfaces import BaseTaskQueue
 from omniq.core.models import TaskStatus
-from omniq.core.records import Outcome, ReapReport, TaskRecord
-from omniq.core.testing._support import AppFactory, ConformanceFixtures, eventually, make_record
+from omniq.core.records import ReapReport, TaskRecord
+from omniq.core.testing._support import AppFactory, ConformanceFixtures, ending, eventually, make_record
 
 __all__ = ["RetentionTests"]
 
 #: The retention the tests set: tasks settled two of them ago are due, those settled a minute ago not.
 RETENTION = 3600.0
-_ERROR = '{"type":"ValueError","message":"x","traceback":null}'
 
 
 async def _settled(
@@ -39,16 +38,7 @@ async def _settled(
         now=start,
     )
     assert sorted(r.id for r in claimed) == sorted(r.id for r in records)
-    outcomes = [
-        Outcome(
-            task_id=record.id,
-            lease_token="t",
-            status=status,
-            at=at,
-            error=None if status is TaskStatus.COMPLETED else _ERROR,
-        )
-        for record, (status, at) in zip(records, settle, strict=True)
-    ]
+    outcomes = [ending(record.id, status, at) for record, (status, at) in zip(records, settle, strict=True)]
     assert len((await queue.finish(outcomes)).accepted) == len(records)
     return [record.id for record in records]
 
@@ -154,6 +144,5 @@ async def _settled_with_dependent(queue: BaseTaskQueue, at: float) -> list[str]:
         ["awaited"], limit=1, worker_id="w", lease_token="t", lease_expires_at=at + 30, now=at
     )
     assert [r.id for r in claimed] == [dependency.id]
-    outcome = Outcome(task_id=dependency.id, lease_token="t", status=TaskStatus.COMPLETED, at=at)
-    assert (await queue.finish([outcome])).accepted == [dependency.id]
+    assert (await queue.finish([ending(dependency.id, TaskStatus.COMPLETED, at)])).accepted == [dependency.id]
     return [dependency.id]
