@@ -79,6 +79,8 @@ def test_every_setting_reads_its_env_variable() -> None:
         "task_ttl": "5",
         "result_ttl": "6",
         "event_retention": "7",
+        "task_retention": "11",
+        "dead_retention": "12",
         "retry_attempts": "8",
         "retry_delay": "9",
         "retry_backoff": "1.5",
@@ -105,6 +107,30 @@ def test_every_setting_reads_its_env_variable() -> None:
         assert str(got).lower() == value or got == float(value), name
     for name, (_, expected) in lists.items():
         assert getattr(settings, name) == expected, name
+
+
+def test_finished_tasks_are_kept_seven_days_and_dead_ones_until_purged_by_default() -> None:
+    settings = Settings.load(env={})
+    assert (settings.task_retention, settings.dead_retention) == (7 * 86_400.0, None)
+
+
+def test_retentions_read_seconds_or_none_from_the_environment() -> None:
+    settings = Settings.load(env={"OMNIQ_TASK_RETENTION": "3600", "OMNIQ_DEAD_RETENTION": "86400.5"})
+    assert (settings.task_retention, settings.dead_retention) == (3600.0, 86_400.5)
+    for word in ("none", "None", "null"):
+        settings = Settings.load(env={"OMNIQ_TASK_RETENTION": word, "OMNIQ_EVENT_RETENTION": word})
+        assert (settings.task_retention, settings.event_retention) == (None, None)
+    # A URL setting's "none" is a value of its own (no event store), not a missing one.
+    assert Settings.load(env={"OMNIQ_EVENT_STORAGE_URL": "none"}).event_storage_url == "none"
+
+
+@pytest.mark.parametrize("name", ["task_retention", "dead_retention"])
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_a_retention_is_positive_or_none(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"OMNIQ_{name.upper()}='{value}' is invalid"):
+        Settings.load(env={f"OMNIQ_{name.upper()}": value})
+    with pytest.raises(ConfigurationError, match=f"{name}=0.0 .*keep the tasks until purged"):
+        Settings.load(env={}, **{name: 0.0})  # type: ignore[arg-type]
 
 
 def test_errors_mask_secrets_in_values() -> None:

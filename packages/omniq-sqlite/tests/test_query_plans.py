@@ -38,6 +38,7 @@ async def test_claim_walks_the_runnable_index_in_claim_order(backend: SQLiteBack
         (sql.FINISH, "sqlite_autoindex_omniq_tasks_1 (id=?)"),
         (sql.UNCLAIM, "sqlite_autoindex_omniq_tasks_1 (id=?)"),
         (sql.DELETE_RESULTS, "omniq_results_expiry"),
+        (sql.PURGEABLE, "omniq_tasks_finished (status=? AND updated_at<?)"),
         (sql.DELETE_EVENTS, "omniq_events_by_time"),
         (sql.DUE_SCHEDULES, "omniq_schedules_due"),
     ],

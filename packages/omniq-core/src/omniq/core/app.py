@@ -862,6 +862,7 @@ class AsyncOmniQ:
         if not isinstance(component, role):
             shown = mask_url(ref) if isinstance(ref, str) else repr(ref)
             raise ConfigurationError(f"{shown} cannot serve as {label}")
+        component.use_settings(self.settings)
         return component
 
     def _event_store_ref(

@@ -134,6 +134,10 @@ class ComponentView(BaseComponent):
         """:meth:`from_config` from ``OMNIQ_*`` variables and defaults alone."""
         return cls.from_config(OmniQConfig(), **overrides)
 
+    def use_settings(self, settings: Settings) -> None:
+        """Hand the settings to the backend."""
+        self.backend.use_settings(settings)
+
     async def open(self) -> None:
         """Open the backend (idempotent)."""
         await self.backend.open()
@@ -223,8 +227,10 @@ class TaskQueueView(ComponentView, BaseTaskQueue, TaskAdmin):
     async def requeue(self, task_id: str, now: float) -> TaskChange | None:
         return await self._admin.requeue(task_id, now)
 
-    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        return await self._admin.purge_tasks(status, before=before)
+    async def purge_tasks(
+        self, status: TaskStatus, *, before: float | None = None, limit: int | None = None
+    ) -> int:
+        return await self._admin.purge_tasks(status, before=before, limit=limit)
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         await self._queue.wait_for_tasks(queues, timeout)

@@ -72,6 +72,12 @@ class BaseComponent(abc.ABC):
             f"{cls.__name__} cannot be configured by type and config; give its URI as url instead"
         )
 
+    def use_settings(self, settings: Settings) -> None:
+        """Take the settings that the store applies by itself, such as a time to live that the
+        engine enforces (Redis: ``task_retention``). The application and workers call it with
+        theirs before use; the default takes none."""
+        del settings
+
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect and create the schema if needed."""
@@ -262,11 +268,15 @@ class TaskAdmin(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        """Delete tasks in a final ``status`` (last changed before ``before``), with what the store
-        keeps of their dependencies; returns how many. A finished task whose dependents are not
-        resolved yet is kept until they are (``reap`` resolves them): deleted, it would leave
-        them waiting for ever."""
+    async def purge_tasks(
+        self, status: TaskStatus, *, before: float | None = None, limit: int | None = None
+    ) -> int:
+        """Delete tasks in a final ``status`` (last changed before ``before``), at most ``limit``
+        of them (any of those that match), with what the store keeps of their dependencies;
+        returns how many. A finished task whose dependents are not resolved yet is kept until they
+        are (``reap`` resolves them): deleted, it would leave them waiting for ever. With a
+        ``limit`` the work of one call stays bounded however many tasks match: workers purge in
+        such batches."""
 
 
 class BaseResultStorage(BaseComponent):

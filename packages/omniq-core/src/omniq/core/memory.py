@@ -464,18 +464,21 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
             _wake(s.task_waiters)
             return TaskChange(task=requeued, changed=True)
 
-    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
+    async def purge_tasks(
+        self, status: TaskStatus, *, before: float | None = None, limit: int | None = None
+    ) -> int:
         s = self._s
         with s.lock:
             # A task others still wait on stays until they are resolved (the next reap at the
             # latest): deleted, it would leave them waiting for ever.
-            doomed = [
+            matching = (
                 record.id
                 for record in s.tasks.values()
                 if record.status == status
                 and (before is None or record.updated_at < before)
                 and record.id not in s.dependents
-            ]
+            )
+            doomed = list(itertools.islice(matching, limit))
             for task_id in doomed:
                 record = s.tasks.pop(task_id)
                 del s.sequence[task_id]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_type_hints
 
 import msgspec
 
@@ -43,6 +43,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Settings that hold lists: a comma-separated value in the environment.
 _LIST_FIELDS = frozenset({"task_modules"})
 
+#: The value of an optional setting (``task_retention``, ``result_ttl``, ...) in the environment
+#: that stands for none, as it reads in the docs and in YAML (``null`` works too).
+_NONE_WORDS = frozenset({"none", "null"})
+
 WorkerType = Literal["async", "thread", "thread_pool", "process", "process_pool", "gevent"]
 
 
@@ -66,6 +70,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     task_ttl: float | None = None
     result_ttl: float | None = 86_400.0
     event_retention: float | None = 7 * 86_400.0
+    task_retention: float | None = 7 * 86_400.0
+    dead_retention: float | None = None
     retry_attempts: int = 3
     retry_delay: float = 1.0
     retry_backoff: float = 2.0
@@ -92,6 +98,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _require(
             self.scheduler_interval > 0, "scheduler_interval", self.scheduler_interval, "a positive number"
         )
+        for name in ("task_retention", "dead_retention"):
+            retention = getattr(self, name)
+            _require(
+                retention is None or retention > 0,
+                name,
+                retention,
+                "a positive number of seconds, or none to keep the tasks until purged",
+            )
         grace = self.shutdown_grace
         _require(grace is None or grace >= 0, "shutdown_grace", grace, "zero or a positive number of seconds")
         level = self.log_level
@@ -161,6 +175,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigurationError(_describe(exc, merged, origins)) from exc
 
 
+#: Settings that may be none and are not strings (a string setting may mean ``"none"`` itself, as
+#: ``event_storage_url`` does).
+_OPTIONAL = frozenset(
+    name for name, hint in get_type_hints(Settings).items() if hint in (float | None, int | None)
+)
+
+
 class InvalidSetting(ValueError):
     """A setting's value is out of range; ``Settings.load`` names where the value came from."""
 
@@ -189,9 +210,9 @@ def check_keys(values: Mapping[str, Any], known: Sequence[str], where: str) -> N
         )
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, str | list[str]]:
+def _from_env(env: Mapping[str, str]) -> dict[str, str | list[str] | None]:
     fields = Settings.__struct_fields__
-    values: dict[str, str | list[str]] = {}
+    values: dict[str, str | list[str] | None] = {}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -199,7 +220,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, str | list[str]]:
         if field in _LIST_FIELDS:
             values[field] = [item.strip() for item in value.split(",") if item.strip()]
         elif field in fields:
-            values[field] = value
+            values[field] = None if field in _OPTIONAL and value.strip().lower() in _NONE_WORDS else value
         elif not name.startswith(_FOREIGN_PREFIX):
             # Tools share the prefix, so only a near miss of a setting is taken for a typo.
             near = difflib.get_close_matches(field, fields, n=1, cutoff=0.85)

@@ -28,6 +28,7 @@ from omniq.core.records import (
     TaskChange,
     TaskRecord,
 )
+from omniq.core.settings import Settings
 from omniq.core.worker import BaseWorker, worker_class
 
 __all__ = [
@@ -86,6 +87,10 @@ class _SyncComponent(_SyncTwin):
     @twin_of(BaseComponent.open_existing)
     def open_existing(self) -> None:
         self.portal.call(self._target.open_existing)
+
+    @twin_of(BaseComponent.use_settings)
+    def use_settings(self, settings: Settings) -> None:
+        self._target.use_settings(settings)  # no I/O: not on the loop
 
 
 class SyncTaskQueue(_SyncComponent):
@@ -173,8 +178,10 @@ class SyncTaskQueue(_SyncComponent):
         return self.portal.call(self._admin("requeueing tasks").requeue, task_id, now)
 
     @twin_of(TaskAdmin.purge_tasks)
-    def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        return self.portal.call(self._admin("purging tasks").purge_tasks, status, before=before)
+    def purge_tasks(
+        self, status: TaskStatus, *, before: float | None = None, limit: int | None = None
+    ) -> int:
+        return self.portal.call(self._admin("purging tasks").purge_tasks, status, before=before, limit=limit)
 
     def _admin(self, needed_for: str) -> TaskAdmin:
         require(self.aio, Capability.ADMIN, needed_for)

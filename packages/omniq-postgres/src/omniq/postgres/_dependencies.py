@@ -152,10 +152,16 @@ class DependencyStatements:
         #: dependents waiting for ever; the next reap resolves it. Returns how many tasks went.
         #: Parameters: status, time or NULL.
         self.purge = f"""
-            WITH purged AS (
-                DELETE FROM {s}.tasks
-                WHERE status = $1 AND ($2::float8 IS NULL OR updated_at < $2) AND NOT has_dependents
-                RETURNING id, depends_on
+            WITH doomed AS (
+                SELECT id FROM {s}.tasks
+                WHERE status IN ('completed', 'dead', 'cancelled', 'expired')
+                  AND status = $1 AND ($2::float8 IS NULL OR updated_at < $2) AND NOT has_dependents
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED
+            ), purged AS (
+                DELETE FROM {s}.tasks AS t USING doomed
+                WHERE t.id = doomed.id AND NOT t.has_dependents
+                RETURNING t.id, t.depends_on
             ), edges AS (
                 DELETE FROM {s}.dependencies AS d
                 USING purged, jsonb_array_elements_text(purged.depends_on) AS dependency(id)

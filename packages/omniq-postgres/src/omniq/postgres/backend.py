@@ -437,11 +437,14 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         return None if unchanged is None else TaskChange(task=unchanged, changed=False)
 
     @writes
-    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        """Delete the tasks in ``status`` last changed before ``before``, and the dependency edges
-        they kept as waiting tasks, in one statement. A finished task whose dependents are not
-        resolved yet is kept until they are (by the next reap at the latest)."""
-        purged: int = await self._db.pool.fetchval(self._deps.purge, TaskStatus(status).value, before)
+    async def purge_tasks(
+        self, status: TaskStatus, *, before: float | None = None, limit: int | None = None
+    ) -> int:
+        """Delete up to ``limit`` tasks in ``status`` last changed before ``before``, and the
+        dependency edges they kept as waiting tasks, in one statement; rows another transaction
+        holds are skipped, so purging workers do not wait on each other. A finished task whose
+        dependents are not resolved yet is kept until they are (by the next reap at the latest)."""
+        purged: int = await self._db.pool.fetchval(self._deps.purge, TaskStatus(status).value, before, limit)
         return purged
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:

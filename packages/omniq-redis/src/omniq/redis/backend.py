@@ -106,14 +106,17 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
         self.events_maxlen = parsed.events_maxlen
         self.keys = Keys(parsed.prefix)
         self._client: Redis | None = None
+        self._header = ""
+        self.use_settings(Settings())
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], settings: Settings, *, where: str = "config") -> Self:
         """``{type: redis, config: {...}}``: the server as ``url`` or as ``host``, ``port``,
         ``username``, ``password``, ``db``; and ``prefix``, ``events_maxlen``."""
-        del settings  # nothing here defaults to a setting
         parsed = convert_options(options, RedisConfig, where)
-        return cls(parsed.server_url(where), **parsed.options())
+        backend = cls(parsed.server_url(where), **parsed.options())
+        backend.use_settings(settings)
+        return backend
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -124,6 +127,14 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
                 malformed or sets an invalid option.
         """
         return cls(url, **options)
+
+    def use_settings(self, settings: Settings) -> None:
+        """Take ``task_retention`` and ``dead_retention``: a final task's record expires that long
+        after it is stored (``PX``), unless tasks wait on it; the worker's retention purge deletes
+        what is left."""
+        self._header = (
+            f"{self.keys.base} {_millis(settings.task_retention)} {_millis(settings.dead_retention)}"
+        )
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.url!r}, prefix={self.prefix!r})"
@@ -159,7 +170,7 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
 
     async def _script(self, name: str, args: Sequence[Arg]) -> Any:
         with translated_errors(self.url, self.prefix):
-            return await load_script(name)(self.client, [self.keys.anchor], [self.keys.base, *args])
+            return await load_script(name)(self.client, [self.keys.anchor], [self._header, *args])
 
     # -- task queue -------------------------------------------------------------------------
 
@@ -387,10 +398,14 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
         """Make a dead, cancelled or expired task pending again with fresh attempts."""
         return _change(await self._script("requeue", [task_id, number(now)]), task_id)
 
-    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        """Delete the tasks in ``status`` last changed before ``before``."""
+    async def purge_tasks(
+        self, status: TaskStatus, *, before: float | None = None, limit: int | None = None
+    ) -> int:
+        """Delete up to ``limit`` tasks in ``status`` last changed before ``before``; also removes
+        (and counts) the ids whose final record has expired from the status index."""
         purged: int = await self._script(
-            "purge_tasks", [TaskStatus(status).value, "" if before is None else number(before)]
+            "purge_tasks",
+            [TaskStatus(status).value, _optional(before), "" if limit is None else str(limit)],
         )
         return purged
 
@@ -544,6 +559,11 @@ def _live_result(task_id: str, value: bytes | None) -> ResultRecord | None:
     if record.expires_at is not None and record.expires_at <= time.time():
         return None
     return record
+
+
+def _millis(seconds: float | None) -> str:
+    """A retention for the scripts: whole milliseconds, at least one; ``-`` for none."""
+    return "-" if seconds is None else str(max(1, round(seconds * 1000)))
 
 
 def _optional(value: float | None) -> str:

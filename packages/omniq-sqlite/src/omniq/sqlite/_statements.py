@@ -32,6 +32,7 @@ __all__ = [
     "GET_TASK",
     "HEARTBEAT",
     "INSERT_SCHEDULE",
+    "PURGEABLE",
     "RECOVER_LEASES",
     "REQUEUE",
     "SELECT_EVENTS",
@@ -220,9 +221,18 @@ WHERE id = ? AND status IN ('dead', 'cancelled', 'expired')
 RETURNING {TASK_COLUMNS}
 """
 
-#: Followed by ``AND`` and conditions on ``t`` (status, update time). A task that others still
+#: Followed by ``AND`` and conditions on ``t`` (the ids to purge). A task that others still
 #: wait on is kept: its dependents would otherwise wait for ever (see ``_dependencies``).
 DELETE_TASKS = "DELETE FROM omniq_tasks AS t WHERE t.has_dependents = 0"
+
+#: Up to ``limit`` (-1: all) ids of tasks in a final status last changed before a time, read
+#: through ``omniq_tasks_finished``: the ``status IN`` term is that index's, word for word.
+PURGEABLE = """
+SELECT t.id FROM omniq_tasks AS t
+WHERE t.status IN ('cancelled', 'completed', 'dead', 'expired')
+  AND t.status = ? AND t.updated_at < ? AND t.has_dependents = 0
+LIMIT ?
+"""
 
 GET_RESULT = f"SELECT {RESULT_COLUMNS} FROM omniq_results WHERE task_id = ?"
 

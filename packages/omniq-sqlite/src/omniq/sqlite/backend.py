@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -71,6 +72,10 @@ _SEQ = len(TaskRecord.__struct_fields__)
 logger = logging.getLogger("omniq.sqlite")
 
 _CLAIMED_QUEUE, _CLAIMED_PRIORITY, _CLAIMED_DUE_AT, _CLAIMED_SEQ = 1, 3, 4, 14
+
+
+#: The purge's condition on ``t``: its id is in the JSON array ``?``.
+_PURGED = "t.id IN (SELECT value FROM json_each(?))"
 
 
 def _json_text(value: object) -> str:
@@ -403,15 +408,21 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         record = _one_task(rows, task_id)
         return None if record is None else TaskChange(task=record, changed=requeued)
 
-    async def purge_tasks(self, status: TaskStatus, *, before: float | None = None) -> int:
-        """Delete the tasks in ``status`` last changed before ``before``, and the dependency edges
-        they kept as waiting tasks, in one transaction. A finished task whose dependents are not
-        resolved yet is kept until they are (by the next reap at the latest)."""
-        conditions = "t.status = ?" if before is None else "t.status = ? AND t.updated_at < ?"
-        params = [TaskStatus(status).value] if before is None else [TaskStatus(status).value, before]
+    async def purge_tasks(
+        self, status: TaskStatus, *, before: float | None = None, limit: int | None = None
+    ) -> int:
+        """Delete up to ``limit`` tasks in ``status`` last changed before ``before``, and the
+        dependency edges they kept as waiting tasks, in one transaction. A finished task whose
+        dependents are not resolved yet is kept until they are (by the next reap at the latest)."""
+        changed_before = math.inf if before is None else before
+        params = (TaskStatus(status).value, changed_before, -1 if limit is None else limit)
         async with self._db.transaction() as conn:
-            await dependencies.delete_edges_of_purged(conn, conditions, params)
-            cursor = await conn.execute(f"{sql.DELETE_TASKS} AND {conditions}", params)
+            ids = [row[0] for row in await fetch(conn, sql.PURGEABLE, params)]
+            if not ids:
+                return 0
+            purged = [_json_text(ids)]
+            await dependencies.delete_edges_of_purged(conn, _PURGED, purged)
+            cursor = await conn.execute(f"{sql.DELETE_TASKS} AND {_PURGED}", purged)
         return cursor.rowcount
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from omniq.core.testing.hostile import HostileInputTests
     from omniq.core.testing.maintenance import MaintenanceTests
     from omniq.core.testing.processes import ProcessTests
+    from omniq.core.testing.retention import RetentionTests
     from omniq.core.testing.schedules import ScheduleTests
     from omniq.core.testing.semantics import SemanticsTests
     from omniq.core.testing.suite import BackendConformance, InProcessBackendConformance
@@ -45,6 +46,7 @@ __all__ = [
     "InProcessBackendConformance",
     "MaintenanceTests",
     "ProcessTests",
+    "RetentionTests",
     "ScheduleTests",
     "SemanticsTests",
 ]
@@ -62,6 +64,7 @@ _HOMES = {
     "DependencyTests": "dependencies",
     "ExpiryTests": "expiry",
     "ProcessTests": "processes",
+    "RetentionTests": "retention",
     "ScheduleTests": "schedules",
     "SemanticsTests": "semantics",
 }

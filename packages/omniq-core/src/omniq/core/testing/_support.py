@@ -15,9 +15,10 @@ import pytest_asyncio
 from omniq.core.app import AsyncOmniQ
 from omniq.core.capabilities import Capability, capabilities_of
 from omniq.core.interfaces import BaseComponent, BaseEventStorage, BaseResultStorage, BaseTaskQueue, TaskAdmin
+from omniq.core.models import TaskStatus
 from omniq.core.options import RecordFactory, TaskOptions
 from omniq.core.pytest_plugin import NotDeclared
-from omniq.core.records import TaskRecord
+from omniq.core.records import Outcome, TaskRecord
 from omniq.core.registry import backend_class, open_url
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
@@ -28,6 +29,7 @@ __all__ = [
     "ConformanceFixtures",
     "NotDeclared",
     "admin_of",
+    "ending",
     "eventually",
     "make_record",
     "read_runs",
@@ -67,6 +69,13 @@ def make_record(func: str = f"{TASKS}:noop", *, now: float | None = None, **opti
     kwargs = options.pop("kwargs", {})
     factory = RecordFactory(func, TaskOptions(**options), Settings(), time.time() if now is None else now)
     return factory.record(*_serializer.dumps([args, kwargs]))
+
+
+def ending(task_id: str, status: TaskStatus, at: float, *, token: str = "t") -> Outcome:
+    """The outcome that ends a task claimed under ``token`` with ``status`` at ``at``; with an
+    error unless it completed."""
+    error = None if status is TaskStatus.COMPLETED else '{"type":"ValueError","message":"x","traceback":null}'
+    return Outcome(task_id=task_id, lease_token=token, status=status, at=at, error=error)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 60.0) -> None:

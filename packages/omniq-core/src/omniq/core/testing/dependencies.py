@@ -12,9 +12,16 @@ from omniq.core.capabilities import Capability
 from omniq.core.errors import ValidationError
 from omniq.core.interfaces import BaseTaskQueue
 from omniq.core.models import EventType, ResultStatus, TaskStatus
-from omniq.core.records import Outcome, TaskRecord
+from omniq.core.records import TaskRecord
 from omniq.core.testing import tasks
-from omniq.core.testing._support import ConformanceFixtures, admin_of, eventually, make_record, requires
+from omniq.core.testing._support import (
+    ConformanceFixtures,
+    admin_of,
+    ending,
+    eventually,
+    make_record,
+    requires,
+)
 
 __all__ = ["DependencyTests"]
 
@@ -29,9 +36,7 @@ async def _settle(queue: BaseTaskQueue, record: TaskRecord, status: TaskStatus, 
         [record.queue], limit=1, worker_id="w", lease_token="t", lease_expires_at=now + 30, now=now
     )
     assert [r.id for r in claimed] == [record.id]
-    error = None if status is TaskStatus.COMPLETED else '{"type":"ValueError","message":"x","traceback":null}'
-    outcome = Outcome(task_id=record.id, lease_token="t", status=status, at=now, error=error)
-    assert (await queue.finish([outcome])).accepted == [record.id]
+    assert (await queue.finish([ending(record.id, status, now)])).accepted == [record.id]
 
 
 async def _with_dependent(queue: BaseTaskQueue, dependency: TaskRecord) -> TaskRecord:
@@ -66,19 +71,9 @@ class DependencyTests(ConformanceFixtures):
             ["finish-report"], limit=4, worker_id="w", lease_token="t", lease_expires_at=now + 30, now=now
         )
         assert len(claimed) == 4
-        error = '{"type":"ValueError","message":"x","traceback":null}'
         statuses = [TaskStatus.COMPLETED, TaskStatus.DEAD, TaskStatus.COMPLETED]
-        outcomes = [
-            Outcome(
-                task_id=r.id,
-                lease_token="t",
-                status=status,
-                at=now,
-                error=None if status is TaskStatus.COMPLETED else error,
-            )
-            for r, status in zip(awaited, statuses, strict=True)
-        ]
-        outcomes.append(Outcome(task_id=alone.id, lease_token="t", status=TaskStatus.COMPLETED, at=now))
+        outcomes = [ending(r.id, status, now) for r, status in zip(awaited, statuses, strict=True)]
+        outcomes.append(ending(alone.id, TaskStatus.COMPLETED, now))
         report = await queue.finish(outcomes)
         assert report.accepted == [o.task_id for o in outcomes]
         assert {r.id for r in awaited} <= set(report.waited_on) <= set(report.accepted)

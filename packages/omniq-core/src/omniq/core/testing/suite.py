@@ -7,6 +7,7 @@ from omniq.core.testing.expiry import ExpiryTests
 from omniq.core.testing.hostile import HostileInputTests
 from omniq.core.testing.maintenance import MaintenanceTests
 from omniq.core.testing.processes import ProcessTests
+from omniq.core.testing.retention import RetentionTests
 from omniq.core.testing.schedules import ScheduleTests
 from omniq.core.testing.semantics import SemanticsTests
 
@@ -21,6 +22,7 @@ class InProcessBackendConformance(
     DependencyTests,
     HostileInputTests,
     MaintenanceTests,
+    RetentionTests,
 ):
     """Every rule that one process can prove."""
 

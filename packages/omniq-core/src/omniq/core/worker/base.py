@@ -34,7 +34,13 @@ from omniq.core.errors import OmniQError, PayloadError, SerializationError
 from omniq.core.events import EventRecorder
 from omniq.core.function_policy import FunctionPolicy
 from omniq.core.functions import FunctionRegistry
-from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseScheduleStore, BaseTaskQueue
+from omniq.core.interfaces import (
+    BaseEventStorage,
+    BaseResultStorage,
+    BaseScheduleStore,
+    BaseTaskQueue,
+    TaskAdmin,
+)
 from omniq.core.models import ErrorInfo, EventType, TaskStatus
 from omniq.core.records import DependencyReport, FinishReport, Outcome, ReapReport, ResultRecord, TaskRecord
 from omniq.core.schedules import Scheduler
@@ -48,8 +54,13 @@ T = TypeVar("T")
 
 logger = logging.getLogger("omniq.worker")
 
-#: How often a worker purges expired results and old events.
+#: How often a worker purges expired results, old events and finished tasks past their retention.
 PURGE_INTERVAL = 60.0
+
+#: The most tasks of one status a worker deletes per purge call. A full batch brings the next
+#: purge forward to the next reap, so a backlog goes in batches between reaps instead of in one
+#: long call that would hold up lease recovery (and, on SQLite, the write lock).
+PURGE_BATCH = 1000
 
 #: How long ``stop`` waits for the last writes, once every task has finished or been released,
 #: without any of them succeeding (a store that keeps failing).
@@ -120,6 +131,9 @@ class BaseWorker(abc.ABC):
         self.settings = settings or Settings.load()
         self.queue = queue
         self.result_store = result_store
+        for component in (queue, result_store, event_store):
+            if component is not None:
+                component.use_settings(self.settings)
         self.queues = list(queues or [self.settings.default_queue])
         self.max_workers = max_workers or self.settings.max_workers
         if self.max_workers < 1:
@@ -614,6 +628,7 @@ class BaseWorker(abc.ABC):
     async def _reap_forever(self, first: ReapReport | None) -> None:
         interval = min(self.settings.lease_ttl / 2, 5.0)
         last_purge = 0.0
+        backlog = False
         if first is not None:
             await self._record_reaped(first)
         # Jitter spreads the reapers of many workers over the interval.
@@ -623,9 +638,9 @@ class BaseWorker(abc.ABC):
             try:
                 if report is not None:
                     await self._record_reaped(report)
-                if now - last_purge >= PURGE_INTERVAL:
+                if backlog or now - last_purge >= PURGE_INTERVAL:
                     last_purge = now
-                    await self._purge(now)
+                    backlog = await self._purge(now)
             except Exception:
                 logger.exception("reap failed; will try again")
 
@@ -663,12 +678,28 @@ class BaseWorker(abc.ABC):
         if results and store is not None:
             await self._retrying("put_results", store.put_results, results)
 
-    async def _purge(self, now: float) -> None:
+    async def _purge(self, now: float) -> bool:
+        """Purge expired results, old events and a batch of finished tasks past their retention;
+        whether a batch was full (more may be due)."""
         if self.result_store is not None:
             await self.result_store.purge_results(now)
         storage = self.events.storage
         if storage is not None and self.settings.event_retention is not None:
             await storage.purge_events(now - self.settings.event_retention)
+        backlog = False
+        queue = self.queue
+        if not isinstance(queue, TaskAdmin):  # no purges without the admin capability
+            return backlog
+        for status, retention in self._retentions():
+            if retention is not None:
+                purged = await queue.purge_tasks(status, before=now - retention, limit=PURGE_BATCH)
+                backlog = backlog or purged >= PURGE_BATCH
+        return backlog
+
+    def _retentions(self) -> list[tuple[TaskStatus, float | None]]:
+        kept, dead = self.settings.task_retention, self.settings.dead_retention
+        finished = (TaskStatus.COMPLETED, TaskStatus.CANCELLED, TaskStatus.EXPIRED)
+        return [*((status, kept) for status in finished), (TaskStatus.DEAD, dead)]
 
 
 _LEASE_EXPIRED = ErrorInfo(

@@ -1,8 +1,11 @@
--- Shared by every script (prepended to each one). ARGV[1] is the project's key base "{prefix}";
--- KEYS[1] is "{prefix}:seq", declared so that Redis Cluster routes the script to the project's
--- slot. Times travel as the decimal strings Python wrote and are stored unchanged, so no float
--- ever loses digits in Lua (tostring keeps only 14).
-local P = ARGV[1]
+-- Shared by every script (prepended to each one). ARGV[1] is the project's key base "{prefix}",
+-- a space, the milliseconds a completed, cancelled or expired task's final record lives, a space
+-- and those of a dead task's ('-': until purged); KEYS[1] is "{prefix}:seq", declared so that
+-- Redis Cluster routes the script to the project's slot. Times travel as the decimal strings
+-- Python wrote and are stored unchanged, so no float ever loses digits in Lua (tostring keeps
+-- only 14).
+local P, RETAIN_MS, DEAD_RETAIN_MS = string.match(ARGV[1], '^(%S+) (%S+) (%S+)$')
+RETAIN_MS, DEAD_RETAIN_MS = tonumber(RETAIN_MS), tonumber(DEAD_RETAIN_MS)
 local SEQ = KEYS[1]
 local QUEUES = P .. ':queues'
 local LEASES = P .. ':leases'
@@ -127,14 +130,21 @@ end
 
 -- Store `row` (a full `record` row) as task `id`'s final record in place of its hash. `settled`
 -- is the finish call's marker or false. Returns whether tasks wait on it (then it is indexed in
--- `{p}:deps:final` until they are resolved).
+-- `{p}:deps:final` until they are resolved). The record expires after the retention of its
+-- status, except while tasks wait on it: the retention purge deletes it once they are resolved.
 local function store_final(id, row, settled)
   row[AT.id], row[AT.lease_token], row[AT.lease_expires_at] = false, false, false
   row[SETTLED_AT] = settled
-  redis.call('SET', fkey(id), cmsgpack.pack(row))
+  local waited = has_dependents(id)
+  local keep = RETAIN_MS
+  if row[AT.status] == 'dead' then keep = DEAD_RETAIN_MS end
+  if keep and not waited then
+    redis.call('SET', fkey(id), cmsgpack.pack(row), 'PX', keep)
+  else
+    redis.call('SET', fkey(id), cmsgpack.pack(row))
+  end
   redis.call('DEL', tkey(id))
   row[AT.id], row[SETTLED_AT] = id, nil
-  local waited = has_dependents(id)
   if waited then redis.call('SADD', DEPS_FINAL, id) end
   return waited
 end
