@@ -82,15 +82,8 @@ class CancellationTests(ConformanceFixtures):
     async def test_a_cancelled_running_task_stops_before_any_heartbeat(
         self, make_app: AppFactory, tmp_path: Path, worker_type: str
     ) -> None:
-        app = await make_app(lease_ttl=LONG_LEASE)
-        await _skip_without_push(app.task_queue)
-        marker, log = tmp_path / "started", tmp_path / "runs.log"
-        task_id = await app.enqueue(
-            tasks.slow_with_marker, {"marker": str(marker), "seconds": 60, "log": str(log)}, max_retries=3
-        )
-        await app.start_worker(worker_type, max_workers=1)
-        await eventually(lambda: _started(marker))
-        assert await app.cancel(task_id)
+        log = tmp_path / "runs.log"
+        app, task_id = await _cancel_while_running(make_app, tmp_path, worker_type, slow_task_log=log)
         after = await app.enqueue(tasks.add, {"a": 1, "b": 1})
         # The only slot comes free once the cancelled task has stopped.
         assert await app.get_result(after, timeout=WAIT) is not None
@@ -101,15 +94,8 @@ class CancellationTests(ConformanceFixtures):
     async def test_stopping_the_worker_does_not_wait_for_a_cancelled_task(
         self, make_app: AppFactory, tmp_path: Path, worker_type: str
     ) -> None:
-        app = await make_app(lease_ttl=LONG_LEASE)
-        await _skip_without_push(app.task_queue)
-        marker, log = tmp_path / "started", tmp_path / "runs.log"
-        task_id = await app.enqueue(
-            tasks.slow_with_marker, {"marker": str(marker), "seconds": 60, "log": str(log)}
-        )
-        await app.start_worker(worker_type, max_workers=1)
-        await eventually(lambda: _started(marker))
-        assert await app.cancel(task_id)
+        log = tmp_path / "runs.log"
+        app, task_id = await _cancel_while_running(make_app, tmp_path, worker_type, slow_task_log=log)
         # A graceful stop waits for running tasks; the cancelled one is not running any more.
         await asyncio.wait_for(app.stop_worker(), WAIT)
         await _settled_as_cancelled(app, task_id)
@@ -118,19 +104,32 @@ class CancellationTests(ConformanceFixtures):
     async def test_a_cancelled_greenlet_stops_before_any_heartbeat(
         self, make_app: AppFactory, tmp_path: Path
     ) -> None:
-        app = await make_app(lease_ttl=LONG_LEASE)
-        await _skip_without_push(app.task_queue)
-        marker, note = tmp_path / "started", tmp_path / "interrupted"
-        task_id = await app.enqueue(
-            tasks.sleep_noting_interruption,
-            {"marker": str(marker), "note": str(note), "seconds": 60, "cooperative": True},
-        )
-        await app.start_worker("gevent", max_workers=1)
-        await eventually(lambda: _started(marker))
-        assert await app.cancel(task_id)
+        app, task_id = await _cancel_while_running(make_app, tmp_path, "gevent")
         await asyncio.wait_for(app.stop_worker(), WAIT)
-        assert note.read_text(encoding="utf-8").split() == ["GreenletExit"]
+        assert (tmp_path / "interrupted").read_text(encoding="utf-8").split() == ["GreenletExit"]
         await _settled_as_cancelled(app, task_id)
+
+
+async def _cancel_while_running(
+    make_app: AppFactory, tmp_path: Path, worker_type: str, *, slow_task_log: Path | None = None
+) -> tuple[AsyncOmniQ, str]:
+    """Start a worker with one slot and a long lease on a 60 s task, and cancel the task once it
+    runs: the application and the task's id. The task is ``slow_with_marker`` logging to
+    ``slow_task_log`` if given, else ``sleep_noting_interruption`` with ``gevent.sleep`` noting
+    its interruption in ``tmp_path / "interrupted"``."""
+    app = await make_app(lease_ttl=LONG_LEASE)
+    await _skip_without_push(app.task_queue)
+    marker = tmp_path / "started"
+    if slow_task_log is not None:
+        arguments = {"marker": str(marker), "seconds": 60, "log": str(slow_task_log)}
+        task_id = await app.enqueue(tasks.slow_with_marker, arguments, max_retries=3)
+    else:
+        arguments = {"marker": str(marker), "note": str(tmp_path / "interrupted"), "seconds": 60}
+        task_id = await app.enqueue(tasks.sleep_noting_interruption, {**arguments, "cooperative": True})
+    await app.start_worker(worker_type, max_workers=1)
+    await eventually(lambda: _started(marker))
+    assert await app.cancel(task_id)
+    return app, task_id
 
 
 class CancellationProcessTests(ConformanceFixtures):
