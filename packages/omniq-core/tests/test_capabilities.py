@@ -65,6 +65,7 @@ def test_capabilities_are_read_from_the_class() -> None:
         Capability.ADMIN,
         Capability.SCHEDULES,
         Capability.PUSH_WAKEUPS,
+        Capability.PUSH_CANCELS,
         Capability.RESULT_WAITS,
     }
 

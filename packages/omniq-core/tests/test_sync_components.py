@@ -49,3 +49,20 @@ def test_twins_share_one_loop_and_run_a_worker() -> None:
         events.append_events([EventRecord(type="enqueued", task_id="x", at=time.time())])
         assert [e.task_id for e in events.query_events(types=["enqueued"])] == ["x"]
         assert queue.count_tasks()["default"] == {"completed": 1}
+
+
+def test_the_twin_watches_for_cancellations_on_its_loop() -> None:
+    backend = MemoryBackend(uuid.uuid4().hex)
+    heard: list[str] = []
+    with SyncTaskQueue(backend) as queue:
+        record = make_record()
+        queue.enqueue([record])
+        now = time.time()
+        until = now + 60
+        with queue.watch_cancellations("w", heard.append) as pushes:
+            assert pushes
+            queue.claim(["default"], limit=1, worker_id="w", lease_token="t", lease_expires_at=until, now=now)
+            queue.cancel(record.id, now)
+            queue.count_tasks()  # a round trip on the loop, after the call it scheduled there
+        queue.cancel(record.id, now)  # final already: nobody is told
+    assert heard == [record.id]

@@ -522,7 +522,8 @@ class AsyncOmniQ:
     async def cancel(self, task_id: str) -> bool:
         """Cancel a task that has not finished; ``False`` if it is unknown or already final.
 
-        A running task's worker stops it at its next heartbeat; it is not retried.
+        A running task's worker stops it at once where the task queue pushes cancellations (every
+        bundled backend does), else at its next heartbeat; it is not retried.
         """
         checked_id(task_id)
         await self.open()

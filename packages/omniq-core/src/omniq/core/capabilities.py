@@ -9,6 +9,8 @@ missing instead of failing somewhere inside a call:
   dead-letter requeue, purges);
 - ``schedules``: it also subclasses :class:`~omniq.core.interfaces.BaseScheduleStore`;
 - ``push_wakeups``: it overrides ``wait_for_tasks`` (idle workers are woken rather than polling);
+- ``push_cancels``: it overrides ``watch_cancellations`` (a cancelled running task stops at once
+  rather than at its worker's next heartbeat);
 - ``result_waits``: as a result store, it overrides ``wait_for_result`` (waiters are notified
   rather than polling).
 
@@ -32,6 +34,7 @@ class Capability(enum.StrEnum):
     ADMIN = "admin"
     SCHEDULES = "schedules"
     PUSH_WAKEUPS = "push_wakeups"
+    PUSH_CANCELS = "push_cancels"
     RESULT_WAITS = "result_waits"
 
 
@@ -52,6 +55,8 @@ def capabilities_of(backend: object) -> frozenset[Capability]:
     found = {capability for capability, interface in _INTERFACES.items() if issubclass(cls, interface)}
     if issubclass(cls, BaseTaskQueue) and cls.wait_for_tasks is not BaseTaskQueue.wait_for_tasks:
         found.add(Capability.PUSH_WAKEUPS)
+    if issubclass(cls, BaseTaskQueue) and cls.watch_cancellations is not BaseTaskQueue.watch_cancellations:
+        found.add(Capability.PUSH_CANCELS)
     if issubclass(cls, BaseResultStorage) and cls.wait_for_result is not BaseResultStorage.wait_for_result:
         found.add(Capability.RESULT_WAITS)
     return frozenset(found)

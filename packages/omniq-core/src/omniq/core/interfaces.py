@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -224,9 +225,26 @@ class BaseTaskQueue(BaseComponent):
         """Cancel a task that has not reached a final status; returns it as it now is, and
         whether this call cancelled it (``changed``; a task already final is left as it is).
 
-        A running task loses its lease (its worker learns it at the next heartbeat). Returns
+        A running task loses its lease: its worker learns it from :meth:`watch_cancellations`
+        where the store pushes (capability ``push_cancels``), else at its next heartbeat. Returns
         ``None`` for an unknown id.
         """
+
+    def watch_cancellations(
+        self, worker_id: str, on_cancel: Callable[[str], None]
+    ) -> contextlib.AbstractAsyncContextManager[bool]:
+        """Call ``on_cancel(task_id)`` when :meth:`cancel` takes a running task's lease, while
+        the block runs; entering it yields whether this store pushes such calls at all.
+
+        ``worker_id`` is the watching worker's: a store may tell only the worker the task was
+        leased to, or every watcher. ``on_cancel`` is called in the event loop that entered the
+        block and must not block; it may name tasks the worker does not hold (any more), so the
+        worker confirms with a :meth:`heartbeat` before it stops anything. The watch is live once
+        the block is entered. The default pushes nothing; overriding it declares the capability
+        ``push_cancels``.
+        """
+        del worker_id, on_cancel
+        return contextlib.nullcontext(False)
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         """Return when claimable work may have arrived, or after ``timeout`` seconds.

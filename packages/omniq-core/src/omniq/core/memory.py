@@ -13,7 +13,7 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import msgspec
@@ -82,6 +82,8 @@ class _Store:
         self.counter = itertools.count()
         self.task_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.result_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+        #: Workers watching for cancellations, by worker id: each with its loop and callback.
+        self.cancel_watchers: dict[str, list[tuple[asyncio.AbstractEventLoop, Callable[[str], None]]]] = {}
 
     def schedule(self, record: TaskRecord, now: float) -> None:
         """Put a claimable task where the next claim will find it."""
@@ -433,6 +435,10 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                 updated_at=now,
             )
             s.store(cancelled)
+            if record.status is TaskStatus.RUNNING and record.worker_id is not None:
+                for loop, on_cancel in s.cancel_watchers.get(record.worker_id, ()):
+                    if not loop.is_closed():
+                        loop.call_soon_threadsafe(on_cancel, task_id)
             return TaskChange(task=cancelled, changed=True)
 
     async def requeue(self, task_id: str, now: float) -> TaskChange | None:
@@ -500,6 +506,23 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         finally:
             with self._s.lock, contextlib.suppress(ValueError):
                 self._s.task_waiters.remove(waiter)
+
+    @contextlib.asynccontextmanager
+    async def watch_cancellations(
+        self, worker_id: str, on_cancel: Callable[[str], None]
+    ) -> AsyncIterator[bool]:
+        """Call ``on_cancel`` in this loop when :meth:`cancel` takes a task leased to ``worker_id``."""
+        watcher = (asyncio.get_running_loop(), on_cancel)
+        with self._s.lock:
+            self._s.cancel_watchers.setdefault(worker_id, []).append(watcher)
+        try:
+            yield True
+        finally:
+            with self._s.lock:
+                watchers = self._s.cancel_watchers[worker_id]
+                watchers.remove(watcher)
+                if not watchers:
+                    del self._s.cancel_watchers[worker_id]
 
     # -- results ----------------------------------------------------------------------------
 

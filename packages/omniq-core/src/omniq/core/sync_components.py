@@ -7,8 +7,9 @@ async methods' names and signatures (a test compares them) and hand each call to
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self, cast
 
@@ -191,6 +192,24 @@ class SyncTaskQueue(_SyncComponent):
     @twin_of(BaseTaskQueue.wait_for_tasks)
     def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         self.portal.call(self.aio.wait_for_tasks, queues, timeout)
+
+    @twin_of(BaseTaskQueue.watch_cancellations)
+    @contextlib.contextmanager
+    def watch_cancellations(self, worker_id: str, on_cancel: Callable[[str], None]) -> Iterator[bool]:
+        # The watch is entered and left on the loop, whose thread then calls on_cancel.
+        stack = contextlib.AsyncExitStack()
+
+        async def enter() -> bool:
+            return await stack.enter_async_context(self.aio.watch_cancellations(worker_id, on_cancel))
+
+        async def leave() -> None:
+            await stack.aclose()
+
+        pushes = self.portal.call(enter)
+        try:
+            yield pushes
+        finally:
+            self.portal.call(leave)
 
 
 class SyncResultStorage(_SyncComponent):

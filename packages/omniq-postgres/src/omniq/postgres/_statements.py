@@ -31,10 +31,12 @@ class Statements:
 
     def __init__(self, schema: str) -> None:
         s = f'"{schema}"'
-        #: The LISTEN channels: tasks made claimable (payload: their queues) and results stored
-        #: (payload: their task ids, or empty when too many to list).
+        #: The LISTEN channels: tasks made claimable (payload: their queues), results stored
+        #: (payload: their task ids, or empty when too many to list) and running tasks cancelled
+        #: (payload: the task id).
         self.tasks_channel = f"omniq_{schema}_tasks"
         self.results_channel = f"omniq_{schema}_results"
+        self.cancels_channel = f"omniq_{schema}_cancels"
         t = _prefixed(TASK_COLUMNS, "t")
         # A batch is one JSON array of task records (``data`` in base64): one string is far
         # cheaper for the driver to encode than nineteen arrays of small values.
@@ -222,12 +224,21 @@ class Statements:
         #: Followed by optional filters, then ``ORDER BY created_at, seq LIMIT n``.
         self.select_tasks = f"SELECT {TASK_COLUMNS} FROM {s}.tasks"
         self.count_tasks = f"SELECT queue, status, count(*) FROM {s}.tasks GROUP BY queue, status"
-        #: Parameters: now, task id.
+        #: Cancel a task not yet final; if it was running, tell its worker (the cancels channel),
+        #: at commit. The row is locked first so that its status before the change is known.
+        #: Parameters: now, task id, channel.
         self.cancel = f"""
-            UPDATE {s}.tasks
-            SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, updated_at = $1
-            WHERE id = $2 AND status NOT IN ('completed', 'dead', 'cancelled', 'expired')
-            RETURNING {TASK_COLUMNS}
+            WITH target AS (
+                SELECT id, status FROM {s}.tasks
+                WHERE id = $2 AND status NOT IN ('completed', 'dead', 'cancelled', 'expired')
+                FOR UPDATE
+            ), cancelled AS (
+                UPDATE {s}.tasks AS t
+                SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, updated_at = $1
+                FROM target WHERE t.id = target.id
+                RETURNING {t}, target.status AS was
+            )
+            SELECT {TASK_COLUMNS}, CASE WHEN was = 'running' THEN pg_notify($3, id) END FROM cancelled
         """
         #: A requeued task keeps its dedup key unless another live task took it meanwhile; the
         #: queue's listeners are woken. Parameters: now, task id, channel.

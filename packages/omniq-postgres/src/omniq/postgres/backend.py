@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 from omniq.core.backend_options import convert_options
@@ -96,11 +96,14 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         self._wake_channel = self._sql.tasks_channel
         self._task_waiters = Waiters()
         self._result_waiters = Waiters()
+        #: The callbacks of the workers watching for cancellations (``watch_cancellations``).
+        self._cancel_watchers: list[Callable[[str], None]] = []
         self._listener = Listener(
             self._db.connect,
             {
                 self._sql.tasks_channel: self._task_waiters.notify,
                 self._sql.results_channel: self._result_waiters.notify,
+                self._sql.cancels_channel: self._cancel_pushed,
             },
             self._listener_changed,
         )
@@ -417,7 +420,7 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
     @writes
     async def cancel(self, task_id: str, now: float) -> TaskChange | None:
         """Cancel a task not yet final; a running one loses its lease."""
-        row = await self._db.pool.fetchrow(self._sql.cancel, now, task_id)
+        row = await self._db.pool.fetchrow(self._sql.cancel, now, task_id, self._sql.cancels_channel)
         return await self._change(row, task_id)
 
     @writes
@@ -463,6 +466,25 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
             return  # the listener (re)connected while this waited for it
         with self._task_waiters.waiting(queues) as arrival:
             await asyncio.wait((arrival,), timeout=timeout)
+
+    @contextlib.asynccontextmanager
+    async def watch_cancellations(
+        self, worker_id: str, on_cancel: Callable[[str], None]
+    ) -> AsyncIterator[bool]:
+        """Call ``on_cancel`` with the id of every running task cancelled in this schema (a
+        ``NOTIFY`` on the cancels channel, sent at the cancel's commit); every watcher hears every
+        such cancel. While the listener is down nothing arrives: heartbeats stand in."""
+        del worker_id  # one channel for all: cancels are rare, and workers ignore others' tasks
+        await self._listener.ready()
+        self._cancel_watchers.append(on_cancel)
+        try:
+            yield True
+        finally:
+            self._cancel_watchers.remove(on_cancel)
+
+    def _cancel_pushed(self, payload: str) -> None:
+        for on_cancel in list(self._cancel_watchers):
+            on_cancel(payload)
 
     def _listener_changed(self) -> None:
         """Notifications may have been missed: wake every waiter to look again."""

@@ -64,6 +64,10 @@ class Keys:
         """The list a result waiter blocks on; storing the task's result pushes a token."""
         return f"{self.base}:n:{task_id}"
 
+    def cancels(self, worker_id: str) -> str:
+        """The list a worker blocks on for the ids of its running tasks that were cancelled."""
+        return f"{self.base}:x:{worker_id}"
+
     def task_events(self, task_id: str) -> str:
         """The hash mapping ``task_id`` (and the other ids of its 4,096th) to its events' ids."""
         bucket = hashlib.sha1(task_id.encode(), usedforsecurity=False).hexdigest()[:3]

@@ -9,11 +9,12 @@ per-queue wake-up list (``BLPOP``) that enqueues and retries push to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self, cast
 
 import msgspec
@@ -57,7 +58,7 @@ from omniq.redis._keys import Keys
 from omniq.redis._schedules import RedisSchedules
 from omniq.redis._scripts import Arg, load_script
 from omniq.redis._url import RedisConfig, parse_url
-from omniq.redis._waits import blpop, wait_for_result
+from omniq.redis._waits import blpop, relay_cancels, wait_for_result
 
 __all__ = ["RedisBackend"]
 
@@ -408,6 +409,24 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
             [TaskStatus(status).value, _optional(before), "" if limit is None else str(limit)],
         )
         return purged
+
+    @contextlib.asynccontextmanager
+    async def watch_cancellations(
+        self, worker_id: str, on_cancel: Callable[[str], None]
+    ) -> AsyncIterator[bool]:
+        """Call ``on_cancel`` with the id of every task leased to ``worker_id`` that is cancelled:
+        ``cancel.lua`` pushes it to the worker's cancel list, which a task of this loop blocks on
+        (``BLPOP``, one connection of the pool). Ids pushed while nobody blocked wait there
+        (for a minute), so the watch is live from the start."""
+        relay = asyncio.create_task(
+            relay_cancels(self.client, self.keys.cancels(worker_id), on_cancel), name="omniq-redis-cancels"
+        )
+        try:
+            yield True
+        finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         """Block on the queues' wake-up lists (``BLPOP``) until a task may be claimable, or until

@@ -199,6 +199,9 @@ SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM omniq_tasks"
 
 COUNT_TASKS = "SELECT queue, status, count(*) FROM omniq_tasks GROUP BY queue, status"
 
+#: The worker a running task is leased to (no row if it is not running). Parameters: task id.
+RUNNING_ON = "SELECT worker_id FROM omniq_tasks WHERE id = ? AND status = 'running'"
+
 #: Parameters: now, task id.
 CANCEL = f"""
 UPDATE omniq_tasks

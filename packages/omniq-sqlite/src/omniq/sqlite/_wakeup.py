@@ -24,7 +24,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["WakeChannel"]
+__all__ = ["WakeChannel", "bind_private", "channel_directory", "unbind", "unbound_sender"]
 
 logger = logging.getLogger("omniq.sqlite")
 
@@ -36,8 +36,7 @@ class WakeChannel:
     """The wake-up sockets of one database file: :meth:`listen` to be woken, :meth:`notify` to wake."""
 
     def __init__(self, database: Path) -> None:
-        digest = hashlib.sha256(str(database.resolve()).encode()).hexdigest()[:24]
-        self.directory = Path(tempfile.gettempdir(), f"omniq-{_user()}", digest)
+        self.directory = channel_directory(database)
         self._socket: socket.socket | None = None
         self._socket_path: Path | None = None
         # The directory's listing, read again only when its modification time changes.
@@ -47,15 +46,11 @@ class WakeChannel:
     def listen(self) -> socket.socket | None:
         """This process's socket (bound on first call), readable when woken; ``None`` without a
         channel."""
-        if self._socket is not None or not hasattr(socket, "AF_UNIX"):
+        if self._socket is not None:
             return self._socket
         path = self.directory / f"{os.getpid()}-{secrets.token_hex(4)}"
-        if len(str(path)) > _MAX_SOCKET_PATH:
-            return None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.setblocking(False)
-        if not self._bind(sock, path):
-            sock.close()
+        sock = bind_private(path)
+        if sock is None:
             return None
         self._socket, self._socket_path = sock, path
         self._listed_at = None
@@ -80,7 +75,7 @@ class WakeChannel:
                 self._listed_at = modified
         except OSError:
             return  # nobody listens here (any more)
-        sender = self._socket or _sender()
+        sender = self._socket or unbound_sender()
         for peer in self._peers:
             try:
                 sender.sendto(b"!", peer)
@@ -96,48 +91,67 @@ class WakeChannel:
         """Stop listening and remove this process's socket (idempotent)."""
         sock, self._socket = self._socket, None
         path, self._socket_path = self._socket_path, None
-        if sock is not None:
-            sock.close()
-        if path is not None:
-            with contextlib.suppress(OSError):
-                path.unlink()
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()  # only if this was the last socket there
+        if sock is not None and path is not None:
+            unbind(sock, path)
 
-    def _bind(self, sock: socket.socket, path: Path) -> bool:
-        for _ in range(2):  # the last process to leave removes the directory: make it again
-            if not self._make_directory():
-                return False
-            try:
-                sock.bind(str(path))
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                logger.debug("no wake-up socket at %s (%s); polling instead", path, exc)
-                return False
-            return True
-        return False
 
-    def _make_directory(self) -> bool:
-        """Create the directory, private to this user; refuse one another user could write to."""
-        parent = self.directory.parent
+def channel_directory(database: Path, suffix: str = "") -> Path:
+    """The directory of a channel's sockets for ``database``, private to this user."""
+    digest = hashlib.sha256(str(database.resolve()).encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir(), f"omniq-{_user()}", digest + suffix)
+
+
+def bind_private(path: Path) -> socket.socket | None:
+    """A non-blocking datagram socket bound at ``path`` in a directory private to this user;
+    ``None`` where that cannot be had (no Unix sockets, a path too long, a directory not ours)."""
+    if not hasattr(socket, "AF_UNIX") or len(str(path)) > _MAX_SOCKET_PATH:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    for _ in range(2):  # the last process to leave removes the directory: make it again
+        if not _make_directory(path.parent):
+            break
         try:
-            parent.mkdir(mode=0o700, exist_ok=True)
-            info = os.lstat(parent)
-            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-                logger.warning("%s is not a private directory of this user; polling instead", parent)
-                return False
-            self.directory.mkdir(mode=0o700, exist_ok=True)
+            sock.bind(str(path))
+        except FileNotFoundError:
+            continue
         except OSError as exc:
-            logger.debug("no wake-up directory at %s (%s); polling instead", self.directory, exc)
+            logger.debug("no socket at %s (%s); polling instead", path, exc)
+            break
+        return sock
+    sock.close()
+    return None
+
+
+def unbind(sock: socket.socket, path: Path) -> None:
+    """Close a socket from :func:`bind_private` and remove it (and its directory, if empty)."""
+    sock.close()
+    with contextlib.suppress(OSError):
+        path.unlink()
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()  # only if this was the last socket there
+
+
+def _make_directory(directory: Path) -> bool:
+    """Create ``directory``, private to this user; refuse one another user could write to."""
+    parent = directory.parent
+    try:
+        parent.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(parent)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            logger.warning("%s is not a private directory of this user; polling instead", parent)
             return False
-        return True
+        directory.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        logger.debug("no wake-up directory at %s (%s); polling instead", directory, exc)
+        return False
+    return True
 
 
 _unbound: socket.socket | None = None
 
 
-def _sender() -> socket.socket:
+def unbound_sender() -> socket.socket:
     """An unbound datagram socket for processes that notify without listening."""
     global _unbound
     if _unbound is None:

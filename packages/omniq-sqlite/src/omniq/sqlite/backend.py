@@ -10,11 +10,12 @@ a few milliseconds when another process commits (``PRAGMA data_version``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -47,6 +48,7 @@ from omniq.core.records import (
 from omniq.core.settings import Settings
 from omniq.sqlite import _dependencies as dependencies
 from omniq.sqlite import _statements as sql
+from omniq.sqlite._cancels import CancelChannel, receive
 from omniq.sqlite._database import Database, Row, execute_values, fetch, run_to_end
 from omniq.sqlite._rows import (
     claimed_task_from_row,
@@ -108,6 +110,7 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
     ) -> None:
         self.path = Path(path) if path is not None else Path(base_dir, f"{project_name}.db")
         self._db = Database(self.path, busy_timeout)
+        self._cancels = CancelChannel(self.path)
         # The in-process signal current when the last claim began: set means work came since.
         self._signal_at_claim: asyncio.Event | None = None
         # The data version seen when the last wait for tasks ended.
@@ -387,12 +390,16 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         return counts
 
     async def cancel(self, task_id: str, now: float) -> TaskChange | None:
-        """Cancel a task not yet final; a running one loses its lease."""
+        """Cancel a task not yet final; a running one loses its lease, and its worker is told
+        at once if it listens on this machine (see :meth:`watch_cancellations`)."""
         async with self._db.transaction() as conn:
+            holder = await fetch(conn, sql.RUNNING_ON, (task_id,))
             rows = await fetch(conn, sql.CANCEL, (now, task_id))
             cancelled = bool(rows)
             if not cancelled:
                 rows = await fetch(conn, sql.GET_TASK, (task_id,))
+        if cancelled and holder and holder[0][0] is not None:
+            self._cancels.send(holder[0][0], task_id)
         record = _one_task(rows, task_id)
         return None if record is None else TaskChange(task=record, changed=cancelled)
 
@@ -435,6 +442,25 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         self._tasks_version = await self._db.wait_for_change(
             signal, timeout, since=self._tasks_version, tasks=True
         )
+
+    @contextlib.asynccontextmanager
+    async def watch_cancellations(
+        self, worker_id: str, on_cancel: Callable[[str], None]
+    ) -> AsyncIterator[bool]:
+        """Call ``on_cancel`` when a process on this machine cancels a task leased to
+        ``worker_id``: the worker's own Unix datagram socket, read in this loop. ``False`` where
+        there are no such sockets (the worker then learns at its next heartbeat)."""
+        with self._cancels.listening(worker_id) as sock:
+            if sock is None:
+                yield False
+                return
+            loop = asyncio.get_running_loop()
+            loop.add_reader(sock.fileno(), receive, sock, on_cancel)
+            try:
+                yield True
+            finally:
+                if not loop.is_closed():
+                    loop.remove_reader(sock.fileno())
 
     # -- results ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from omniq.core.testing.cancellation import CancellationProcessTests, CancellationTests
     from omniq.core.testing.components import ComponentTests
     from omniq.core.testing.contract import ContractTests
     from omniq.core.testing.corruption import CorruptRecordTests
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BackendConformance",
+    "CancellationProcessTests",
+    "CancellationTests",
     "ComponentTests",
     "ContractTests",
     "CorruptRecordTests",
@@ -56,6 +59,8 @@ __all__ = [
 _HOMES = {
     "BackendConformance": "suite",
     "InProcessBackendConformance": "suite",
+    "CancellationProcessTests": "cancellation",
+    "CancellationTests": "cancellation",
     "ComponentTests": "components",
     "ContractTests": "contract",
     "HostileInputTests": "hostile",

@@ -1,5 +1,6 @@
 """The conformance suite classes that backends subclass (see the package docstring)."""
 
+from omniq.core.testing.cancellation import CancellationProcessTests, CancellationTests
 from omniq.core.testing.contract import ContractTests
 from omniq.core.testing.corruption import CorruptRecordTests
 from omniq.core.testing.dependencies import DependencyTests
@@ -17,6 +18,7 @@ __all__ = ["BackendConformance", "InProcessBackendConformance"]
 class InProcessBackendConformance(
     ContractTests,
     SemanticsTests,
+    CancellationTests,
     ExpiryTests,
     ScheduleTests,
     DependencyTests,
@@ -27,6 +29,8 @@ class InProcessBackendConformance(
     """Every rule that one process can prove."""
 
 
-class BackendConformance(InProcessBackendConformance, ProcessTests, CorruptRecordTests):
+class BackendConformance(
+    InProcessBackendConformance, ProcessTests, CancellationProcessTests, CorruptRecordTests
+):
     """Every rule, including several worker processes, a worker killed mid-task and records
     corrupted in the store."""

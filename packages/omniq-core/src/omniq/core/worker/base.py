@@ -163,6 +163,9 @@ class BaseWorker(abc.ABC):
         self._stopper: asyncio.Task[None] | None = None
         self._grace_deadline: float | None = None
         self._grace_changed = asyncio.Event()
+        #: Set when the store pushed a cancellation of a task this worker holds: heartbeat now.
+        self._lease_check = asyncio.Event()
+        self._cancel_watch = contextlib.AsyncExitStack()
         self._started = False
         self.completed_count = 0
 
@@ -189,10 +192,12 @@ class BaseWorker(abc.ABC):
         self._capacity = asyncio.Event()
         self._grace_changed = asyncio.Event()
         self._grace_deadline = None
+        self._lease_check = asyncio.Event()
         self._stopper = None
         self._unwritten = len(self._settlements)
         self._runner = self.make_runner()
         await self.events.start()
+        await self._watch_cancellations()
         # Before the first claim: what lapsed or crashed while no worker ran is settled now, not at
         # the reaper's first turn (a task past its TTL reads as expired as soon as a worker starts).
         # Its events and results are recorded by the reaper loop.
@@ -258,6 +263,7 @@ class BaseWorker(abc.ABC):
                 self._unwritten,
             )
             task.cancel()
+        await self._unwatch_cancellations()
         await self.callbacks.close()
         await self.events.close()
         if self._runner is not None:
@@ -593,7 +599,7 @@ class BaseWorker(abc.ABC):
 
     async def _heartbeat_forever(self) -> None:
         interval = self.settings.effective_heartbeat_interval
-        while not await _pause(self._closing, interval):
+        while not await self._until_heartbeat(interval):
             leases = [(task_id, record.lease_token or "") for task_id, record in self._leases.items()]
             if not leases:
                 continue
@@ -607,6 +613,45 @@ class BaseWorker(abc.ABC):
                 continue
             for task_id in lost:
                 self._give_up(task_id)
+
+    async def _until_heartbeat(self, interval: float) -> bool:
+        """Wait ``interval`` seconds, or less if a pushed cancellation asks for a heartbeat now;
+        whether the worker is closing."""
+        check = asyncio.ensure_future(self._lease_check.wait())
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait((check, closing), timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            check.cancel()
+            closing.cancel()
+        # Cleared before the heartbeat: a push that arrives during it asks for the next one.
+        self._lease_check.clear()
+        return self._closing.is_set()
+
+    async def _watch_cancellations(self) -> None:
+        """Have the store push cancellations of this worker's tasks, where it can: the heartbeat
+        that confirms them follows at once instead of at its interval."""
+        self._cancel_watch = contextlib.AsyncExitStack()
+        try:
+            await self._cancel_watch.enter_async_context(
+                self.queue.watch_cancellations(self.worker_id, self._cancel_pushed)
+            )
+        except Exception:
+            logger.warning(
+                "cannot watch for cancellations; they stop tasks at the next heartbeat", exc_info=True
+            )
+
+    async def _unwatch_cancellations(self) -> None:
+        try:
+            await self._cancel_watch.aclose()
+        except Exception:
+            logger.warning("stopping the watch for cancellations failed", exc_info=True)
+
+    def _cancel_pushed(self, task_id: str) -> None:
+        """The store says it cancelled ``task_id``: if this worker runs it, heartbeat now (the
+        heartbeat confirms it, so a stale or mistaken push stops nothing)."""
+        if task_id in self._leases:
+            self._lease_check.set()
 
     def _give_up(self, task_id: str) -> None:
         execution = self._executions.get(task_id)
