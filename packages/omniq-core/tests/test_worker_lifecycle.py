@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from omniq.core.errors import SerializationError
 from omniq.core.interfaces import BaseEventStorage
 from omniq.core.memory import MemoryBackend
 from omniq.core.models import EventType
-from omniq.core.records import EventRecord, FinishReport, Outcome, TaskRecord
+from omniq.core.records import EventRecord, FinishReport, Outcome, ReapReport, TaskRecord
 from omniq.core.testing import tasks
 from omniq.core.testing._support import eventually
 
@@ -216,3 +217,61 @@ async def test_the_tasks_of_a_claim_whose_reply_was_lost_are_given_back_with_the
                 assert result is not None and result.status is ResultStatus.SUCCESS
                 assert result.attempts == 1
             assert store.lost == 0
+
+
+class _Unreachable(MemoryBackend):
+    """A memory store that refuses every call while ``down`` is set, as a store behind a cut
+    network would."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionRefusedError("connection refused")
+
+    async def claim(self, queues: Sequence[str], **kwargs: Any) -> list[TaskRecord]:
+        self._check()
+        return await super().claim(queues, **kwargs)
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
+        self._check()
+        return await super().finish(outcomes)
+
+    async def reap(self, now: float) -> ReapReport:
+        self._check()
+        return await super().reap(now)
+
+
+async def test_an_outage_is_one_warning_and_one_line_when_it_is_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = _Unreachable(f"memory://{uuid.uuid4().hex}")
+    async with store:
+        app = AsyncOmniQ(task_queue=store, result_store=store, event_store=store, poll_interval=0.01)
+        async with app:
+            await app.start_worker("async", max_workers=2)
+            with caplog.at_level(logging.DEBUG, logger="omniq"):
+                store.down = True
+                failing = sum(1 for record in caplog.records if "failed" in record.getMessage())
+
+                async def many_calls_failed() -> bool:
+                    return (
+                        sum(1 for record in caplog.records if "failed" in record.getMessage()) > failing + 20
+                    )
+
+                await eventually(many_calls_failed)
+                store.down = False
+                task_id = await app.enqueue(tasks.add, {"a": 1, "b": 2})
+                result = await app.get_result(task_id, timeout=30)
+                assert result is not None and result.value == 3
+            loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            assert [r.getMessage().split(" (")[0] for r in loud] == [f"lost the connection to {store!r}"]
+            assert not any(r.exc_info for r in loud)
+            back = [
+                r.getMessage()
+                for r in caplog.records
+                if r.levelno == logging.INFO and "is back" in r.getMessage()
+            ]
+            assert len(back) == 1 and "calls retried" in back[0]

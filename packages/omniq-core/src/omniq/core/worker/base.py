@@ -46,6 +46,7 @@ from omniq.core.records import DependencyReport, FinishReport, Outcome, ReapRepo
 from omniq.core.schedules import Scheduler
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
+from omniq.core.worker._outage import OutageLog
 from omniq.core.worker._outcomes import Settlement, dependency_results, final_result, task_event
 
 __all__ = ["BaseWorker", "Runner"]
@@ -151,6 +152,7 @@ class BaseWorker(abc.ABC):
         self._lost: set[str] = set()
         #: Tokens of claims whose reply never arrived, to give back (see ``_release_claims``).
         self._unreleased_claims: list[str] = []
+        self._outage = OutageLog(logger, queue)
         self._settlements: list[Settlement] = []
         self._unwritten = 0
         self._last_write = 0.0
@@ -368,13 +370,14 @@ class BaseWorker(abc.ABC):
                     now=now,
                 )
                 failures = 0
+                self._outage.succeeded()
             except asyncio.CancelledError:
                 self._unreleased_claims.append(token)
                 raise
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 - whatever fails, the worker claims again
                 self._unreleased_claims.append(token)
                 failures += 1
-                logger.exception("claim failed (attempt %d); retrying", failures)
+                self._outage.failed("claim", exc)
                 await asyncio.sleep(min(settings.poll_interval * failures, 5.0))
                 continue
             if not records:
@@ -407,7 +410,9 @@ class BaseWorker(abc.ABC):
             stopping.cancel()
         if arrival.done() and not arrival.cancelled() and arrival.exception() is not None:
             # A broken wake-up channel must not turn idling into a busy loop of failing claims.
-            logger.warning("waiting for tasks failed; polling instead", exc_info=arrival.exception())
+            error = arrival.exception()
+            assert error is not None
+            self._outage.failed("waiting for tasks", error)
             await _pause(self._stopping, self.settings.poll_interval)
 
     # -- running ----------------------------------------------------------------------------
@@ -589,11 +594,14 @@ class BaseWorker(abc.ABC):
         failures = 0
         while True:
             try:
-                return await call(*args)
-            except Exception:
+                value = await call(*args)
+            except Exception as exc:  # noqa: BLE001 - retried until the worker stops
                 failures += 1
-                logger.exception("%s failed (attempt %d); retrying", what, failures)
+                self._outage.failed(what, exc)
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+            else:
+                self._outage.succeeded()
+                return value
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -608,9 +616,10 @@ class BaseWorker(abc.ABC):
                 lost = await self.queue.heartbeat(
                     leases, lease_expires_at=now + self.settings.lease_ttl, now=now
                 )
-            except Exception:
-                logger.exception("heartbeat failed; leases may expire")
+            except Exception as exc:  # noqa: BLE001 - beats again at the next interval
+                self._outage.failed("heartbeat", exc)
                 continue
+            self._outage.succeeded()
             for task_id in lost:
                 self._give_up(task_id)
 
@@ -686,23 +695,25 @@ class BaseWorker(abc.ABC):
                 if backlog or now - last_purge >= PURGE_INTERVAL:
                     last_purge = now
                     backlog = await self._purge(now)
-            except Exception:
-                logger.exception("reap failed; will try again")
+            except Exception as exc:  # noqa: BLE001 - tries again at the next interval
+                self._outage.failed("reap", exc)
 
     async def _reap(self, now: float) -> ReapReport | None:
         try:
-            return await self.queue.reap(now)
-        except Exception:
-            logger.exception("reap failed; will try again")
+            report = await self.queue.reap(now)
+        except Exception as exc:  # noqa: BLE001 - reaps again at the next interval
+            self._outage.failed("reap", exc)
             return None
+        self._outage.succeeded()
+        return report
 
     async def _schedule_forever(self, scheduler: Scheduler) -> None:
         interval = self.settings.scheduler_interval
         while not await _pause(self._stopping, interval * random.uniform(0.9, 1.1)):  # noqa: S311
             try:
                 await scheduler.tick()
-            except Exception:
-                logger.exception("scheduler tick failed; will try again")
+            except Exception as exc:  # noqa: BLE001 - ticks again at the next interval
+                self._outage.failed("scheduler tick", exc)
 
     async def _record_reaped(self, report: ReapReport) -> None:
         now = time.time()
