@@ -275,3 +275,28 @@ async def test_an_outage_is_one_warning_and_one_line_when_it_is_back(
                 if r.levelno == logging.INFO and "is back" in r.getMessage()
             ]
             assert len(back) == 1 and "calls retried" in back[0]
+
+
+class _CannotRelease(_LosesClaimReplies):
+    """Loses a claim's reply, then fails to give it back with an error that is not an outage."""
+
+    async def release_claim(self, lease_token: str, now: float) -> int:
+        raise RuntimeError("the store refused the give-back")
+
+
+async def test_a_give_back_that_fails_for_good_does_not_stop_the_worker_claiming() -> None:
+    # The lost claim's tasks wait out their lease (short here); every other task runs meanwhile.
+    store = _CannotRelease(f"memory://{uuid.uuid4().hex}", lost=1)
+    async with store:
+        app = AsyncOmniQ(
+            task_queue=store, result_store=store, event_store=store, poll_interval=0.02, lease_ttl=1
+        )
+        async with app:
+            first = await app.enqueue(tasks.add, {"a": 1, "b": 1})
+            await app.start_worker("async", max_workers=1)
+            later = await app.enqueue(tasks.add, {"a": 2, "b": 2})
+            for task_id in (later, first):
+                result = await app.get_result(task_id, timeout=30)
+                assert result is not None and result.status is ResultStatus.SUCCESS
+            worker = app._worker
+            assert worker is not None and worker._unreleased_claims == {}

@@ -93,3 +93,29 @@ async def test_a_result_that_is_not_one_is_a_payload_error_naming_the_task(
     await raw.set(backend.keys.result("some-task"), b"\xc1 not msgpack")
     with pytest.raises(PayloadError, match="some-task"):
         await backend.get_result("some-task")
+
+
+@pytest.mark.parametrize("field", ["queue", "status"])
+async def test_a_task_hash_missing_a_field_the_state_machine_needs_is_not_lost(
+    backend: RedisBackend, raw: aioredis.Redis, field: str
+) -> None:
+    # Without its queue the task is repaired from the ready set it sits in and runs; without its
+    # status it goes to dead with the reason. Either way the claim and the tasks beside it go on.
+    now = time.time()
+    records = [make_record(now=now) for _ in range(3)]
+    await backend.enqueue(records)
+    victim = records[1].id
+    await raw.hdel(backend.keys.task(victim), field)
+    claimed = await _claim(backend, now)
+    done = [Outcome(task_id=i, lease_token="t", status=TaskStatus.COMPLETED, at=now) for i in claimed]
+    assert sorted((await backend.finish(done)).accepted) == sorted(claimed)
+    stored = await backend.get_task(victim)
+    assert stored is not None
+    if field == "queue":
+        assert victim in claimed and (stored.status, stored.queue) == (TaskStatus.COMPLETED, "default")
+    else:
+        assert victim not in claimed and stored.status is TaskStatus.DEAD
+        assert stored.error is not None and "no status field" in stored.error
+    assert await backend.count_tasks() == {
+        "default": {"completed": len(claimed), **({"dead": 1} if field == "status" else {})}
+    }

@@ -60,6 +60,7 @@ from omniq.core.triggers import Trigger, decode_schedule_spec
 from omniq.core.urls import mask_url
 from omniq.core.worker import BaseWorker, worker_class
 from omniq.core.worker._outcomes import dependency_results, final_result, task_event
+from omniq.core.worker.base import PURGE_BATCH
 
 __all__ = ["FINAL_STATUSES", "AsyncOmniQ", "shown_stores"]
 
@@ -499,7 +500,12 @@ class AsyncOmniQ:
             before = time.time() - age
         purged = 0
         for final in statuses:
-            purged += await admin.purge_tasks(final, before=before)
+            # In batches, so that no single call holds the store for the whole purge.
+            while True:
+                batch = await admin.purge_tasks(final, before=before, limit=PURGE_BATCH)
+                purged += batch
+                if batch < PURGE_BATCH:
+                    break
         return purged
 
     async def requeue(self, task_id: str) -> bool:

@@ -15,8 +15,9 @@ and is built from configuration like the application is (``from_env``, ``from_di
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self, cast
 
 from omniq.core._wiring import wire
@@ -234,6 +235,11 @@ class TaskQueueView(ComponentView, BaseTaskQueue, TaskAdmin):
 
     async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
         await self._queue.wait_for_tasks(queues, timeout)
+
+    def watch_cancellations(
+        self, worker_id: str, on_cancel: Callable[[str], None]
+    ) -> contextlib.AbstractAsyncContextManager[bool]:
+        return self._queue.watch_cancellations(worker_id, on_cancel)
 
 
 class ScheduledTaskQueueView(TaskQueueView, BaseScheduleStore):

@@ -50,6 +50,11 @@ _NONE_WORDS = frozenset({"none", "null"})
 WorkerType = Literal["async", "thread", "thread_pool", "process", "process_pool", "gevent"]
 
 
+#: The longest retention: stores keep an expiry as an integer of milliseconds (Redis refuses
+#: one beyond about 3 million years; a century is far past any use).
+MAX_RETENTION = 100 * 365.25 * 86_400.0
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every setting OmniQ reads, each overridable by ``OMNIQ_<FIELD>``.
 
@@ -101,10 +106,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         for name in ("task_retention", "dead_retention"):
             retention = getattr(self, name)
             _require(
-                retention is None or retention > 0,
+                retention is None or 0 < retention <= MAX_RETENTION,
                 name,
                 retention,
-                "a positive number of seconds, or none to keep the tasks until purged",
+                "a positive number of seconds up to 100 years, or none to keep the tasks until purged",
             )
         grace = self.shutdown_grace
         _require(grace is None or grace >= 0, "shutdown_grace", grace, "zero or a positive number of seconds")

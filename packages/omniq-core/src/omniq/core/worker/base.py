@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
 
 from omniq.core._exceptions import exception_message
 from omniq.core.callbacks import Callbacks, TaskOutcome
+from omniq.core.capabilities import Capability, capabilities_of
 from omniq.core.codec import TaskSpec, decode_error, decode_spec, from_timestamp
 from omniq.core.context import enter_task
 from omniq.core.errors import OmniQError, PayloadError, SerializationError
@@ -46,7 +47,7 @@ from omniq.core.records import DependencyReport, FinishReport, Outcome, ReapRepo
 from omniq.core.schedules import Scheduler
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
-from omniq.core.worker._outage import OutageLog
+from omniq.core.worker._outage import OutageLog, is_connection_fault
 from omniq.core.worker._outcomes import Settlement, dependency_results, final_result, task_event
 
 __all__ = ["BaseWorker", "Runner"]
@@ -62,6 +63,10 @@ PURGE_INTERVAL = 60.0
 #: purge forward to the next reap, so a backlog goes in batches between reaps instead of in one
 #: long call that would hold up lease recovery (and, on SQLite, the write lock).
 PURGE_BATCH = 1000
+#: How long, and how often, the token of a claim whose reply was lost is given back (see
+#: ``BaseWorker._release_claims``).
+RELEASE_WINDOW = 10.0
+RELEASE_EVERY = 1.0
 
 #: How long ``stop`` waits for the last writes, once every task has finished or been released,
 #: without any of them succeeding (a store that keeps failing).
@@ -150,8 +155,10 @@ class BaseWorker(abc.ABC):
         self._executions: dict[str, asyncio.Task[None]] = {}
         self._leases: dict[str, TaskRecord] = {}
         self._lost: set[str] = set()
-        #: Tokens of claims whose reply never arrived, to give back (see ``_release_claims``).
-        self._unreleased_claims: list[str] = []
+        #: Tokens of claims whose reply never arrived, with when each was sent (monotonic), to
+        #: give back (see ``_release_claims``); and when they may be given back next.
+        self._unreleased_claims: dict[str, float] = {}
+        self._next_release = 0.0
         self._outage = OutageLog(logger, queue)
         self._settlements: list[Settlement] = []
         self._unwritten = 0
@@ -248,7 +255,7 @@ class BaseWorker(abc.ABC):
         claimer, *background = self._loops
         await claimer
         try:
-            await self._release_claims()
+            await self._release_claims(last=True)
         except Exception:
             logger.warning("could not give back the tasks of claims whose reply was lost", exc_info=True)
         await self._let_running_finish()
@@ -356,11 +363,17 @@ class BaseWorker(abc.ABC):
                 self._capacity.clear()
                 await self._capacity.wait()
                 continue
+            if self._unreleased_claims:
+                try:
+                    await self._release_claims()
+                except Exception as exc:  # noqa: BLE001 - a connection fault: tried again first
+                    failures += 1
+                    self._outage.failed("giving back a claim whose reply was lost", exc)
+                    await asyncio.sleep(min(settings.poll_interval * failures, 5.0))
+                    continue
             token = uuid.uuid4().hex
             now = time.time()
             try:
-                if self._unreleased_claims:
-                    await self._release_claims()
                 records = await self.queue.claim(
                     self.queues,
                     limit=min(free, settings.claim_batch),
@@ -372,10 +385,10 @@ class BaseWorker(abc.ABC):
                 failures = 0
                 self._outage.succeeded()
             except asyncio.CancelledError:
-                self._unreleased_claims.append(token)
+                self._unreleased_claims[token] = time.monotonic()
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever fails, the worker claims again
-                self._unreleased_claims.append(token)
+                self._unreleased_claims[token] = time.monotonic()
                 failures += 1
                 self._outage.failed("claim", exc)
                 await asyncio.sleep(min(settings.poll_interval * failures, 5.0))
@@ -387,17 +400,35 @@ class BaseWorker(abc.ABC):
                 self._leases[record.id] = record
                 self._executions[record.id] = asyncio.create_task(self._attempt(record))
 
-    async def _release_claims(self) -> None:
+    async def _release_claims(self, *, last: bool = False) -> None:
         """Give back the tasks of claims whose reply never arrived (the call failed or was
         cancelled but may have been applied): this worker never saw them, so without this they
-        would wait out their lease and lose an attempt without running. Raises if the store
-        fails; the tokens are kept for the next try."""
-        while self._unreleased_claims:
-            token = self._unreleased_claims[0]
-            released = await self.queue.release_claim(token, time.time())
-            del self._unreleased_claims[0]
+        would wait out their lease and lose an attempt without running.
+
+        A claim still queued at the server when its token is first given back lands later, so
+        each token is given back again, at most once per ``RELEASE_EVERY`` seconds, until
+        ``RELEASE_WINDOW`` seconds (or the lease, if shorter) after it was sent; ``last`` gives
+        back every token once more and forgets them. A connection fault is raised (the tokens are
+        kept); any other error is logged and that token dropped: its tasks' leases run out.
+        """
+        started = time.monotonic()
+        if not last and started < self._next_release:
+            return
+        self._next_release = started + RELEASE_EVERY
+        window = min(RELEASE_WINDOW, self.settings.lease_ttl)
+        for token, sent_at in list(self._unreleased_claims.items()):
+            done = last or started - sent_at >= window
+            try:
+                released = await self.queue.release_claim(token, time.time())
+            except Exception as exc:
+                if is_connection_fault(exc):
+                    raise
+                logger.error("could not give back the tasks of a claim whose reply was lost", exc_info=exc)
+                released, done = 0, True
             if released:
                 logger.warning("gave back %d tasks of a claim whose reply was lost", released)
+            if done:
+                del self._unreleased_claims[token]
 
     async def _idle(self) -> None:
         """Wait for work to arrive, but no longer than until the worker is asked to stop."""
@@ -684,7 +715,10 @@ class BaseWorker(abc.ABC):
         last_purge = 0.0
         backlog = False
         if first is not None:
-            await self._record_reaped(first)
+            try:
+                await self._record_reaped(first)
+            except Exception as exc:  # noqa: BLE001 - the loop below goes on regardless
+                self._outage.failed("reap", exc)
         # Jitter spreads the reapers of many workers over the interval.
         while not await _pause(self._stopping, interval * random.uniform(0.75, 1.25)):  # noqa: S311
             now = time.time()
@@ -744,8 +778,9 @@ class BaseWorker(abc.ABC):
             await storage.purge_events(now - self.settings.event_retention)
         backlog = False
         queue = self.queue
-        if not isinstance(queue, TaskAdmin):  # no purges without the admin capability
+        if Capability.ADMIN not in capabilities_of(queue):  # no purges without it
             return backlog
+        assert isinstance(queue, TaskAdmin)
         for status, retention in self._retentions():
             if retention is not None:
                 purged = await queue.purge_tasks(status, before=now - retention, limit=PURGE_BATCH)

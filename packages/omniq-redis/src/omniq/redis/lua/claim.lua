@@ -26,6 +26,11 @@ local function promote(q)
 end
 
 local function lease(id, q, row)
+  -- A hash that lost its queue field is in this queue's ready set: it belongs here.
+  if not row[AT.queue] then
+    redis.call('HSET', tkey(id), 'queue', q)
+    row[AT.queue] = q
+  end
   local counted = tonumber(row[AT.attempts])
   local attempts = counted and tostring(counted + 1) or row[AT.attempts]
   redis.call('HSET', tkey(id), 'status', 'running', 'attempts', attempts, 'lease_token', token,
@@ -71,6 +76,9 @@ for qi = FIRST_QUEUE, #ARGV do
       local id = string.sub(member, RANK_ID_START)
       -- Its fields and ready-set member, read once: the leased row is returned as written.
       local row, wrong = read_task(id, WITH_RK)
+      if not wrong and not row[AT.status] and row[RK_AT] == member then
+        wrong = 'its hash ' .. tkey(id) .. ' has no status field'
+      end
       local expires = row[AT.expires_at]
       -- A task past its TTL is left to reap(), which reports it as expired.
       if row[RK_AT] == member and claimable(row[AT.status]) and not (expires and num(expires, math.huge) <= now) then

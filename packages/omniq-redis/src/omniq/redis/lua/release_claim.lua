@@ -9,7 +9,7 @@ local woken = {}
 for _, id in ipairs(redis.call('ZRANGE', LEASES, 0, -1)) do
   local row = read_task(id, {'lease_token', 'status', 'queue', 'attempts', 'created_at', 'due_at',
     'priority', 'expires_at'})
-  if row[1] == token and row[2] == 'running' then
+  if row[1] == token and row[2] == 'running' and row[3] then
     local q = row[3]
     local attempts = tonumber(row[4])
     redis.call('ZREM', LEASES, id)
