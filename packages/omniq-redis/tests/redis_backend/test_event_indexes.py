@@ -148,3 +148,17 @@ async def test_a_limited_query_reads_past_events_that_arrived_out_of_order(backe
     await backend.append_events(earlier)  # arrive last, happened first: still in step
     assert await backend.query_events(limit=3) == earlier
     assert await backend.query_events(limit=4) == [*earlier, later[0]]
+
+
+async def test_a_batch_of_events_sent_again_is_appended_once(backend: RedisBackend) -> None:
+    # A retry after a lost reply sends the same batch: it must not record every event twice.
+    now = time.time()
+    batch = [
+        EventRecord(type="completed", task_id=f"task-{n}", at=now + n, queue="default", details="{}")
+        for n in range(3)
+    ]
+    await backend.append_events(batch)
+    await backend.append_events(batch)
+    assert [event.task_id for event in await backend.query_events()] == ["task-0", "task-1", "task-2"]
+    await backend.append_events([batch[0]])  # another batch: appended
+    assert len(await backend.query_events(task_id="task-0")) == 2

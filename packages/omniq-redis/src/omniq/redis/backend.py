@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import time
@@ -500,10 +501,12 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
 
     async def append_events(self, records: Sequence[EventRecord]) -> None:
         """Append events to the stream with their indexes; the oldest beyond ``events_maxlen``
-        go, with their index entries, in the same script call."""
+        go, with their index entries, in the same script call. The same batch sent again (a
+        retry after a lost reply) is appended once: each call carries the batch's digest."""
         for start in range(0, len(records), CHUNK):
-            items = [encode_event(record) for record in records[start : start + CHUNK]]
-            await self._script("append_events", [self.events_maxlen, pack(items)])
+            packed = pack([encode_event(record) for record in records[start : start + CHUNK]])
+            digest = hashlib.blake2b(packed, digest_size=16).hexdigest()
+            await self._script("append_events", [self.events_maxlen, packed, digest])
 
     async def query_events(
         self,

@@ -1,6 +1,8 @@
 -- Append events to the stream and index them, then trim the stream to about `maxlen` events
--- (see _events.lua). ARGV: base, maxlen, and a msgpack array with per event: task_id, at,
--- field/value array.
+-- (see _events.lua). ARGV: base, maxlen, a msgpack array with per event: task_id, at, field/value
+-- array; then the batch's digest. A batch sent again (its reply was lost with the connection)
+-- finds its digest kept for ten minutes and appends nothing. Returns 1 if it appended.
+if not redis.call('SET', P .. ':ev:sent:' .. ARGV[4], '1', 'NX', 'PX', 600000) then return 0 end
 local add, each = by_task()
 for _, e in ipairs(cmsgpack.unpack(ARGV[3])) do
   local task_id, at = e[1], e[2]
@@ -10,4 +12,4 @@ for _, e in ipairs(cmsgpack.unpack(ARGV[3])) do
 end
 each(index_task)
 trim(tonumber(ARGV[2]))
-return 0
+return 1
