@@ -53,7 +53,7 @@ class CancelChannel:
             with contextlib.suppress(OSError):
                 path.unlink()  # the socket of a worker that died without closing it
         except OSError:
-            pass  # nobody listens there, or its buffer is full (the heartbeat stands in)
+            return  # nobody listens there, or its buffer is full: the next heartbeat tells it
 
 
 def receive(sock: socket.socket, on_cancel: Callable[[str], None]) -> None:

@@ -79,13 +79,11 @@ class WakeChannel:
         for peer in self._peers:
             try:
                 sender.sendto(b"!", peer)
-            except (BlockingIOError, InterruptedError):
-                pass  # its buffer is full: a wake-up is already waiting there
             except (ConnectionRefusedError, FileNotFoundError):
                 with contextlib.suppress(OSError):
                     os.unlink(peer)  # the socket of a process that died without closing it
             except OSError:
-                pass
+                continue  # its buffer is full (a wake-up already waits there), or it is going away
 
     def close(self) -> None:
         """Stop listening and remove this process's socket (idempotent)."""
