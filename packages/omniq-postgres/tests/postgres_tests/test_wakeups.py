@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 
 from omniq.core.models import ResultStatus
@@ -50,8 +51,9 @@ async def test_a_copied_batch_that_fails_stores_nothing_and_wakes_nobody(
     received: list[str] = []
     await admin.add_listener(backend._sql.tasks_channel, lambda *args: received.append(args[-1]))
     batch = [make_task() for _ in range(_COPY_FROM)]
-    with pytest.raises(asyncpg.UniqueViolationError):
-        await backend.enqueue([*batch, stored])  # the last id is taken
+    refused = msgspec.structs.replace(make_task(), status=None)  # NOT NULL: the server refuses it
+    with pytest.raises(asyncpg.NotNullViolationError):
+        await backend.enqueue([*batch, refused])
     await admin.execute("SELECT 1")
     assert received == []
     assert await backend.get_task(batch[0].id) is None

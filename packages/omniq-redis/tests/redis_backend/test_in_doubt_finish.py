@@ -22,6 +22,8 @@ from omniq.redis._codec import number, pack
 from omniq.redis._scripts import Arg, load_script
 
 FINISH_SHA = load_script("finish").sha
+#: The finish script's last arguments for a call without events: no events, the stream's maxlen.
+NO_EVENTS: list[Arg] = ["", 1000]
 
 
 async def _claimed(backend: RedisBackend, now: float, token: str = "token-a") -> str:
@@ -85,7 +87,7 @@ async def test_the_same_call_again_changes_nothing_and_a_new_call_is_refused(bac
     now = time.time()
     task_id = await _claimed(backend, now)
     items = pack([(task_id, "token-a", "completed", number(now), "", "")])
-    call: list[Arg] = ["call-1", items, pack([])]
+    call: list[Arg] = ["call-1", items, pack([]), *NO_EVENTS]
     assert (await backend._script("finish", call))[0] == [task_id.encode()]
     raw: Any = aioredis.Redis.from_url(backend._client_url)
     try:
@@ -95,7 +97,7 @@ async def test_the_same_call_again_changes_nothing_and_a_new_call_is_refused(bac
         assert await raw.get(backend.keys.finished(task_id)) == before
     finally:
         await raw.aclose()
-    other: list[Arg] = ["call-2", items, pack([])]
+    other: list[Arg] = ["call-2", items, pack([]), *NO_EVENTS]
     assert (await backend._script("finish", other))[0] == []
     done = Outcome(task_id=task_id, lease_token="token-a", status=TaskStatus.COMPLETED, at=now)
     assert (await backend.finish([done])).accepted == []
@@ -105,7 +107,7 @@ async def test_a_call_sent_again_after_the_task_was_claimed_anew_is_refused(back
     now = time.time()
     task_id = await _claimed(backend, now)
     retry = pack([(task_id, "token-a", "failed", number(now), number(now), '{"type":"E"}')])
-    call: list[Arg] = ["call-1", retry, pack([])]
+    call: list[Arg] = ["call-1", retry, pack([]), *NO_EVENTS]
     assert (await backend._script("finish", call))[0] == [task_id.encode()]
     [again] = await backend.claim(
         ["default"], limit=1, worker_id="w2", lease_token="token-b", lease_expires_at=now + 30, now=now + 1
@@ -120,12 +122,13 @@ async def test_a_different_status_under_the_same_call_is_refused(backend: RedisB
     now = time.time()
     task_id = await _claimed(backend, now)
     completed = pack([(task_id, "token-a", "completed", number(now), "", "")])
-    first: list[Arg] = ["call-1", completed, pack([])]
+    first: list[Arg] = ["call-1", completed, pack([]), *NO_EVENTS]
     assert (await backend._script("finish", first))[0] == [task_id.encode()]
     dead: list[Arg] = [
         "call-1",
         pack([(task_id, "token-a", "dead", number(now), "", '{"type":"E"}')]),
         pack([]),
+        *NO_EVENTS,
     ]
     assert (await backend._script("finish", dead))[0] == []
     stored = await backend.get_task(task_id)

@@ -25,6 +25,7 @@ __all__ = [
     "enqueue_item",
     "number",
     "pack",
+    "packed_events",
     "read_task_row",
     "task_rows",
 ]
@@ -203,6 +204,11 @@ def encode_event(e: EventRecord) -> list[Any]:
         if value is not None:
             fields += (name, value)
     return [e.task_id, number(e.at), fields]
+
+
+def packed_events(events: Sequence[EventRecord]) -> bytes | str:
+    """Events a transition script writes with its change (see ``_events.lua``), ``""`` for none."""
+    return pack([encode_event(event) for event in events]) if events else ""
 
 
 def decode_event(fields: Sequence[bytes]) -> EventRecord:

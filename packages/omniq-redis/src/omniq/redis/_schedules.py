@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 
 from omniq.core.interfaces import BaseScheduleStore
 from omniq.core.models import ScheduleStatus
-from omniq.core.records import ScheduleChange, ScheduleRecord, ScheduleRun, TaskRecord
-from omniq.redis._codec import DEPENDENCY_FAILED, enqueue_item, number, pack
+from omniq.core.records import EventRecord, ScheduleChange, ScheduleRecord, ScheduleRun, TaskRecord
+from omniq.redis._codec import DEPENDENCY_FAILED, enqueue_item, number, pack, packed_events
 from omniq.redis._connection import translated_errors
 from omniq.redis._keys import Keys
 from omniq.redis._scripts import Arg
@@ -52,6 +52,7 @@ class RedisSchedules(BaseScheduleStore):
     keys: Keys
     url: str
     prefix: str
+    events_maxlen: int
 
     @property
     @abc.abstractmethod
@@ -123,9 +124,16 @@ class RedisSchedules(BaseScheduleStore):
         return [r for r in records if r.status is ScheduleStatus.ACTIVE and r.next_run_at is not None]
 
     async def trigger_schedule(
-        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+        self,
+        schedule_id: str,
+        expected_next_run_at: float,
+        run: ScheduleRun,
+        task: TaskRecord | None,
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> bool:
-        """Claim the run due at ``expected_next_run_at`` and store its task, in one script call."""
+        """Claim the run due at ``expected_next_run_at`` and store its task and ``events``, in one
+        script call."""
         packed_run = pack(
             [
                 "" if run.next_run_at is None else number(run.next_run_at),
@@ -136,7 +144,7 @@ class RedisSchedules(BaseScheduleStore):
             ]
         )
         task_args: list[Arg] = ["", ""] if task is None else [pack(enqueue_item(task)), task.data]
-        task_args.append(DEPENDENCY_FAILED)
+        task_args += (DEPENDENCY_FAILED, packed_events(events), self.events_maxlen)
         args: list[Arg] = [schedule_id, number(expected_next_run_at), packed_run, *task_args]
         claimed: int = await self._script("trigger_schedule", args)
         return claimed == 1

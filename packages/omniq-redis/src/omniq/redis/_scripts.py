@@ -47,8 +47,20 @@ SCRIPT_NAMES = (
 
 Arg = str | bytes | int | float
 
-#: Scripts that also get ``lua/_events.lua`` (the event indexes' helpers) after the prelude.
-EVENT_SCRIPTS = frozenset({"append_events", "purge_events", "query_events"})
+#: Scripts that also get ``lua/_events.lua`` (the event indexes' helpers) after the prelude: the
+#: event scripts, and the transitions that write their events in the same step.
+EVENT_SCRIPTS = frozenset(
+    {
+        "append_events",
+        "purge_events",
+        "query_events",
+        "enqueue",
+        "claim",
+        "finish",
+        "requeue",
+        "trigger_schedule",
+    }
+)
 
 
 def _read(name: str) -> str:

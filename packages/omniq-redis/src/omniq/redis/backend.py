@@ -37,6 +37,7 @@ from omniq.core.records import (
     ResultRecord,
     TaskChange,
     TaskRecord,
+    events_about,
 )
 from omniq.core.settings import Settings
 from omniq.core.urls import mask_url
@@ -50,6 +51,7 @@ from omniq.redis._codec import (
     enqueue_item,
     number,
     pack,
+    packed_events,
     read_task_row,
     task_rows,
 )
@@ -176,9 +178,12 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
 
     # -- task queue -------------------------------------------------------------------------
 
-    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
-        """Store tasks (a script call per ``CHUNK``); a live task holding a record's dedup key,
-        also an earlier record of the same call, stands in for it."""
+    async def enqueue(
+        self, records: Sequence[TaskRecord], *, events: Sequence[EventRecord] = ()
+    ) -> list[str]:
+        """Store tasks (a script call per ``CHUNK``) with the ``events`` about those stored; a
+        live task holding a record's dedup key, also an earlier record of the same call, stands in
+        for it, and a stored id is not stored again."""
         ids: list[str] = []
         # The first call checks every dependency of the batch, so an unknown one stores nothing.
         required = sorted({d for record in records for d in record.depends_on})
@@ -186,8 +191,17 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
             chunk = records[start : start + CHUNK]
             items = pack([enqueue_item(record) for record in chunk])
             check = pack(required if start == 0 else [])
+            about = packed_events(events_about(events, {record.id for record in chunk}))
             stored, holders = await self._script(
-                "enqueue", [items, check, DEPENDENCY_FAILED, *(record.data for record in chunk)]
+                "enqueue",
+                [
+                    items,
+                    check,
+                    DEPENDENCY_FAILED,
+                    about,
+                    self.events_maxlen,
+                    *(record.data for record in chunk),
+                ],
             )
             if not stored:
                 unknown = ", ".join(task_id.decode() for task_id in holders)
@@ -216,14 +230,19 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        write_events: bool = False,
     ) -> list[TaskRecord]:
-        """Lease up to ``limit`` due tasks, earlier queues first, in one script call; the leased
-        tasks that cannot be read go to ``dead`` with the reason (see :mod:`omniq.core.corrupt`)."""
+        """Lease up to ``limit`` due tasks, earlier queues first, in one script call (with their
+        ``executing`` events if told); the leased tasks that cannot be read go to ``dead`` with
+        the reason (see :mod:`omniq.core.corrupt`)."""
         order = list(dict.fromkeys(queues))
         if limit <= 0 or not order:
             return []
         lease: list[Arg] = [limit, lease_token, number(lease_expires_at), worker_id]
-        reply = await self._script("claim", [number(now), *lease, PROMOTE_CAP, _UNREADABLE_TEMPLATE, *order])
+        events: list[Arg] = ["1" if write_events else "0", self.events_maxlen]
+        reply = await self._script(
+            "claim", [number(now), *lease, PROMOTE_CAP, _UNREADABLE_TEMPLATE, *events, *order]
+        )
         try:
             return decode_tasks(reply)
         except Exception:  # noqa: BLE001 - a corrupt task: read them one by one
@@ -264,12 +283,18 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
             args += (task_id, token)
         return [task_id.decode() for task_id in await self._script("heartbeat", args)]
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
+    async def finish(
+        self, outcomes: Sequence[Outcome], *, events: Sequence[EventRecord] = ()
+    ) -> FinishReport:
         """Settle the outcomes whose token is the current lease, in one script call."""
-        return await self.finish_with_results(outcomes, ())
+        return await self.finish_with_results(outcomes, (), events=events)
 
     async def finish_with_results(
-        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+        self,
+        outcomes: Sequence[Outcome],
+        results: Sequence[ResultRecord],
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> FinishReport:
         """Settle the outcomes and store the results of the accepted ones in one script call, so
         a crash never leaves a finished task without its result.
@@ -289,7 +314,8 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
             for o in outcomes
         ]
         meta, values = _packed_results(results)
-        args: list[Arg] = [uuid.uuid4().hex, pack(items), meta, *values]
+        about: list[Arg] = [packed_events(events), self.events_maxlen]
+        args: list[Arg] = [uuid.uuid4().hex, pack(items), meta, *about, *values]
         give_up_at = time.monotonic() + IN_DOUBT_WINDOW
         resends = 0
         while True:
@@ -396,9 +422,13 @@ class RedisBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage
         """Cancel a task not yet final; a running one loses its lease."""
         return _change(await self._script("cancel", [task_id, number(now)]), task_id)
 
-    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
-        """Make a dead, cancelled or expired task pending again with fresh attempts."""
-        return _change(await self._script("requeue", [task_id, number(now)]), task_id)
+    async def requeue(
+        self, task_id: str, now: float, *, events: Sequence[EventRecord] = ()
+    ) -> TaskChange | None:
+        """Make a dead, cancelled or expired task pending again with fresh attempts (and store
+        ``events`` if this call did)."""
+        args: list[Arg] = [task_id, number(now), packed_events(events), self.events_maxlen]
+        return _change(await self._script("requeue", args), task_id)
 
     async def purge_tasks(
         self, status: TaskStatus, *, before: float | None = None, limit: int | None = None

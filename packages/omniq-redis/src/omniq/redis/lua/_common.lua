@@ -268,15 +268,15 @@ local function start_status(status, deps, template)
 end
 
 -- Store one new task (see enqueue.lua for `t`) unless a live task holds its dedup key or its id is
--- already stored (a retried call stores nothing twice). Returns the id now holding its place;
--- marks its queue in `woken` if it is claimable now.
+-- already stored (a retried call stores nothing twice). Returns the id now holding its place and
+-- whether this call stored it; marks its queue in `woken` if it is claimable now.
 local function enqueue_one(t, data, woken, template)
   local id, q, due, created, priority, expires, key = t[1], t[2], t[4], t[5], t[6], t[7], t[8]
   if key ~= '' then
     local holder = redis.call('GET', dedup_key(key))
-    if holder then return holder end
+    if holder then return holder, false end
   end
-  if known(id) then return id end
+  if known(id) then return id, false end
   local status, err, open = start_status(t[3], t[10], template)
   redis.call('HSET', tkey(id), 'data', data, unpack(t[9]))
   redis.call('HSET', tkey(id), 'status', status)
@@ -298,7 +298,7 @@ local function enqueue_one(t, data, woken, template)
   if claimable(status) and schedule(id, q, due, priority, tonumber(created)) then
     woken[q] = true
   end
-  return id
+  return id, true
 end
 
 -- Apply the final status of `ids` to the tasks waiting on them, and so on down the graph.

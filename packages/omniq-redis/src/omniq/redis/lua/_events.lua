@@ -231,3 +231,31 @@ local function trim(maxlen)
     sweep(string.format('%03x', n % TASK_INDEXES), first_ms, first_seq)
   end
 end
+
+-- Events a script writes: `emit(task_id, at, fields)` appends one to the stream (fields: a
+-- field/value array as `encode_event` builds it); `flush(maxlen)` indexes what was emitted, by
+-- task, and trims the stream once for the whole call.
+local function event_writer()
+  local add, each = by_task()
+  local emitted = 0
+  local function emit(task_id, at, fields)
+    local sid = redis.call('XADD', STREAM, '*', unpack(fields))
+    index_time(sid, at)
+    add(task_id, sid)
+    emitted = emitted + 1
+  end
+  local function flush(maxlen)
+    if emitted == 0 then return end
+    each(index_task)
+    trim(tonumber(maxlen))
+  end
+  return emit, flush
+end
+
+-- Emit the events of a packed batch (see `encode_event`) whose task ids `keep` holds (nil: all).
+local function emit_packed(emit, packed, keep)
+  if packed == '' then return end
+  for _, e in ipairs(cmsgpack.unpack(packed)) do
+    if not keep or keep[e[1]] then emit(e[1], e[2], e[3]) end
+  end
+end

@@ -3,13 +3,7 @@
 -- array; then the batch's digest. A batch sent again (its reply was lost with the connection)
 -- finds its digest kept for ten minutes and appends nothing. Returns 1 if it appended.
 if not redis.call('SET', P .. ':ev:sent:' .. ARGV[4], '1', 'NX', 'PX', 600000) then return 0 end
-local add, each = by_task()
-for _, e in ipairs(cmsgpack.unpack(ARGV[3])) do
-  local task_id, at = e[1], e[2]
-  local sid = redis.call('XADD', STREAM, '*', unpack(e[3]))
-  index_time(sid, at)
-  add(task_id, sid)
-end
-each(index_task)
-trim(tonumber(ARGV[2]))
+local emit, flush = event_writer()
+emit_packed(emit, ARGV[3], nil)
+flush(ARGV[2])
 return 1

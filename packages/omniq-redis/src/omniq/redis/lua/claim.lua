@@ -1,6 +1,7 @@
 -- Lease up to `limit` due tasks, earlier queues first, each queue in claim order.
 -- ARGV: base, now, limit, lease_token, lease_expires_at, worker_id, promote_cap, the unreadable-
--- task error template, queue...
+-- task error template, '1' to write each claimed task's `executing` event (see
+-- records.executing_event) else '0', the event stream's maxlen, queue...
 -- Returns the claimed tasks (tasks_reply).
 --
 -- Fields anything else wrote are leased as they are (core reads the claimed rows and sends those it
@@ -9,7 +10,9 @@ local now_s, now = ARGV[2], tonumber(ARGV[2])
 local limit, token, expires_at, worker = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local cap = tonumber(ARGV[7])
 local unreadable_template = ARGV[8]
-local FIRST_QUEUE = 9
+local emit, flush = nil, nil
+if ARGV[9] == '1' then emit, flush = event_writer() end
+local FIRST_QUEUE = 11
 local out = {}
 local taken = 0
 
@@ -41,6 +44,15 @@ local function lease(id, q, row)
   row[AT.status], row[AT.attempts], row[AT.lease_token] = 'running', attempts, token
   row[AT.lease_expires_at], row[AT.worker_id], row[AT.updated_at] = expires_at, worker, now_s
   row[AT.id], row[RK_AT] = id, nil
+  if emit then
+    local fields = {'type', 'executing', 'task_id', id, 'at', now_s, 'details', '{}', 'queue', q,
+      'worker_id', worker}
+    if tonumber(attempts) then
+      fields[#fields + 1] = 'attempt'
+      fields[#fields + 1] = attempts
+    end
+    emit(id, now_s, fields)
+  end
   taken = taken + 1
   out[taken] = row
 end
@@ -89,6 +101,8 @@ for qi = FIRST_QUEUE, #ARGV do
     end
   end
 end
+
+if flush then flush(ARGV[10]) end
 
 -- A full claim may leave work behind: wake another idle worker for it.
 if taken >= limit then

@@ -2,7 +2,9 @@
 -- in the same step. ARGV[2]: the call's id (random, the same when the call is sent again).
 -- ARGV[3]: a msgpack array with per outcome: id, token, status, at, due_at|'', error|''.
 -- ARGV[4]: a msgpack array with per result: task_id, milliseconds to live|'', expires_at|'';
--- ARGV[4 + n]: result n's value. Returns {accepted ids, the accepted final ones tasks wait on}.
+-- ARGV[5]: packed events about the outcomes|'' (see append_events.lua), written for those this
+-- call settles (not for a repeat); ARGV[6]: the event stream's maxlen; ARGV[6 + n]: result n's
+-- value. Returns {accepted ids, the accepted final ones tasks wait on}.
 --
 -- An accepted outcome leaves `settled` = the call id in the task. The same call sent again (its
 -- reply was lost) finds the task still in that status with that id and no lease, and reports
@@ -79,7 +81,12 @@ for _, o in ipairs(cmsgpack.unpack(ARGV[3])) do
   end
 end
 for n, r in ipairs(cmsgpack.unpack(ARGV[4])) do
-  if held[r[1]] then store_result(r[1], ARGV[4 + n], r[2], r[3]) end
+  if held[r[1]] then store_result(r[1], ARGV[6 + n], r[2], r[3]) end
+end
+if ARGV[5] ~= '' then
+  local emit, flush = event_writer()
+  emit_packed(emit, ARGV[5], held)
+  flush(ARGV[6])
 end
 for q in pairs(woken) do wake(q) end
 return {accepted, waited}

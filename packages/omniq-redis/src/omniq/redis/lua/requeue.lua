@@ -1,4 +1,6 @@
--- Make a dead, cancelled or expired task pending again with fresh attempts. ARGV: base, id, now.
+-- Make a dead, cancelled or expired task pending again with fresh attempts. ARGV: base, id, now,
+-- packed events|'' (see append_events.lua) written if this call requeues it, the event stream's
+-- maxlen.
 -- Returns {1 if requeued else 0, the task as it now is (tasks_reply)}, nothing if the id is unknown. If another live task
 -- took its dedup key meanwhile, that task keeps the key and this one runs without.
 local id, now_s = ARGV[2], ARGV[3]
@@ -18,5 +20,10 @@ if failed(status) then
   move_status(id, q, status, 'pending', row[AT.created_at])
   schedule(id, q, now_s, row[AT.priority], tonumber(now_s))
   wake(q)
+  if ARGV[4] ~= '' then
+    local emit, flush = event_writer()
+    emit_packed(emit, ARGV[4], nil)
+    flush(ARGV[5])
+  end
 end
 return {changed, tasks_reply({row})}

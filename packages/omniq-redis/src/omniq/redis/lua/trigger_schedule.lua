@@ -1,7 +1,8 @@
 -- Claim a schedule's run due at an expected time and store its task, in one step.
 -- ARGV: base, schedule id, expected next_run_at, packed run {next_run_at|'', status, runs,
 -- last_run_at, last_task_id|''}, packed task item|'' (see enqueue.lua), the task's payload, the
--- dependency-failed error template.
+-- dependency-failed error template, packed events|'' (see append_events.lua) written if this call
+-- claims the run, the event stream's maxlen.
 -- Returns 1 if this call claimed the run, else 0.
 local id, expected = ARGV[2], tonumber(ARGV[3])
 local key = schedule_key(id)
@@ -17,5 +18,10 @@ if ARGV[5] ~= '' then
   local woken = {}
   enqueue_one(cmsgpack.unpack(ARGV[5]), ARGV[6], woken, ARGV[7])
   for q in pairs(woken) do wake(q) end
+end
+if ARGV[8] ~= '' then
+  local emit, flush = event_writer()
+  emit_packed(emit, ARGV[8], nil)
+  flush(ARGV[9])
 end
 return 1
