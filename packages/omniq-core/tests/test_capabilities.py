@@ -60,10 +60,11 @@ def test_the_required_task_queue_contract_has_at_most_twelve_methods() -> None:
 
 
 def test_capabilities_are_read_from_the_class() -> None:
-    assert capabilities_of(MinimalBackend) == frozenset()
+    assert capabilities_of(MinimalBackend) == {Capability.EVENTS}
     assert capabilities_of(MemoryBackend("x")) == {
         Capability.ADMIN,
         Capability.SCHEDULES,
+        Capability.EVENTS,
         Capability.PUSH_WAKEUPS,
         Capability.PUSH_CANCELS,
         Capability.RESULT_WAITS,

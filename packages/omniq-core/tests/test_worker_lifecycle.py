@@ -135,9 +135,9 @@ class _SlowToWrite(MemoryBackend):
         super().__init__(url)
         self.gate = asyncio.Event()
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
+    async def finish(self, outcomes: Sequence[Outcome], **kwargs: Any) -> FinishReport:
         await self.gate.wait()
-        return await super().finish(outcomes)
+        return await super().finish(outcomes, **kwargs)
 
 
 async def _running(store: MemoryBackend) -> int:
@@ -186,6 +186,7 @@ class _LosesClaimReplies(MemoryBackend):
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        write_events: bool = False,
     ) -> list[TaskRecord]:
         claimed = await super().claim(
             queues,
@@ -194,6 +195,7 @@ class _LosesClaimReplies(MemoryBackend):
             lease_token=lease_token,
             lease_expires_at=lease_expires_at,
             now=now,
+            write_events=write_events,
         )
         if claimed and self.lost > 0:
             self.lost -= 1
@@ -235,9 +237,9 @@ class _Unreachable(MemoryBackend):
         self._check()
         return await super().claim(queues, **kwargs)
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
+    async def finish(self, outcomes: Sequence[Outcome], **kwargs: Any) -> FinishReport:
         self._check()
-        return await super().finish(outcomes)
+        return await super().finish(outcomes, **kwargs)
 
     async def reap(self, now: float) -> ReapReport:
         self._check()

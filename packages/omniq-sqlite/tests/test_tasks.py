@@ -98,9 +98,9 @@ async def test_ten_thousand_records_enqueue_in_one_call(
 
 async def test_a_failing_batch_stores_nothing(backend: SQLiteBackend, make_task: TaskFactory) -> None:
     first, second = make_task(), make_task()
-    duplicate = msgspec.structs.replace(second, id=first.id)
+    refused = msgspec.structs.replace(make_task(), queue=None)  # NOT NULL: the store refuses it
     with pytest.raises(sqlite3.IntegrityError):
-        await backend.enqueue([first, second, duplicate])
+        await backend.enqueue([first, second, refused])
     assert await backend.count_tasks() == {}
     assert await backend.enqueue([first]) == [first.id]  # the connection is usable again
 

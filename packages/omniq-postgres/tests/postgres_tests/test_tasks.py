@@ -89,13 +89,25 @@ async def test_concurrent_enqueues_of_one_key_agree_on_one_holder(url: str, make
 
 
 @pytest.mark.parametrize("size", [3, _COPY_FROM], ids=["one-statement", "copied"])
-async def test_a_duplicate_id_fails_the_whole_batch(
+async def test_a_refused_record_fails_the_whole_batch(
     backend: PostgresBackend, make_task: TaskFactory, size: int
 ) -> None:
     records = [make_task() for _ in range(size - 1)]
-    with pytest.raises(asyncpg.UniqueViolationError):
-        await backend.enqueue([*records, msgspec.structs.replace(records[-1], id=records[0].id)])
+    refused = msgspec.structs.replace(make_task(), queue=None)  # NOT NULL: the server refuses it
+    with pytest.raises(asyncpg.NotNullViolationError):
+        await backend.enqueue([*records, refused])
     assert await backend.count_tasks() == {}
+
+
+@pytest.mark.parametrize("size", [3, _COPY_FROM], ids=["one-statement", "copied"])
+async def test_a_batch_sent_again_stores_each_task_once(
+    backend: PostgresBackend, make_task: TaskFactory, size: int
+) -> None:
+    records = [make_task() for _ in range(size)]
+    await backend.enqueue(records[:1])
+    assert await backend.enqueue(records) == [record.id for record in records]
+    assert await backend.enqueue(records) == [record.id for record in records]
+    assert await backend.count_tasks() == {"default": {"pending": size}}
 
 
 async def test_a_copied_batch_keeps_every_field_and_its_order(

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, cast, overload
 
+import msgspec
+
 from omniq.core._wiring import wire
 from omniq.core.callbacks import CallbackKind, CallbackRef, Callbacks, TaskOutcome, callback_names
 from omniq.core.capabilities import Capability, require
@@ -48,7 +50,7 @@ from omniq.core.models import (
     TaskStatus,
 )
 from omniq.core.options import RecordFactory, Seconds, TaskOptions, checked_id
-from omniq.core.records import TaskRecord
+from omniq.core.records import TaskRecord, events_about
 from omniq.core.registry import open_url
 from omniq.core.schedules import new_schedule, schedule_event, schedule_from_record
 from omniq.core.serialization import SerializationManager
@@ -519,10 +521,14 @@ class AsyncOmniQ:
         # The old result goes first: once the task is pending, a worker may store a new one.
         await self.result_store.delete_results([task_id])
         now = time.time()
-        change = await admin.requeue(task_id, now)
+        fresh = msgspec.structs.replace(task, attempts=0)  # as the requeue leaves it
+        event = task_event(fresh, EventType.ENQUEUED, now, details={"requeued": True})
+        travels = self.recorder.travels_with(self.task_queue)
+        change = await admin.requeue(task_id, now, events=[event] if travels else ())
         if change is None or not change.changed:  # unknown, or not dead, cancelled or expired
             return False
-        self.recorder.record(task_event(change.task, EventType.ENQUEUED, now, details={"requeued": True}))
+        if not travels:
+            self.recorder.record(event)
         return True
 
     async def cancel(self, task_id: str) -> bool:
@@ -909,14 +915,14 @@ class AsyncOmniQ:
 
     async def _store(self, records: list[TaskRecord]) -> list[str]:
         await self.open()
+        if not self.recorder.enabled:
+            return await self.task_queue.enqueue(records)
+        now = time.time()
+        events = [task_event(record, EventType.ENQUEUED, now) for record in records]
+        if self.recorder.travels_with(self.task_queue):  # stored with the tasks they are about
+            return await self.task_queue.enqueue(records, events=events)
         ids = await self.task_queue.enqueue(records)
-        if self.recorder.enabled:
-            now = time.time()
-            self.recorder.record_many(
-                task_event(record, EventType.ENQUEUED, now)
-                for record, task_id in zip(records, ids, strict=True)
-                if record.id == task_id
-            )
+        self.recorder.record_many(events_about(events, set(ids)))
         return ids
 
 

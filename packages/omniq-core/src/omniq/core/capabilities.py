@@ -8,6 +8,8 @@ missing instead of failing somewhere inside a call:
 - ``admin``: it also subclasses :class:`~omniq.core.interfaces.TaskAdmin` (listings, counts,
   dead-letter requeue, purges);
 - ``schedules``: it also subclasses :class:`~omniq.core.interfaces.BaseScheduleStore`;
+- ``events``: it also subclasses :class:`~omniq.core.interfaces.BaseEventStorage`, and then writes
+  the lifecycle events core hands to its transitions with them (see :mod:`omniq.core.interfaces`);
 - ``push_wakeups``: it overrides ``wait_for_tasks`` (idle workers are woken rather than polling);
 - ``push_cancels``: it overrides ``watch_cancellations`` (a cancelled running task stops at once
   rather than at its worker's next heartbeat);
@@ -23,7 +25,13 @@ from __future__ import annotations
 import enum
 
 from omniq.core.errors import CapabilityError
-from omniq.core.interfaces import BaseResultStorage, BaseScheduleStore, BaseTaskQueue, TaskAdmin
+from omniq.core.interfaces import (
+    BaseEventStorage,
+    BaseResultStorage,
+    BaseScheduleStore,
+    BaseTaskQueue,
+    TaskAdmin,
+)
 
 __all__ = ["Capability", "capabilities_of", "require"]
 
@@ -33,6 +41,7 @@ class Capability(enum.StrEnum):
 
     ADMIN = "admin"
     SCHEDULES = "schedules"
+    EVENTS = "events"
     PUSH_WAKEUPS = "push_wakeups"
     PUSH_CANCELS = "push_cancels"
     RESULT_WAITS = "result_waits"
@@ -42,6 +51,7 @@ class Capability(enum.StrEnum):
 _INTERFACES: dict[Capability, type] = {
     Capability.ADMIN: TaskAdmin,
     Capability.SCHEDULES: BaseScheduleStore,
+    Capability.EVENTS: BaseEventStorage,
 }
 
 

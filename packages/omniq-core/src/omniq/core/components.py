@@ -167,8 +167,10 @@ class TaskQueueView(ComponentView, BaseTaskQueue, TaskAdmin):
         require(self.backend, Capability.ADMIN, "this call")
         return cast(TaskAdmin, self.backend)
 
-    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
-        return await self._queue.enqueue(records)
+    async def enqueue(
+        self, records: Sequence[TaskRecord], *, events: Sequence[EventRecord] = ()
+    ) -> list[str]:
+        return await self._queue.enqueue(records, events=events)
 
     async def claim(
         self,
@@ -179,6 +181,7 @@ class TaskQueueView(ComponentView, BaseTaskQueue, TaskAdmin):
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        write_events: bool = False,
     ) -> list[TaskRecord]:
         return await self._queue.claim(
             queues,
@@ -187,6 +190,7 @@ class TaskQueueView(ComponentView, BaseTaskQueue, TaskAdmin):
             lease_token=lease_token,
             lease_expires_at=lease_expires_at,
             now=now,
+            write_events=write_events,
         )
 
     async def release_claim(self, lease_token: str, now: float) -> int:
@@ -197,13 +201,19 @@ class TaskQueueView(ComponentView, BaseTaskQueue, TaskAdmin):
     ) -> list[str]:
         return await self._queue.heartbeat(leases, lease_expires_at=lease_expires_at, now=now)
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
-        return await self._queue.finish(outcomes)
+    async def finish(
+        self, outcomes: Sequence[Outcome], *, events: Sequence[EventRecord] = ()
+    ) -> FinishReport:
+        return await self._queue.finish(outcomes, events=events)
 
     async def finish_with_results(
-        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+        self,
+        outcomes: Sequence[Outcome],
+        results: Sequence[ResultRecord],
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> FinishReport:
-        return await self._queue.finish_with_results(outcomes, results)
+        return await self._queue.finish_with_results(outcomes, results, events=events)
 
     async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
         return await self._queue.resolve_dependencies(task_ids, now)
@@ -225,8 +235,10 @@ class TaskQueueView(ComponentView, BaseTaskQueue, TaskAdmin):
     async def cancel(self, task_id: str, now: float) -> TaskChange | None:
         return await self._queue.cancel(task_id, now)
 
-    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
-        return await self._admin.requeue(task_id, now)
+    async def requeue(
+        self, task_id: str, now: float, *, events: Sequence[EventRecord] = ()
+    ) -> TaskChange | None:
+        return await self._admin.requeue(task_id, now, events=events)
 
     async def purge_tasks(
         self, status: TaskStatus, *, before: float | None = None, limit: int | None = None
@@ -264,9 +276,17 @@ class ScheduledTaskQueueView(TaskQueueView, BaseScheduleStore):
         return await self._schedules.due_schedules(now, limit=limit)
 
     async def trigger_schedule(
-        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+        self,
+        schedule_id: str,
+        expected_next_run_at: float,
+        run: ScheduleRun,
+        task: TaskRecord | None,
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> bool:
-        return await self._schedules.trigger_schedule(schedule_id, expected_next_run_at, run, task)
+        return await self._schedules.trigger_schedule(
+            schedule_id, expected_next_run_at, run, task, events=events
+        )
 
     async def set_schedule_status(
         self,

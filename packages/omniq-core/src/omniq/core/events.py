@@ -1,4 +1,9 @@
-"""Event logging that never blocks or fails a task: events are buffered and written in batches."""
+"""Event logging that never blocks or fails a task: events are buffered and written in batches.
+
+Where the event store is the task queue itself, the lifecycle events are not buffered: they go
+with the transition that causes them (see :mod:`omniq.core.interfaces`), and
+:meth:`EventRecorder.travels_with` tells the callers so.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from omniq.core.interfaces import BaseEventStorage
+from omniq.core.interfaces import BaseComponent, BaseEventStorage
 from omniq.core.records import EventRecord
 
 __all__ = ["EventRecorder"]
@@ -41,6 +46,13 @@ class EventRecorder:
     def enabled(self) -> bool:
         """Whether events are stored at all."""
         return self.storage is not None
+
+    def travels_with(self, store: BaseComponent | None) -> bool:
+        """Whether events about ``store``'s transitions are written by the transitions themselves:
+        the event store and ``store`` are one backend object (or views of one)."""
+        return (
+            self.storage is not None and store is not None and _backend_of(self.storage) is _backend_of(store)
+        )
 
     def record(self, event: EventRecord) -> None:
         """Queue one event for writing."""
@@ -122,3 +134,8 @@ class EventRecorder:
                 # Let events pile up for a moment: a few large writes cost the store far less
                 # than many small ones, and nobody waits for an event to be written.
                 await asyncio.sleep(GATHER_SECONDS)
+
+
+def _backend_of(component: BaseComponent) -> object:
+    """The backend object behind ``component``: itself, or the backend a component view serves."""
+    return getattr(component, "backend", component)

@@ -5,6 +5,16 @@ state change atomic; core owns serialization, retries, backoff, events, scheduli
 backend class may implement one, two or all three interfaces; the method names do not overlap, so
 one object (one connection) can serve every role. ``tasks/interfaces.md`` shows how each operation
 maps onto SQLite, PostgreSQL, Redis, NATS JetStream and object stores.
+
+**Events travel with their transition.** When one object is both the caller's task queue and its
+event store, core hands the lifecycle events to the call that makes the transition (``events=``
+of :meth:`BaseTaskQueue.enqueue`, :meth:`~BaseTaskQueue.finish`, :meth:`TaskAdmin.requeue` and
+:meth:`BaseScheduleStore.trigger_schedule`, ``write_events=`` of :meth:`~BaseTaskQueue.claim`),
+and the backend stores them in the same atomic step: a reader who sees a task, a running task or a
+result also sees its ``enqueued``, ``executing`` or final event, and a worker killed after its
+claim leaves the ``executing`` event behind. Such a call writes the events of the changes it made,
+and none for a change it refused (a stale token, a deduplicated record, a repeat after a lost
+reply). Core passes none to an object that is not its event store.
 """
 
 from __future__ import annotations
@@ -114,12 +124,20 @@ class BaseTaskQueue(BaseComponent):
     """Durable task state with leased, atomic claims."""
 
     @abc.abstractmethod
-    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
+    async def enqueue(
+        self, records: Sequence[TaskRecord], *, events: Sequence[EventRecord] = ()
+    ) -> list[str]:
         """Store new tasks in one round trip where the engine allows.
 
         Returns, per record and in order, the id of the task that now holds its place: the record's
         own id, or, when ``dedup_key`` is set and a task in a live status holds the same key, that
-        task's id (and the record is not stored).
+        task's id (and the record is not stored). A record whose id is already stored is not
+        stored again and returns its id: ids are chosen before the call, so a call repeated after
+        its reply was lost never makes a second task.
+
+        ``events`` (their ``enqueued`` events, see the module docstring): store, in the same
+        atomic step, those about the records this call stored
+        (:func:`~omniq.core.records.events_about`).
 
         A record with ``depends_on`` arrives ``waiting``. Every id it names must be a stored task,
         else nothing of the batch is stored and :class:`~omniq.core.errors.ValidationError` (field
@@ -139,6 +157,7 @@ class BaseTaskQueue(BaseComponent):
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        write_events: bool = False,
     ) -> list[TaskRecord]:
         """Atomically take up to ``limit`` claimable tasks, in claim order, and lease them.
 
@@ -146,6 +165,8 @@ class BaseTaskQueue(BaseComponent):
         the returned records show that new state. No task may be returned to two claims while its
         lease is current. ``lease_token`` is chosen by the caller before the call and is the same
         for every task of the claim, so that :meth:`release_claim` finds them if the reply is lost.
+        With ``write_events``, store for each claimed task, in the same atomic step, its
+        :func:`~omniq.core.records.executing_event` at ``now``.
         """
 
     @abc.abstractmethod
@@ -170,15 +191,23 @@ class BaseTaskQueue(BaseComponent):
         """
 
     @abc.abstractmethod
-    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
+    async def finish(
+        self, outcomes: Sequence[Outcome], *, events: Sequence[EventRecord] = ()
+    ) -> FinishReport:
         """Settle attempts in one round trip; reports the ids whose lease token still matched and
         which of them ended final with tasks waiting on them (see :class:`FinishReport`).
 
-        An outcome whose token does not match the task's current lease changes nothing.
+        An outcome whose token does not match the task's current lease changes nothing. ``events``
+        (the attempts' outcome events): store, in the same atomic step, those about the outcomes
+        accepted.
         """
 
     async def finish_with_results(
-        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+        self,
+        outcomes: Sequence[Outcome],
+        results: Sequence[ResultRecord],
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> FinishReport:
         """:meth:`finish`, and store the ``results`` of the outcomes it accepts.
 
@@ -186,7 +215,7 @@ class BaseTaskQueue(BaseComponent):
         default makes two calls, so a crash between them leaves a finished task without its
         result; engines with transactions override it to write both at once.
         """
-        report = await self.finish(outcomes)
+        report = await self.finish(outcomes, events=events)
         held = set(report.accepted)
         kept = [result for result in results if result.task_id in held]
         if kept:
@@ -278,11 +307,14 @@ class TaskAdmin(abc.ABC):
         """Task counts per queue and status: ``{queue: {status: n}}``."""
 
     @abc.abstractmethod
-    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
+    async def requeue(
+        self, task_id: str, now: float, *, events: Sequence[EventRecord] = ()
+    ) -> TaskChange | None:
         """Make a ``dead``, ``cancelled`` or ``expired`` task pending again with fresh attempts.
 
         Returns ``None`` for an unknown id, else the task as it now is and whether this call
-        requeued it (a task in any other status is left as it is).
+        requeued it (a task in any other status is left as it is). ``events`` are stored with
+        the change, and only if this call made it.
         """
 
     @abc.abstractmethod
@@ -384,12 +416,18 @@ class BaseScheduleStore(BaseComponent):
 
     @abc.abstractmethod
     async def trigger_schedule(
-        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+        self,
+        schedule_id: str,
+        expected_next_run_at: float,
+        run: ScheduleRun,
+        task: TaskRecord | None,
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> bool:
         """Claim the run due at ``expected_next_run_at``: in one atomic step, if the schedule is
-        still ``active`` with that ``next_run_at``, apply ``run`` and store ``task`` (a skipped run
-        has none); returns whether this call claimed it. Of concurrent calls for one run, exactly
-        one returns ``True``."""
+        still ``active`` with that ``next_run_at``, apply ``run``, store ``task`` (a skipped run
+        has none) and ``events``; returns whether this call claimed it. Of concurrent calls for one
+        run, exactly one returns ``True``."""
 
     @abc.abstractmethod
     async def set_schedule_status(

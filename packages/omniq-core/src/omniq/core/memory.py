@@ -45,6 +45,8 @@ from omniq.core.records import (
     TaskChange,
     TaskRecord,
     dependency_failed_error,
+    events_about,
+    executing_event,
 )
 from omniq.core.settings import Settings
 
@@ -175,17 +177,23 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
 
     # -- task queue -------------------------------------------------------------------------
 
-    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
+    async def enqueue(
+        self, records: Sequence[TaskRecord], *, events: Sequence[EventRecord] = ()
+    ) -> list[str]:
         with self._s.lock:
-            return self._enqueue_locked(records)
+            return self._enqueue_locked(records, events)
 
-    def _enqueue_locked(self, records: Sequence[TaskRecord]) -> list[str]:
+    def _enqueue_locked(self, records: Sequence[TaskRecord], events: Sequence[EventRecord]) -> list[str]:
         s = self._s
         unknown = sorted({d for r in records for d in r.depends_on if d not in s.tasks})
         if unknown:
             raise ValidationError("depends_on", f"unknown task ids: {', '.join(unknown)}")
         ids = []
+        stored_ids = set()
         for record in records:
+            if record.id in s.tasks:  # a repeat of a call whose reply was lost
+                ids.append(record.id)
+                continue
             holder = s.dedup.get(record.dedup_key) if record.dedup_key else None
             if holder is not None:
                 ids.append(holder)
@@ -198,6 +206,8 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
             if stored.status in CLAIMABLE_STATUSES:
                 s.schedule(stored, stored.created_at)
             ids.append(stored.id)
+            stored_ids.add(stored.id)
+        s.events.extend(events_about(events, stored_ids))
         _wake(s.task_waiters)
         return ids
 
@@ -265,6 +275,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        write_events: bool = False,
     ) -> list[TaskRecord]:
         s = self._s
         claimed: list[TaskRecord] = []
@@ -295,6 +306,8 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                     )
                     s.tasks[task_id] = record
                     claimed.append(record)
+            if write_events:
+                s.events.extend(executing_event(record, now) for record in claimed)
         return claimed
 
     async def release_claim(self, lease_token: str, now: float) -> int:
@@ -332,7 +345,9 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                     s.tasks[task_id] = _replace(record, lease_expires_at=lease_expires_at, updated_at=now)
         return lost
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
+    async def finish(
+        self, outcomes: Sequence[Outcome], *, events: Sequence[EventRecord] = ()
+    ) -> FinishReport:
         s = self._s
         accepted = []
         with s.lock:
@@ -356,6 +371,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                 if record.status in CLAIMABLE_STATUSES:
                     s.schedule(record, outcome.at)
                 accepted.append(outcome.task_id)
+            s.events.extend(events_about(events, set(accepted)))
             _wake(s.task_waiters)
             return FinishReport.settled(outcomes, accepted, s.dependents)
 
@@ -441,7 +457,9 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                         loop.call_soon_threadsafe(on_cancel, task_id)
             return TaskChange(task=cancelled, changed=True)
 
-    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
+    async def requeue(
+        self, task_id: str, now: float, *, events: Sequence[EventRecord] = ()
+    ) -> TaskChange | None:
         s = self._s
         with s.lock:
             record = s.tasks.get(task_id)
@@ -467,6 +485,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                 s.dedup[key] = task_id
             s.sequence[task_id] = next(s.counter)
             s.schedule(requeued, now)
+            s.events.extend(events)
             _wake(s.task_waiters)
             return TaskChange(task=requeued, changed=True)
 
@@ -608,7 +627,13 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         return due[:limit]
 
     async def trigger_schedule(
-        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+        self,
+        schedule_id: str,
+        expected_next_run_at: float,
+        run: ScheduleRun,
+        task: TaskRecord | None,
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> bool:
         s = self._s
         with s.lock:
@@ -629,7 +654,8 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                 updated_at=run.last_run_at,
             )
             if task is not None:
-                self._enqueue_locked([task])
+                self._enqueue_locked([task], ())
+            s.events.extend(events)
         return True
 
     async def set_schedule_status(

@@ -31,6 +31,8 @@ __all__ = [
     "TaskChange",
     "TaskRecord",
     "dependency_failed_error",
+    "events_about",
+    "executing_event",
 ]
 
 #: Statuses a claim may take a task from (``failed`` means: waiting for its retry).
@@ -260,3 +262,23 @@ class ScheduleChange(msgspec.Struct, frozen=True, kw_only=True):
 
     schedule: ScheduleRecord
     changed: bool
+
+
+def executing_event(record: TaskRecord, at: float) -> EventRecord:
+    """The ``executing`` event of a claimed task (``record`` as the claim left it), claimed at
+    ``at``: what a claim told to write events stores for each task it takes. Backends that build
+    the row in their own language store exactly these fields."""
+    return EventRecord(
+        type="executing",
+        task_id=record.id,
+        at=at,
+        queue=record.queue,
+        worker_id=record.worker_id,
+        attempt=record.attempts,
+    )
+
+
+def events_about(events: Iterable[EventRecord], task_ids: Container[str]) -> list[EventRecord]:
+    """The ``events`` about the tasks ``task_ids``, in order: what an ``enqueue`` or a ``finish``
+    given events writes, for the tasks it stored or settled."""
+    return [event for event in events if event.task_id in task_ids]

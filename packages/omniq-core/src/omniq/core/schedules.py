@@ -143,23 +143,19 @@ class Scheduler:
             last_run_at=now,
             last_task_id=task.id,
         )
-        if not await self.store.trigger_schedule(record.id, record.next_run_at, run, task):
-            return False  # another scheduler took this run
-        self.events.record(
+        events = [
             schedule_event(
                 record, EventType.SCHEDULE_TRIGGERED, now, task_id=task.id, run=runs, due=record.next_run_at
-            )
-        )
-        self.events.record(
+            ),
             EventRecord(
                 type=EventType.ENQUEUED.value,
                 task_id=task.id,
                 at=now,
                 queue=task.queue,
                 details=msgspec.json.encode({"schedule_id": record.id}).decode(),
-            )
-        )
-        return True
+            ),
+        ]
+        return await self._claim_run(record, run, task, events)
 
     async def _skip(self, record: ScheduleRecord, now: float, spec: ScheduleSpec | None, reason: str) -> None:
         """Move past a run that cannot be made, keep the schedule, and say why."""
@@ -172,10 +168,25 @@ class Scheduler:
             last_run_at=now,
             last_task_id=record.last_task_id,
         )
-        if await self.store.trigger_schedule(record.id, record.next_run_at, run, None):
+        error = msgspec.json.encode({"type": "omniq.ScheduleError", "message": reason, "traceback": None})
+        event = schedule_event(record, EventType.SCHEDULE_ERROR, now, error=error.decode())
+        if await self._claim_run(record, run, None, [event]):
             logger.error("schedule %s: run skipped: %s", record.id, reason)
-            error = msgspec.json.encode({"type": "omniq.ScheduleError", "message": reason, "traceback": None})
-            self.events.record(schedule_event(record, EventType.SCHEDULE_ERROR, now, error=error.decode()))
+
+    async def _claim_run(
+        self, record: ScheduleRecord, run: ScheduleRun, task: TaskRecord | None, events: list[EventRecord]
+    ) -> bool:
+        """Claim the run due at the schedule's ``next_run_at`` (see ``trigger_schedule``) with its
+        events: written by the claim where the store keeps events too, else recorded after it."""
+        assert record.next_run_at is not None
+        travels = self.events.travels_with(self.store)
+        if not await self.store.trigger_schedule(
+            record.id, record.next_run_at, run, task, events=events if travels else ()
+        ):
+            return False  # another scheduler took this run
+        if not travels:
+            self.events.record_many(events)
+        return True
 
 
 def _run_task(record: ScheduleRecord, spec: ScheduleSpec, now: float) -> TaskRecord:

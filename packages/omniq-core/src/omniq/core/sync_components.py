@@ -102,8 +102,8 @@ class SyncTaskQueue(_SyncComponent):
         self.aio = queue
 
     @twin_of(BaseTaskQueue.enqueue)
-    def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
-        return self.portal.call(self.aio.enqueue, records)
+    def enqueue(self, records: Sequence[TaskRecord], *, events: Sequence[EventRecord] = ()) -> list[str]:
+        return self.portal.call(self.aio.enqueue, records, events=events)
 
     @twin_of(BaseTaskQueue.claim)
     def claim(
@@ -115,6 +115,7 @@ class SyncTaskQueue(_SyncComponent):
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        write_events: bool = False,
     ) -> list[TaskRecord]:
         return self.portal.call(
             self.aio.claim,
@@ -124,6 +125,7 @@ class SyncTaskQueue(_SyncComponent):
             lease_token=lease_token,
             lease_expires_at=lease_expires_at,
             now=now,
+            write_events=write_events,
         )
 
     @twin_of(BaseTaskQueue.release_claim)
@@ -137,14 +139,18 @@ class SyncTaskQueue(_SyncComponent):
         return self.portal.call(self.aio.heartbeat, leases, lease_expires_at=lease_expires_at, now=now)
 
     @twin_of(BaseTaskQueue.finish)
-    def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
-        return self.portal.call(self.aio.finish, outcomes)
+    def finish(self, outcomes: Sequence[Outcome], *, events: Sequence[EventRecord] = ()) -> FinishReport:
+        return self.portal.call(self.aio.finish, outcomes, events=events)
 
     @twin_of(BaseTaskQueue.finish_with_results)
     def finish_with_results(
-        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+        self,
+        outcomes: Sequence[Outcome],
+        results: Sequence[ResultRecord],
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> FinishReport:
-        return self.portal.call(self.aio.finish_with_results, outcomes, results)
+        return self.portal.call(self.aio.finish_with_results, outcomes, results, events=events)
 
     @twin_of(BaseTaskQueue.resolve_dependencies)
     def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
@@ -175,8 +181,8 @@ class SyncTaskQueue(_SyncComponent):
         return self.portal.call(self.aio.cancel, task_id, now)
 
     @twin_of(TaskAdmin.requeue)
-    def requeue(self, task_id: str, now: float) -> TaskChange | None:
-        return self.portal.call(self._admin("requeueing tasks").requeue, task_id, now)
+    def requeue(self, task_id: str, now: float, *, events: Sequence[EventRecord] = ()) -> TaskChange | None:
+        return self.portal.call(self._admin("requeueing tasks").requeue, task_id, now, events=events)
 
     @twin_of(TaskAdmin.purge_tasks)
     def purge_tasks(

@@ -17,12 +17,12 @@ from typing import Any
 
 import asyncpg
 
-from omniq.core.records import TaskRecord
+from omniq.core.records import EventRecord, TaskRecord, events_about
 from omniq.postgres import _dependencies as dependencies
 from omniq.postgres._database import Database
 from omniq.postgres._dependencies import DependencyStatements
 from omniq.postgres._listener import claimable_payload
-from omniq.postgres._rows import tasks_json
+from omniq.postgres._rows import events_json, tasks_json
 from omniq.postgres._statements import Statements
 
 __all__ = ["enqueue_in_transaction"]
@@ -37,9 +37,15 @@ _LOCK_PATIENCE = 30.0
 
 
 async def enqueue_in_transaction(
-    db: Database, sql: Statements, deps: DependencyStatements, records: Sequence[TaskRecord]
+    db: Database,
+    sql: Statements,
+    deps: DependencyStatements,
+    records: Sequence[TaskRecord],
+    events: Sequence[EventRecord],
 ) -> list[str]:
-    """Store ``records`` atomically; returns, per record, the id of the task holding its place.
+    """Store ``records`` atomically, with the ``events`` of those stored; returns, per record, the
+    id of the task holding its place. Records whose id is stored already (the call sent again)
+    are left out.
 
     Raises:
         omniq.core.errors.ValidationError: a record depends on an id that is not a stored task.
@@ -48,7 +54,7 @@ async def enqueue_in_transaction(
     while True:
         try:
             async with db.transaction() as conn:
-                return await _enqueue(conn, sql, deps, records)
+                return await _enqueue(conn, sql, deps, records, events)
         except asyncpg.LockNotAvailableError:
             if time.monotonic() >= deadline:
                 raise
@@ -58,9 +64,17 @@ async def enqueue_in_transaction(
 
 
 async def _enqueue(
-    conn: Any, sql: Statements, deps: DependencyStatements, records: Sequence[TaskRecord]
+    conn: Any,
+    sql: Statements,
+    deps: DependencyStatements,
+    records: Sequence[TaskRecord],
+    events: Sequence[EventRecord],
 ) -> list[str]:
-    decided, waits, unmarked = await dependencies.decide(conn, deps, records)
+    already = {row[0] for row in await conn.fetch(sql.stored_ids, [record.id for record in records])}
+    fresh = [record for record in records if record.id not in already]
+    if not fresh:
+        return [record.id for record in records]
+    decided, waits, unmarked = await dependencies.decide(conn, deps, fresh)
     if any(record.dedup_key is not None for record in decided):
         holder_of, inserted = await _insert_deduplicated(conn, sql, decided)
     else:
@@ -69,10 +83,13 @@ async def _enqueue(
     stored = {record.id for record in inserted}
     kept = {task_id: ids for task_id, ids in waits.items() if task_id in stored}
     await dependencies.link(conn, deps, kept, unmarked)
+    written = events_about(events, stored)
+    if written:
+        await conn.execute(sql.insert_events, events_json(written).decode())
     payload = claimable_payload(inserted)
     if payload is not None:
         await conn.execute(sql.notify, sql.tasks_channel, payload)
-    return [holder_of[record.id] for record in records]
+    return [holder_of.get(record.id, record.id) for record in records]
 
 
 async def _insert_deduplicated(

@@ -16,11 +16,12 @@ from typing import Any
 
 from omniq.core.interfaces import BaseScheduleStore
 from omniq.core.models import ScheduleStatus
-from omniq.core.records import ScheduleChange, ScheduleRecord, ScheduleRun, TaskRecord
+from omniq.core.records import EventRecord, ScheduleChange, ScheduleRecord, ScheduleRun, TaskRecord
 from omniq.postgres._database import Database
 from omniq.postgres._listener import claimable_payload
 from omniq.postgres._order import InFlight, reads, writes
-from omniq.postgres._rows import tasks_json
+from omniq.postgres._rows import events_json, tasks_json
+from omniq.postgres._statements import append_events
 
 __all__ = ["SCHEDULE_COLUMNS", "ScheduleStatements", "ScheduleStore", "schedule_from_row"]
 
@@ -78,15 +79,17 @@ class ScheduleStatements:
                 WHERE id = $2 AND status = 'active' AND next_run_at = $3
                 RETURNING id
             ),
-            inserted AS ({insert_tasks} WHERE EXISTS (SELECT 1 FROM claimed))
+            inserted AS ({insert_tasks} WHERE EXISTS (SELECT 1 FROM claimed)),
+            logged AS ({append_events(s, 9, "EXISTS (SELECT 1 FROM claimed)")})
         """
-        #: Claim a run and insert its task (``$1``: a JSON array of zero or one task records) in
-        #: one statement; returns one row if claimed. Parameters: task, id, expected next run,
-        #: next run, status, runs, last run, last task.
+        #: Claim a run and insert its task (``$1``: a JSON array of zero or one task records) and
+        #: its events (``$9``: a JSON array) in one statement; returns one row if claimed.
+        #: Parameters: task, id, expected next run, next run, status, runs, last run, last task,
+        #: events.
         self.trigger = f"{claim} SELECT claimed.id FROM claimed"
         #: The same, waking the listeners of the task's queue once it commits. Parameters: as
         #: ``trigger``, then channel, payload.
-        self.trigger_and_notify = f"{claim} SELECT claimed.id, pg_notify($9, $10) FROM claimed"
+        self.trigger_and_notify = f"{claim} SELECT claimed.id, pg_notify($10, $11) FROM claimed"
         #: Change the status if it is one of the allowed; returns the row as it now is, or as it
         #: was when not changed (the second part reads the snapshot from before the update).
         #: Parameters: status, next run, now, id, allowed statuses.
@@ -157,9 +160,16 @@ class ScheduleStore(BaseScheduleStore):
 
     @writes
     async def trigger_schedule(
-        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+        self,
+        schedule_id: str,
+        expected_next_run_at: float,
+        run: ScheduleRun,
+        task: TaskRecord | None,
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> bool:
-        """Claim the run and store its task in one statement (see the module's docstring)."""
+        """Claim the run and store its task and events in one statement (see the module's
+        docstring)."""
         tasks = [] if task is None else [task]
         parameters: list[Any] = [
             tasks_json(tasks),
@@ -170,6 +180,7 @@ class ScheduleStore(BaseScheduleStore):
             run.runs,
             run.last_run_at,
             run.last_task_id,
+            events_json(events).decode(),
         ]
         payload = claimable_payload(tasks)
         if payload is None:

@@ -13,13 +13,26 @@ from __future__ import annotations
 
 from omniq.postgres._rows import EVENT_COLUMNS, RESULT_COLUMNS, TASK_COLUMNS
 
-__all__ = ["Statements"]
+__all__ = ["Statements", "append_events"]
 
 _LIVE = "('pending', 'waiting', 'running', 'failed')"
 
 
 def _prefixed(columns: str, alias: str) -> str:
     return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+def append_events(s: str, parameter: int, condition: str = "true") -> str:
+    """Append the events of the JSON array ``$parameter`` (event records) that meet
+    ``condition`` (on ``e``), in the array's order: one part of a statement that makes the
+    transition they record, so that both commit together."""
+    return f"""
+        INSERT INTO {s}.events ({EVENT_COLUMNS})
+        SELECT type, task_id, at, queue, worker_id, attempt, error, details::jsonb
+        FROM json_to_recordset(${parameter}::json) AS e(type text, task_id text, at float8, queue text,
+            worker_id text, attempt int, error text, details text)
+        WHERE {condition}
+    """
 
 
 class Statements:
@@ -50,11 +63,24 @@ class Statements:
             "schedule_id text, lease_token text, lease_expires_at float8, worker_id text, error text)"
         )
 
-        #: Insert a batch. Parameters: the records as JSON.
-        self.insert_tasks = insert
+        #: Insert a batch, without conflict handling: a part of larger statements.
+        self.insert_rows = insert
+        fresh = f"{insert} ON CONFLICT (id) DO NOTHING"
+        #: Insert a batch; a task whose id is already stored (the enqueue sent again after its
+        #: reply was lost) is left as it is. Parameters: the records as JSON.
+        self.insert_tasks = fresh
         #: Insert a batch and wake the listeners of its queues: the NOTIFY is sent once, at commit.
         #: Parameters: the records as JSON, channel, payload.
-        self.insert_tasks_and_notify = f"WITH inserted AS ({insert}) SELECT pg_notify($2, $3)"
+        self.insert_tasks_and_notify = f"WITH inserted AS ({fresh}) SELECT pg_notify($2, $3)"
+        #: The same, and the events of the tasks this statement stored. Parameters: the records,
+        #: the events as JSON, channel, payload (or null: no wake-up).
+        self.insert_tasks_with_events = f"""
+            WITH inserted AS ({fresh} RETURNING id),
+            logged AS ({append_events(s, 2, "e.task_id IN (SELECT id FROM inserted)")})
+            SELECT pg_notify($3, $4::text) WHERE $4::text IS NOT NULL
+        """
+        #: The ids of the array that are stored tasks. Parameters: ids.
+        self.stored_ids = f"SELECT id FROM {s}.tasks WHERE id = ANY($1::text[])"
         #: Insert a batch whose records carry dedup keys; a live holder of the key wins (also an
         #: earlier record of the same batch). Returns the ids inserted.
         self.insert_tasks_deduplicated = (
@@ -81,8 +107,8 @@ class Statements:
         #: earlier one fills it. Expired rows are left for ``reap`` to report. Rows come back in
         #: no order (the caller sorts them by its queues' order, then claim order).
         #: Parameters: queues, now, limit, token, lease expiry, worker.
-        self.claim = f"""
-            WITH picked AS (
+        picked = f"""
+            picked AS (
                 SELECT c.id
                 FROM unnest($1::text[]) WITH ORDINALITY AS q(name, rank)
                 CROSS JOIN LATERAL (
@@ -95,11 +121,24 @@ class Statements:
                 ) AS c
                 LIMIT $3
             )
+        """
+        lease = f"""
             UPDATE {s}.tasks AS t
             SET status = 'running', attempts = t.attempts + 1, lease_token = $4, lease_expires_at = $5,
                 worker_id = $6, updated_at = $2
             WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
             RETURNING {t}, t.seq
+        """
+        self.claim = f"WITH {picked} {lease}"
+        #: The same, and the ``executing`` event of each task claimed, committed with the claim.
+        #: Parameters: as ``claim``.
+        self.claim_with_events = f"""
+            WITH {picked}, claimed AS ({lease}),
+            logged AS (
+                INSERT INTO {s}.events ({EVENT_COLUMNS})
+                SELECT 'executing', id, $2, queue, $6, attempts, NULL, '{{}}'::jsonb FROM claimed
+            )
+            SELECT * FROM claimed
         """
         #: Give back the given tasks of a claim nobody received: pending again, the attempt not
         #: counted. By primary key, as ``finish`` (the token means the task still runs).
@@ -180,6 +219,12 @@ class Statements:
         #: remembers which lease settled a task, for :attr:`finish_confirming`. Parameters:
         #: ``{id: [token, status, time, due time or null (keep), error]}`` as JSON, ids.
         self.finish = f"WITH {locked} {settle}"
+        #: The same, and the events (JSON, ``$3``) of the tasks it settled.
+        self.finish_with_events = f"""
+            WITH {locked}, settled AS ({settle}),
+            logged AS ({append_events(s, 3, "e.task_id IN (SELECT id FROM settled)")})
+            SELECT id, has_dependents FROM settled
+        """
         #: The same, after a finish whose reply was lost with the connection: an outcome marked
         #: doubtful counts as accepted if its own lease already settled the task (the lost finish
         #: committed). The second part reads the snapshot from before this statement, so a task
@@ -187,6 +232,16 @@ class Statements:
         #: doubtful ids.
         self.finish_confirming = f"""
             WITH {locked}, settled AS ({settle})
+            SELECT id, has_dependents FROM settled
+            UNION ALL
+            SELECT t.id, t.has_dependents FROM {s}.tasks AS t
+            WHERE t.id = ANY($3::text[]) AND t.settled_token = $1::jsonb -> t.id ->> 0
+        """
+        #: The same, and the events (JSON, ``$4``) of the tasks the first part settled (those
+        #: of a lost finish were written with it).
+        self.finish_confirming_with_events = f"""
+            WITH {locked}, settled AS ({settle}),
+            logged AS ({append_events(s, 4, "e.task_id IN (SELECT id FROM settled)")})
             SELECT id, has_dependents FROM settled
             UNION ALL
             SELECT t.id, t.has_dependents FROM {s}.tasks AS t
@@ -280,12 +335,7 @@ class Statements:
 
         #: Append events in order (``id`` follows the array's order), given as one JSON array of
         #: event records. Parameters: records.
-        self.insert_events = f"""
-            INSERT INTO {s}.events ({EVENT_COLUMNS})
-            SELECT type, task_id, at, queue, worker_id, attempt, error, details::jsonb
-            FROM json_to_recordset($1::json) AS e(type text, task_id text, at float8, queue text,
-                worker_id text, attempt int, error text, details text)
-        """
+        self.insert_events = append_events(s, 1)
         #: Followed by optional filters, then ``ORDER BY at, id LIMIT n``.
         self.select_events = f"SELECT {EVENT_COLUMNS} FROM {s}.events"
         #: Parameters: before.

@@ -34,6 +34,7 @@ from omniq.core.records import (
     ResultRecord,
     TaskChange,
     TaskRecord,
+    events_about,
 )
 from omniq.core.settings import Settings
 from omniq.postgres import _dependencies as dependencies
@@ -92,7 +93,7 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         self.in_flight = InFlight()
         self._sql = Statements(self.schema)
         self._deps = DependencyStatements(self.schema)
-        self._schedule_sql = ScheduleStatements(self.schema, self._sql.insert_tasks)
+        self._schedule_sql = ScheduleStatements(self.schema, self._sql.insert_rows)
         self._wake_channel = self._sql.tasks_channel
         self._task_waiters = Waiters()
         self._result_waiters = Waiters()
@@ -161,12 +162,16 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
     # -- task queue -------------------------------------------------------------------------
 
     @writes
-    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
-        """Insert the records and wake idle workers of their queues once, at commit.
+    async def enqueue(
+        self, records: Sequence[TaskRecord], *, events: Sequence[EventRecord] = ()
+    ) -> list[str]:
+        """Insert the records (and the events of those stored) and wake idle workers of their
+        queues once, at commit. A record whose id is stored already (the call sent again after
+        its reply was lost) is not stored twice.
 
         A small batch is one statement (a JSON array); from :data:`_COPY_FROM` records on, the
-        batch is a binary ``COPY`` followed by the ``NOTIFY`` in one transaction, which the server
-        stores about twice as fast as it parses the JSON array.
+        batch is a binary ``COPY`` of the records not stored yet, followed by the ``NOTIFY`` in
+        one transaction, which the server stores about twice as fast as it parses the JSON array.
 
         Records with dedup keys or dependencies take a transaction (``_enqueue``): a live task
         holding a record's key (also an earlier record of the same batch) stands in for it, and
@@ -175,15 +180,18 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         if not records:
             return []
         if any(record.dedup_key is not None or record.depends_on for record in records):
-            return await enqueue_in_transaction(self._db, self._sql, self._deps, records)
+            return await enqueue_in_transaction(self._db, self._sql, self._deps, records, events)
         payload = claimable_payload(records)
         if len(records) >= _COPY_FROM:
-            async with self._db.transaction() as conn:
-                await conn.copy_records_to_table(
-                    "tasks", schema_name=self.schema, columns=TASK_COLUMN_NAMES, records=task_rows(records)
-                )
-                if payload is not None:
-                    await conn.execute(self._sql.notify, self._sql.tasks_channel, payload)
+            await self._copy(records, events, payload)
+        elif events:
+            await self._db.pool.execute(
+                self._sql.insert_tasks_with_events,
+                tasks_json(records),
+                events_json(events).decode(),
+                self._sql.tasks_channel,
+                payload,
+            )
         elif payload is None:
             await self._db.pool.execute(self._sql.insert_tasks, tasks_json(records))
         else:
@@ -191,6 +199,25 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
                 self._sql.insert_tasks_and_notify, tasks_json(records), self._sql.tasks_channel, payload
             )
         return [record.id for record in records]
+
+    async def _copy(
+        self, records: Sequence[TaskRecord], events: Sequence[EventRecord], payload: str | None
+    ) -> None:
+        """Store a large batch by ``COPY`` with the events of the records it stores, in one
+        transaction. ``COPY`` cannot skip a conflicting row, so the ids already stored (the batch
+        sent again) are read first and left out."""
+        async with self._db.transaction() as conn:
+            stored = {row[0] for row in await conn.fetch(self._sql.stored_ids, [r.id for r in records])}
+            fresh = [record for record in records if record.id not in stored] if stored else records
+            if fresh:
+                await conn.copy_records_to_table(
+                    "tasks", schema_name=self.schema, columns=TASK_COLUMN_NAMES, records=task_rows(fresh)
+                )
+            written = events_about(events, {record.id for record in fresh})
+            if written:
+                await conn.execute(self._sql.insert_events, events_json(written).decode())
+            if payload is not None:
+                await conn.execute(self._sql.notify, self._sql.tasks_channel, payload)
 
     @writes
     async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
@@ -219,8 +246,10 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        write_events: bool = False,
     ) -> list[TaskRecord]:
-        """Lease up to ``limit`` tasks of ``queues``, earlier queues first, in one statement.
+        """Lease up to ``limit`` tasks of ``queues``, earlier queues first, in one statement
+        (which also stores their ``executing`` events, with ``write_events``).
 
         If the caller is cancelled, the statement still completes and its tasks are given back at
         once. (If it fails, it may have committed with only its reply lost: the worker then calls
@@ -232,7 +261,13 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
             return []
         statement = asyncio.ensure_future(
             self._db.pool.fetch(
-                self._sql.claim, ordered, now, limit, lease_token, lease_expires_at, worker_id
+                self._sql.claim_with_events if write_events else self._sql.claim,
+                ordered,
+                now,
+                limit,
+                lease_token,
+                lease_expires_at,
+                worker_id,
             )
         )
         try:
@@ -298,8 +333,11 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         return [task_id for task_id, token in leases if (task_id, token) not in renewed]
 
     @writes
-    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
-        """Settle the outcomes whose token is the current lease, in one statement.
+    async def finish(
+        self, outcomes: Sequence[Outcome], *, events: Sequence[EventRecord] = ()
+    ) -> FinishReport:
+        """Settle the outcomes whose token is the current lease, and store the events of those
+        settled, in one statement.
 
         When a finish fails, the server may have committed it before the connection dropped; its
         retry would then find the leases settled and wrongly report the outcomes as refused (and
@@ -309,11 +347,15 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         if not outcomes:
             return FinishReport()
         with self._doubt_on_failure(outcomes):
-            return await self._settle(self._db.pool, outcomes)
+            return await self._settle(self._db.pool, outcomes, events)
 
     @writes
     async def finish_with_results(
-        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+        self,
+        outcomes: Sequence[Outcome],
+        results: Sequence[ResultRecord],
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> FinishReport:
         """:meth:`finish` and store the results of the accepted outcomes, in one transaction: a
         task is never completed without its result. Lost replies are handled as in ``finish``
@@ -322,7 +364,7 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
             return FinishReport()
         with self._doubt_on_failure(outcomes):
             async with self._db.transaction() as conn:
-                report = await self._settle(conn, outcomes)
+                report = await self._settle(conn, outcomes, events)
                 held = set(report.accepted)
                 kept = [result for result in results if result.task_id in held]
                 if kept:
@@ -340,15 +382,22 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         if self._doubtful_finishes:
             self._doubtful_finishes.difference_update(pairs)
 
-    async def _settle(self, executor: Any, outcomes: Sequence[Outcome]) -> FinishReport:
+    async def _settle(
+        self, executor: Any, outcomes: Sequence[Outcome], events: Sequence[EventRecord]
+    ) -> FinishReport:
         """Run the finish statement on ``executor`` (the pool or a connection in a transaction)."""
-        parameters = outcome_parameters(outcomes)
+        parameters: list[Any] = list(outcome_parameters(outcomes))
         doubtful = self._doubtful_finishes
         in_doubt = [o.task_id for o in outcomes if (o.task_id, o.lease_token) in doubtful] if doubtful else []
+        sql = self._sql
         if in_doubt:
-            rows = await executor.fetch(self._sql.finish_confirming, *parameters, in_doubt)
+            parameters.append(in_doubt)
+            statement = sql.finish_confirming_with_events if events else sql.finish_confirming
         else:
-            rows = await executor.fetch(self._sql.finish, *parameters)
+            statement = sql.finish_with_events if events else sql.finish
+        if events:
+            parameters.append(events_json(events).decode())
+        rows = await executor.fetch(statement, *parameters)
         return FinishReport.settled(outcomes, (row[0] for row in rows), {row[0] for row in rows if row[1]})
 
     @writes
@@ -424,9 +473,18 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         return await self._change(row, task_id)
 
     @writes
-    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
-        """Make a dead, cancelled or expired task pending again with fresh attempts."""
-        row = await self._db.pool.fetchrow(self._sql.requeue, now, task_id, self._sql.tasks_channel)
+    async def requeue(
+        self, task_id: str, now: float, *, events: Sequence[EventRecord] = ()
+    ) -> TaskChange | None:
+        """Make a dead, cancelled or expired task pending again with fresh attempts (and store
+        ``events`` with the change, in one transaction)."""
+        if not events:
+            row = await self._db.pool.fetchrow(self._sql.requeue, now, task_id, self._sql.tasks_channel)
+            return await self._change(row, task_id)
+        async with self._db.transaction() as conn:
+            row = await conn.fetchrow(self._sql.requeue, now, task_id, self._sql.tasks_channel)
+            if row is not None:
+                await conn.execute(self._sql.insert_events, events_json(events).decode())
         return await self._change(row, task_id)
 
     async def _change(self, row: Any, task_id: str) -> TaskChange | None:

@@ -39,6 +39,7 @@ __all__ = [
     "SELECT_SCHEDULES",
     "SELECT_TASKS",
     "SET_SCHEDULE_STATUS",
+    "STORED_IDS",
     "TRIGGER_SCHEDULE",
     "UNCLAIM",
     "claim",
@@ -61,8 +62,12 @@ def _width(columns: str) -> int:
 
 @functools.cache
 def insert_tasks(rows: int) -> str:
-    """Insert ``rows`` tasks given as ``TASK_COLUMNS`` values."""
-    return f"INSERT INTO omniq_tasks ({TASK_COLUMNS}) VALUES {values(rows, _width(TASK_COLUMNS))}"
+    """Insert ``rows`` tasks given as ``TASK_COLUMNS`` values; a task whose id is already stored
+    (an enqueue sent again) is left as it is."""
+    return (
+        f"INSERT INTO omniq_tasks ({TASK_COLUMNS}) VALUES {values(rows, _width(TASK_COLUMNS))} "
+        "ON CONFLICT (id) DO NOTHING"
+    )
 
 
 @functools.cache
@@ -140,6 +145,9 @@ WHERE id = ? AND lease_token = ?
 
 
 #: Live holders of the dedup keys in a JSON array (one parameter however many keys).
+#: The ids of a JSON array that are stored tasks. Parameters: ids.
+STORED_IDS = "SELECT id FROM omniq_tasks WHERE id IN (SELECT value FROM json_each(?))"
+
 DEDUP_HOLDERS = """
 SELECT dedup_key, id FROM omniq_tasks INDEXED BY omniq_tasks_dedup
 WHERE dedup_key IN (SELECT value FROM json_each(?))

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -30,7 +30,7 @@ from omniq.core.interfaces import (
     BaseTaskQueue,
     TaskAdmin,
 )
-from omniq.core.models import ScheduleStatus, TaskStatus
+from omniq.core.models import EventType, ScheduleStatus, TaskStatus
 from omniq.core.records import (
     LEASE_EXPIRED_ERROR,
     DependencyReport,
@@ -44,6 +44,7 @@ from omniq.core.records import (
     ScheduleRun,
     TaskChange,
     TaskRecord,
+    events_about,
 )
 from omniq.core.settings import Settings
 from omniq.sqlite import _dependencies as dependencies
@@ -73,7 +74,8 @@ _SEQ = len(TaskRecord.__struct_fields__)
 #: Positions of the claim order's columns in rows returned by a claim (``CLAIMED_COLUMNS``, seq).
 logger = logging.getLogger("omniq.sqlite")
 
-_CLAIMED_QUEUE, _CLAIMED_PRIORITY, _CLAIMED_DUE_AT, _CLAIMED_SEQ = 1, 3, 4, 14
+_CLAIMED_QUEUE, _CLAIMED_PRIORITY, _CLAIMED_DUE_AT, _CLAIMED_ATTEMPTS, _CLAIMED_SEQ = 1, 3, 4, 7, 14
+_EXECUTING = EventType.EXECUTING.value
 
 
 #: The purge's condition on ``t``: its id is in the JSON array ``?``.
@@ -160,25 +162,34 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
 
     # -- task queue -------------------------------------------------------------------------
 
-    async def enqueue(self, records: Sequence[TaskRecord]) -> list[str]:
+    async def enqueue(
+        self, records: Sequence[TaskRecord], *, events: Sequence[EventRecord] = ()
+    ) -> list[str]:
         """Insert the records in one statement; a live task holding a record's dedup key (also an
-        earlier record of the same batch) stands in for it. Records with dependencies start as
+        earlier record of the same batch) stands in for it, and a record whose id is stored
+        already (the call sent again) is not stored twice. Records with dependencies start as
         their dependencies' statuses decide (see ``_dependencies``)."""
         if not records:
             return []
         keys = [record.dedup_key for record in records if record.dedup_key is not None]
-        if not keys and not any(record.depends_on for record in records):
+        if not keys and not events and not any(record.depends_on for record in records):
             await self._db.execute_values(sql.insert_tasks, [task_row(record) for record in records])
             self._db.tasks_changed.notify()
             return [record.id for record in records]
         async with self._db.transaction() as conn:
+            stored = {
+                row[0] for row in await fetch(conn, sql.STORED_IDS, (_json_text([r.id for r in records]),))
+            }
             holders: dict[str, str] = (
                 dict(await fetch(conn, sql.DEDUP_HOLDERS, (_json_text(keys),))) if keys else {}
             )
-            ids, kept = _deduplicated(records, holders)
+            ids, kept = _deduplicated(records, holders, stored)
             kept, edges = await dependencies.attach(conn, kept)
             await execute_values(conn, sql.insert_tasks, [task_row(record) for record in kept])
             await dependencies.link(conn, edges)
+            written = events_about(events, {record.id for record in kept})
+            if written:
+                await execute_values(conn, sql.insert_events, [event_row(event) for event in written])
         self._db.tasks_changed.notify()
         return ids
 
@@ -203,8 +214,10 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        write_events: bool = False,
     ) -> list[TaskRecord]:
-        """Lease up to ``limit`` tasks of ``queues``, earlier queues first, in one statement.
+        """Lease up to ``limit`` tasks of ``queues``, earlier queues first, in one statement (and
+        their ``executing`` events in the same transaction).
 
         If the caller is cancelled while the statement runs, the claim still completes and its
         tasks are given back at once: nobody would run them, and they would wait for their lease
@@ -219,7 +232,8 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
             parameters += (queue, now, now, limit)
         if len(order) > 1:
             parameters.append(limit)
-        statement = asyncio.ensure_future(self._db.execute(sql.claim(len(order)), parameters))
+        started = (worker_id, now) if write_events else None
+        statement = asyncio.ensure_future(self._claim_rows(sql.claim(len(order)), parameters, started))
         try:
             rows = await asyncio.shield(statement)
         except asyncio.CancelledError:
@@ -242,6 +256,33 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
             return [record(row) for row in rows]
         except Exception:  # noqa: BLE001 - a corrupt row: read them one by one
             return await self._claimed_readable(rows, order, record, lease_token=lease_token, now=now)
+
+    async def _claim_rows(
+        self, statement: str, parameters: list[Any], started: tuple[str, float] | None
+    ) -> list[Row]:
+        """Run the claim; with ``started`` (worker, time), store each claimed task's ``executing``
+        event in the same transaction."""
+        if started is None:
+            return await self._db.execute(statement, parameters)
+        worker_id, now = started
+        async with self._db.transaction() as conn:
+            rows = await fetch(conn, statement, parameters)
+            if rows:
+                events = [
+                    (
+                        _EXECUTING,
+                        row[0],
+                        now,
+                        row[_CLAIMED_QUEUE],
+                        worker_id,
+                        row[_CLAIMED_ATTEMPTS],
+                        None,
+                        "{}",
+                    )
+                    for row in rows
+                ]
+                await execute_values(conn, sql.insert_events, events)
+        return rows
 
     async def _claimed_readable(
         self,
@@ -294,35 +335,51 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         renewed = set(await self._db.execute(sql.HEARTBEAT, (lease_expires_at, now, pairs)))
         return [task_id for task_id, token in leases if (task_id, token) not in renewed]
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> FinishReport:
+    async def finish(
+        self, outcomes: Sequence[Outcome], *, events: Sequence[EventRecord] = ()
+    ) -> FinishReport:
         """Settle the outcomes whose token is the current lease: one statement per group of
-        outcomes that change their tasks alike (usually one group: the successes of one claim).
+        outcomes that change their tasks alike (usually one group: the successes of one claim),
+        and the events of those settled, in one transaction.
 
         A group's tasks all get the group's latest ``at`` as their update time.
         """
         if not outcomes:
             return FinishReport()
         statements = _finish_statements(outcomes)
-        if len(statements) == 1:
-            rows = await self._db.execute(sql.FINISH, statements[0])
-        else:
-            async with self._db.transaction() as conn:
-                rows = [row for parameters in statements for row in await fetch(conn, sql.FINISH, parameters)]
-        return self._settled(outcomes, rows)
+        if len(statements) == 1 and not events:
+            return self._settled(outcomes, await self._db.execute(sql.FINISH, statements[0]))
+        async with self._db.transaction() as conn:
+            return await self._settle(conn, outcomes, statements, events)
+
+    async def _settle(
+        self,
+        conn: Any,
+        outcomes: Sequence[Outcome],
+        statements: Sequence[Sequence[Any]],
+        events: Sequence[EventRecord],
+    ) -> FinishReport:
+        """Settle ``outcomes`` (as ``statements``) and store the events of those accepted, in
+        the caller's transaction."""
+        rows = [row for parameters in statements for row in await fetch(conn, sql.FINISH, parameters)]
+        report = self._settled(outcomes, rows)
+        written = events_about(events, set(report.accepted))
+        if written:
+            await execute_values(conn, sql.insert_events, [event_row(event) for event in written])
+        return report
 
     async def finish_with_results(
-        self, outcomes: Sequence[Outcome], results: Sequence[ResultRecord]
+        self,
+        outcomes: Sequence[Outcome],
+        results: Sequence[ResultRecord],
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> FinishReport:
         """:meth:`finish` and the results of the accepted outcomes, in one transaction."""
         if not outcomes:
             return FinishReport()
         async with self._db.transaction() as conn:
-            rows = [
-                row
-                for parameters in _finish_statements(outcomes)
-                for row in await fetch(conn, sql.FINISH, parameters)
-            ]
-            report = self._settled(outcomes, rows)
+            report = await self._settle(conn, outcomes, _finish_statements(outcomes), events)
             held = set(report.accepted)
             kept = [result_row(result) for result in results if result.task_id in held]
             if kept:
@@ -403,13 +460,17 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         record = _one_task(rows, task_id)
         return None if record is None else TaskChange(task=record, changed=cancelled)
 
-    async def requeue(self, task_id: str, now: float) -> TaskChange | None:
+    async def requeue(
+        self, task_id: str, now: float, *, events: Sequence[EventRecord] = ()
+    ) -> TaskChange | None:
         """Make a dead, cancelled or expired task pending again with fresh attempts."""
         async with self._db.transaction() as conn:
             rows = await fetch(conn, sql.REQUEUE, (now, now, task_id))
             requeued = bool(rows)
             if not requeued:
                 rows = await fetch(conn, sql.GET_TASK, (task_id,))
+            elif events:
+                await execute_values(conn, sql.insert_events, [event_row(event) for event in events])
         if requeued:
             self._db.tasks_changed.notify()
         record = _one_task(rows, task_id)
@@ -528,7 +589,13 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         return [schedule_from_row(row) for row in await self._db.execute(sql.DUE_SCHEDULES, (now, limit))]
 
     async def trigger_schedule(
-        self, schedule_id: str, expected_next_run_at: float, run: ScheduleRun, task: TaskRecord | None
+        self,
+        schedule_id: str,
+        expected_next_run_at: float,
+        run: ScheduleRun,
+        task: TaskRecord | None,
+        *,
+        events: Sequence[EventRecord] = (),
     ) -> bool:
         """Move the schedule past the run and insert its task in one transaction; the file's
         write lock makes the check-and-move of ``next_run_at`` atomic across processes."""
@@ -547,6 +614,8 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
             claimed = cursor.rowcount == 1
             if claimed and task is not None:
                 await conn.execute(sql.insert_tasks(1), task_row(task))
+            if claimed and events:
+                await execute_values(conn, sql.insert_events, [event_row(event) for event in events])
         if claimed and task is not None:
             self._db.tasks_changed.notify()
         return claimed
@@ -634,13 +703,17 @@ def _finish_statements(outcomes: Sequence[Outcome]) -> list[tuple[Any, ...]]:
 
 
 def _deduplicated(
-    records: Sequence[TaskRecord], holders: dict[str, str]
+    records: Sequence[TaskRecord], holders: dict[str, str], stored: Container[str]
 ) -> tuple[list[str], list[TaskRecord]]:
-    """The id holding each record's place, and the records to insert (those whose key is free)."""
+    """The id holding each record's place, and the records to insert (those not ``stored``
+    already, whose key is free)."""
     ids = []
     kept = []
     for record in records:
         holder = record.id
+        if record.id in stored:
+            ids.append(holder)
+            continue
         if record.dedup_key is not None:
             holder = holders.setdefault(record.dedup_key, record.id)
         if holder == record.id:

@@ -11,6 +11,7 @@ from omniq.core.testing.processes import ProcessTests
 from omniq.core.testing.retention import RetentionTests
 from omniq.core.testing.schedules import ScheduleTests
 from omniq.core.testing.semantics import SemanticsTests
+from omniq.core.testing.transition_events import TransitionEventTests
 
 __all__ = ["BackendConformance", "InProcessBackendConformance"]
 
@@ -25,6 +26,7 @@ class InProcessBackendConformance(
     HostileInputTests,
     MaintenanceTests,
     RetentionTests,
+    TransitionEventTests,
 ):
     """Every rule that one process can prove."""
 

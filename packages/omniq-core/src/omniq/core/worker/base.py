@@ -43,7 +43,15 @@ from omniq.core.interfaces import (
     TaskAdmin,
 )
 from omniq.core.models import ErrorInfo, EventType, TaskStatus
-from omniq.core.records import DependencyReport, FinishReport, Outcome, ReapReport, ResultRecord, TaskRecord
+from omniq.core.records import (
+    DependencyReport,
+    EventRecord,
+    FinishReport,
+    Outcome,
+    ReapReport,
+    ResultRecord,
+    TaskRecord,
+)
 from omniq.core.schedules import Scheduler
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
@@ -151,6 +159,9 @@ class BaseWorker(abc.ABC):
             allow_dill=self.settings.allow_dill, secret_key=self.settings.secret_key
         )
         self.events = events or EventRecorder(event_store)
+        #: Whether the queue writes this worker's ``executing`` and outcome events itself, with
+        #: the claim and the finish (one store for both): then they are not recorded here.
+        self._events_travel = self.events.travels_with(queue)
         self._runner: Runner | None = None
         self._executions: dict[str, asyncio.Task[None]] = {}
         self._leases: dict[str, TaskRecord] = {}
@@ -381,6 +392,7 @@ class BaseWorker(abc.ABC):
                     lease_token=token,
                     lease_expires_at=now + settings.lease_ttl,
                     now=now,
+                    write_events=self._events_travel,
                 )
                 failures = 0
                 self._outage.succeeded()
@@ -474,7 +486,8 @@ class BaseWorker(abc.ABC):
             self._fail(record, None, exc, started_at=None, retryable=False)
             return
         started_at = time.time()
-        self.events.record(task_event(record, EventType.EXECUTING, started_at))
+        if not self._events_travel:  # else the claim wrote it
+            self.events.record(task_event(record, EventType.EXECUTING, started_at))
         assert self._runner is not None
         # This attempt runs in a task of its own, so the context needs no reset: it ends with it.
         enter_task(record)
@@ -540,7 +553,8 @@ class BaseWorker(abc.ABC):
             self._capacity.set()
             outcomes = [s.outcome for s in batch]
             results = [s.result for s in batch if s.result is not None]
-            report = await self._retrying("finish", self._finish, outcomes, results)
+            events = [event for s in batch for event in s.events] if self._events_travel else []
+            report = await self._retrying("finish", self._finish, outcomes, results, events)
             accepted = set(report.accepted)
             if report.waited_on:
                 await self._resolve_dependencies(report.waited_on)
@@ -550,7 +564,8 @@ class BaseWorker(abc.ABC):
                 if held is not None and held.lease_token == settlement.outcome.lease_token:
                     del self._leases[task_id]
                 if task_id in accepted:
-                    self.events.record_many(settlement.events)
+                    if not self._events_travel:  # else the finish wrote them
+                        self.events.record_many(settlement.events)
                     self.completed_count += 1
                     self._call_back(settlement)
                 else:
@@ -607,13 +622,15 @@ class BaseWorker(abc.ABC):
             )
             self.callbacks.dispatch(outcome, per_task, self.functions, self.events)
 
-    async def _finish(self, outcomes: list[Outcome], results: list[ResultRecord]) -> FinishReport:
+    async def _finish(
+        self, outcomes: list[Outcome], results: list[ResultRecord], events: list[EventRecord]
+    ) -> FinishReport:
         store = self.result_store
         if store is None or not results:
-            return await self.queue.finish(outcomes)
+            return await self.queue.finish(outcomes, events=events)
         if store is cast(object, self.queue):  # one backend: one transaction where it can
-            return await self.queue.finish_with_results(outcomes, results)
-        report = await self.queue.finish(outcomes)
+            return await self.queue.finish_with_results(outcomes, results, events=events)
+        report = await self.queue.finish(outcomes, events=events)
         accepted = set(report.accepted)
         kept = [result for result in results if result.task_id in accepted]
         if kept:
