@@ -10,7 +10,10 @@ import pytest
 
 import omniq.core.backend
 from omniq.core import registry
+from omniq.core.codec import decode_error
 from omniq.core.interfaces import BaseTaskQueue
+from omniq.core.records import LEASE_EXPIRED, LEASE_EXPIRED_ERROR
+from omniq.core.worker import base
 
 
 def test_the_backend_module_exports_the_whole_task_queue_contract() -> None:
@@ -46,3 +49,10 @@ def test_a_third_party_backend_on_its_own_version_line_is_not_told_to_change_cor
         registry._warn_on_version_skew(_entry_point("omniq-mongodb", "0.3.0"))
     with pytest.warns(RuntimeWarning, match="omniq-sqlite 0.3.0 is installed beside omniq-core 0.1.0"):
         registry._warn_on_version_skew(_entry_point("omniq-sqlite", "0.3.0"))
+
+
+def test_the_lease_expired_error_is_one_text_stored_and_given_to_hooks() -> None:
+    assert decode_error(LEASE_EXPIRED_ERROR) == LEASE_EXPIRED
+    assert LEASE_EXPIRED.type == "omniq.LeaseExpired"
+    assert vars(base)["LEASE_EXPIRED"] is LEASE_EXPIRED  # the worker's retry hooks get the same error
+    assert omniq.core.backend.LEASE_EXPIRED_ERROR == LEASE_EXPIRED_ERROR

@@ -9,7 +9,9 @@ from urllib.parse import quote
 import pytest
 
 from omniq.core import AsyncOmniQ, StoreNotFoundError
+from omniq.core.errors import ConfigurationError
 from omniq.sqlite import SQLiteBackend
+from omniq.sqlite._schema import SCHEMA_VERSION
 
 #: File names that SQLite's URI syntax would misread if they were not encoded.
 AWKWARD_NAMES = ["what?.db", "hash#tag.db", "100%.db", "file:jobs.db", "a?b#c%d&mode=ro.db"]
@@ -83,3 +85,49 @@ async def test_a_component_given_open_stays_open_when_another_store_is_missing(t
         with pytest.raises(StoreNotFoundError):
             await app.open_existing()
         assert await queue.get_task("0" * 32) is None  # still open: its owner closes it
+
+
+def _set_version(path: Path, version: int) -> list[tuple[str, str]]:
+    """Mark the file's schema as ``version``; returns its schema (every table and index), unchanged."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE omniq_schema_version SET version = ?", (version,))
+        schema = conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+    conn.close()
+    return schema
+
+
+def _stored(path: Path) -> tuple[list[tuple[int]], list[tuple[str, str]]]:
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("SELECT version FROM omniq_schema_version").fetchall()
+        schema = conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+    conn.close()
+    return version, schema
+
+
+@pytest.mark.parametrize(
+    ("offset", "words"), [(-1, "older than .*start a worker .*omniq worker"), (1, "newer than .* upgrade")]
+)
+async def test_a_file_of_another_schema_version_is_refused_and_not_migrated(
+    tmp_path: Path, offset: int, words: str
+) -> None:
+    path = tmp_path / "jobs.db"
+    async with SQLiteBackend(path):
+        pass
+    version = SCHEMA_VERSION + offset
+    schema = _set_version(path, version)
+    with pytest.raises(ConfigurationError, match=f"schema version {version}, {words}"):
+        await SQLiteBackend(path).open_existing()
+    assert _stored(path) == ([(version,)], schema)  # no DDL ran, the version is as it was
+
+
+async def test_a_file_a_writer_migrated_opens_for_reading(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    async with SQLiteBackend(path):
+        pass
+    _set_version(path, SCHEMA_VERSION - 1)
+    async with SQLiteBackend(path):  # a worker or an enqueue of this release migrates it
+        pass
+    reader = SQLiteBackend(path)
+    await reader.open_existing()
+    await reader.close()
+    assert _stored(path)[0] == [(SCHEMA_VERSION,)]

@@ -35,34 +35,6 @@ async def _claim(
     return [record.id for record in records]
 
 
-async def test_every_field_survives_a_round_trip_exactly(
-    backend: SQLiteBackend, db_path: Path, make_task: TaskFactory
-) -> None:
-    first, second = make_task(), make_task()
-    await backend.enqueue([first, second])
-    record = make_task(
-        now=1_700_000_000.123456789,
-        priority=-7,
-        status=TaskStatus.WAITING,
-        expires_at=1_700_000_123.987654321,
-        attempts=2,
-        max_attempts=5,
-        data=bytes(range(256)),
-        dedup_key="key",
-        depends_on=(first.id, second.id),
-        schedule_id="s1",
-        lease_token="t",
-        lease_expires_at=0.1 + 0.2,
-        worker_id="w",
-        error='{"type":"E","message":"\u00e9","traceback":null}',
-    )
-    await backend.enqueue([record])
-    assert await backend.get_task(record.id) == record
-    await backend.close()
-    async with SQLiteBackend(db_path) as reopened:
-        assert await reopened.get_task(record.id) == record
-
-
 async def test_a_claimed_record_is_the_stored_row(backend: SQLiteBackend, make_task: TaskFactory) -> None:
     # The claim returns only the columns it did not set itself; the record it builds must still
     # equal the row as stored, for one queue and for several.
@@ -103,23 +75,6 @@ async def test_a_failing_batch_stores_nothing(backend: SQLiteBackend, make_task:
         await backend.enqueue([first, second, refused])
     assert await backend.count_tasks() == {}
     assert await backend.enqueue([first]) == [first.id]  # the connection is usable again
-
-
-async def test_dedup_within_one_batch_and_against_stored_tasks(
-    backend: SQLiteBackend, make_task: TaskFactory
-) -> None:
-    a1, a2, b1, plain = (
-        make_task(dedup_key="a"),
-        make_task(dedup_key="a"),
-        make_task(dedup_key="b"),
-        make_task(),
-    )
-    assert await backend.enqueue([a1, plain, a2, b1]) == [a1.id, plain.id, a1.id, b1.id]
-    assert await backend.get_task(a2.id) is None
-    b2 = make_task(dedup_key="b")
-    assert await backend.enqueue([b2]) == [b1.id]
-    await backend.cancel(b1.id, time.time())
-    assert await backend.enqueue([b2]) == [b2.id]  # a final task releases its key
 
 
 async def test_requeue_gives_up_a_dedup_key_that_a_live_task_took_meanwhile(

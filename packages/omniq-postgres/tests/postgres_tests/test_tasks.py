@@ -29,50 +29,6 @@ async def _claim(backend: PostgresBackend, now: float, *, token: str = "t", limi
     return [record.id for record in records]
 
 
-async def test_every_field_survives_a_round_trip_exactly(
-    backend: PostgresBackend, url: str, make_task: TaskFactory
-) -> None:
-    dependencies = [make_task(id=task_id, status=TaskStatus.RUNNING) for task_id in ("a", "b")]
-    await backend.enqueue(dependencies)  # not finished: the record below stays waiting
-    record = make_task(
-        now=1_700_000_000.123456789,
-        priority=-7,
-        status=TaskStatus.WAITING,
-        expires_at=1_700_000_123.987654321,
-        attempts=2,
-        max_attempts=5,
-        data=bytes(range(256)),
-        dedup_key="key",
-        depends_on=("a", "b"),
-        schedule_id="s1",
-        lease_token="t",
-        lease_expires_at=0.1 + 0.2,
-        worker_id="w",
-        error='{"type":"E","message":"\u00e9","traceback":null}',
-    )
-    await backend.enqueue([record])
-    assert await backend.get_task(record.id) == record
-    async with PostgresBackend(url) as other:
-        assert await other.get_task(record.id) == record
-
-
-async def test_dedup_within_one_batch_and_against_stored_tasks(
-    backend: PostgresBackend, make_task: TaskFactory
-) -> None:
-    a1, a2, b1, plain = (
-        make_task(dedup_key="a"),
-        make_task(dedup_key="a"),
-        make_task(dedup_key="b"),
-        make_task(),
-    )
-    assert await backend.enqueue([a1, plain, a2, b1]) == [a1.id, plain.id, a1.id, b1.id]
-    assert await backend.get_task(a2.id) is None
-    b2 = make_task(dedup_key="b")
-    assert await backend.enqueue([b2]) == [b1.id]
-    await backend.cancel(b1.id, time.time())
-    assert await backend.enqueue([b2]) == [b2.id]  # a final task releases its key
-
-
 async def test_concurrent_enqueues_of_one_key_agree_on_one_holder(url: str, make_task: TaskFactory) -> None:
     producers = [PostgresBackend(url) for _ in range(4)]
     try:

@@ -105,3 +105,26 @@ async def test_the_application_hands_its_retention_to_the_backend(redis_url: str
         backend = app.task_queue
         assert isinstance(backend, RedisBackend)
         assert 0 < await _ttl(backend, task_id) <= 120_000
+
+
+async def test_each_queue_has_its_own_read_budget(backend: RedisBackend) -> None:
+    # The queue the purge reads first is full of entries it must keep (created long ago, finished
+    # just now), past the purge's read budget: the other queue is still read and its task purged.
+    now = time.time()
+    limit = 2
+    await backend.enqueue([make_record(queue_name=name, run_in=DAY) for name in ("a", "b")])
+    raw: Any = backend.client
+    # The order a script reads the queue set in (a hash table's: fixed while the set is).
+    busy, quiet = [
+        q.decode() for q in await raw.eval("return redis.call('SMEMBERS', KEYS[1])", 1, backend.keys.queues)
+    ]
+    for n in range(limit * 4 + 1):
+        await _finish(backend, make_record(queue_name=busy, now=now - 2 * DAY + n), TaskStatus.COMPLETED, now)
+    old = make_record(queue_name=quiet, now=now - 2 * DAY)
+    await _finish(backend, old, TaskStatus.COMPLETED, now - DAY - 1)
+    assert await backend.purge_tasks(TaskStatus.COMPLETED, before=now - DAY, limit=limit) == 1
+    assert await backend.get_task(old.id) is None
+    assert await backend.count_tasks() == {
+        busy: {"pending": 1, "completed": limit * 4 + 1},
+        quiet: {"pending": 1},
+    }

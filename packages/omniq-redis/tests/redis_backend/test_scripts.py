@@ -9,11 +9,13 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
+from omniq.core.dependency_rules import DEPENDENT_FATE
 from omniq.core.errors import ValidationError
 from omniq.core.models import TaskStatus
 from omniq.core.records import Outcome
 from omniq.core.testing._support import make_record
 from omniq.redis import RedisBackend
+from omniq.redis._scripts import load_script
 from omniq.redis.backend import CHUNK
 
 LEASE = 30.0
@@ -212,3 +214,11 @@ async def test_a_finish_reports_the_finished_tasks_something_waits_on(backend: R
     assert report.waited_on == [awaited.id]
     released = await backend.resolve_dependencies(report.waited_on, now)
     assert [r.id for r in released.released] == [dependent.id]
+
+
+def test_the_scripts_take_the_dependency_rule_from_core() -> None:
+    # The rule lives inside the scripts (applied atomically there) but is defined by core.
+    source = load_script("resolve_dependencies").source
+    for status, fate in DEPENDENT_FATE.items():
+        assert f"['{status.value}'] = '{fate.value}'" in source
+    assert "s == 'dead'" not in source and "ds == 'completed'" not in source

@@ -12,6 +12,15 @@ from __future__ import annotations
 from omniq.core.backend_options import ServerConfig, convert_options
 from omniq.core.capabilities import Capability, capabilities_of, require
 from omniq.core.corrupt import Unreadable, read_one_task, readable_tasks, split_readable, unreadable_error
+from omniq.core.dependency_rules import (
+    DEPENDENT_FATE,
+    Cascade,
+    DependentFate,
+    cascade,
+    fate_of,
+    sql_status_list,
+    start_status,
+)
 from omniq.core.errors import (
     CapabilityError,
     ConfigurationError,
@@ -32,6 +41,7 @@ from omniq.core.models import ResultStatus, ScheduleStatus, TaskStatus
 from omniq.core.records import (
     CLAIMABLE_STATUSES,
     FINAL_STATUSES,
+    LEASE_EXPIRED,
     LEASE_EXPIRED_ERROR,
     LIVE_STATUSES,
     DependencyReport,
@@ -53,7 +63,9 @@ from omniq.core.urls import build_url, mask_url, split_url, url_scheme
 
 __all__ = [
     "CLAIMABLE_STATUSES",
+    "DEPENDENT_FATE",
     "FINAL_STATUSES",
+    "LEASE_EXPIRED",
     "LEASE_EXPIRED_ERROR",
     "LIVE_STATUSES",
     "BaseComponent",
@@ -63,8 +75,10 @@ __all__ = [
     "BaseTaskQueue",
     "Capability",
     "CapabilityError",
+    "Cascade",
     "ConfigurationError",
     "DependencyReport",
+    "DependentFate",
     "EventRecord",
     "FinishReport",
     "OmniQError",
@@ -88,8 +102,10 @@ __all__ = [
     "ValidationError",
     "build_url",
     "capabilities_of",
+    "cascade",
     "convert_options",
     "dependency_failed_error",
+    "fate_of",
     "mask_url",
     "read_one_task",
     "readable_tasks",
@@ -97,6 +113,8 @@ __all__ = [
     "require",
     "split_readable",
     "split_url",
+    "sql_status_list",
+    "start_status",
     "unreadable_error",
     "url_scheme",
 ]

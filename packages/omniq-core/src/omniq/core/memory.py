@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Self
 import msgspec
 
 from omniq.core.backend_options import convert_options
+from omniq.core.dependency_rules import cascade, fate_of, start_status
 from omniq.core.errors import ValidationError
 from omniq.core.interfaces import (
     BaseEventStorage,
@@ -44,7 +45,6 @@ from omniq.core.records import (
     ScheduleRun,
     TaskChange,
     TaskRecord,
-    dependency_failed_error,
     events_about,
     executing_event,
 )
@@ -214,20 +214,12 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
     def _attach_dependencies(self, record: TaskRecord) -> TaskRecord:
         """The record as it starts: waiting on its unfinished dependencies, or already decided."""
         s = self._s
-        open_ids = []
-        for dependency_id in dict.fromkeys(record.depends_on):
-            status = s.tasks[dependency_id].status
-            if status in FINAL_STATUSES and status is not TaskStatus.COMPLETED:
-                error = dependency_failed_error(dependency_id, status.value)
-                return _replace(record, status=TaskStatus.CANCELLED, error=error)
-            if status is not TaskStatus.COMPLETED:
-                open_ids.append(dependency_id)
-        if not open_ids:
-            return _replace(record, status=TaskStatus.PENDING)
-        for dependency_id in open_ids:
+        started = start_status(record, {d: s.tasks[d].status for d in record.depends_on})
+        for dependency_id in started.waits_for:
             s.dependents.setdefault(dependency_id, set()).add(record.id)
-        s.waiting_on[record.id] = len(open_ids)
-        return _replace(record, status=TaskStatus.WAITING)
+        if started.waits_for:
+            s.waiting_on[record.id] = len(started.waits_for)
+        return started.record
 
     async def resolve_dependencies(self, task_ids: Sequence[str], now: float) -> DependencyReport:
         with self._s.lock:
@@ -240,24 +232,27 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         while pending:
             dependency_id = pending.pop()
             dependency = s.tasks.get(dependency_id)
-            if dependency is None or dependency.status not in FINAL_STATUSES:
+            if dependency is None or fate_of(dependency.status) is None:
                 continue
             s.unresolved.discard(dependency_id)
-            for waiting_id in sorted(s.dependents.pop(dependency_id, ())):
-                waiting = s.tasks.get(waiting_id)
-                if waiting is None or waiting.status is not TaskStatus.WAITING:
-                    continue
-                if dependency.status is TaskStatus.COMPLETED:
-                    s.waiting_on[waiting_id] -= 1
-                    if s.waiting_on[waiting_id] == 0:
-                        del s.waiting_on[waiting_id]
-                        released = _replace(waiting, status=TaskStatus.PENDING, updated_at=now)
-                        s.store(released)
-                        s.schedule(released, now)
-                        report.released.append(released)
-                    continue
-                error = dependency_failed_error(dependency_id, dependency.status.value)
-                cancelled = _replace(waiting, status=TaskStatus.CANCELLED, error=error, updated_at=now)
+            waiting_ids = sorted(s.dependents.pop(dependency_id, ()))
+            decision = cascade(
+                (dependency_id, waiting_id, dependency.status)
+                for waiting_id in waiting_ids
+                if getattr(s.tasks.get(waiting_id), "status", None) is TaskStatus.WAITING
+            )
+            for waiting_id, count in decision.count_down.items():
+                s.waiting_on[waiting_id] -= count
+                if s.waiting_on[waiting_id] <= 0:
+                    del s.waiting_on[waiting_id]
+                    released = _replace(s.tasks[waiting_id], status=TaskStatus.PENDING, updated_at=now)
+                    s.store(released)
+                    s.schedule(released, now)
+                    report.released.append(released)
+            for waiting_id, error in decision.cancel.items():
+                cancelled = _replace(
+                    s.tasks[waiting_id], status=TaskStatus.CANCELLED, error=error, updated_at=now
+                )
                 s.store(cancelled)
                 s.waiting_on.pop(waiting_id, None)
                 report.cancelled.append(cancelled)

@@ -12,11 +12,12 @@ from collections.abc import Container, Iterable, Sequence
 
 import msgspec
 
-from omniq.core.models import ResultStatus, ScheduleStatus, TaskStatus
+from omniq.core.models import ErrorInfo, ResultStatus, ScheduleStatus, TaskStatus
 
 __all__ = [
     "CLAIMABLE_STATUSES",
     "FINAL_STATUSES",
+    "LEASE_EXPIRED",
     "LEASE_EXPIRED_ERROR",
     "LIVE_STATUSES",
     "DependencyReport",
@@ -54,11 +55,15 @@ FINAL_STATUSES: tuple[TaskStatus, ...] = (
     TaskStatus.EXPIRED,
 )
 
-#: The error a backend records when ``reap`` sends a task whose lease expired to ``dead``.
-LEASE_EXPIRED_ERROR = (
-    '{"type":"omniq.LeaseExpired","message":"the worker running the task stopped renewing its lease'
-    ' (it crashed or was killed) and the task has no attempts left","traceback":null}'
+#: Why a task's lease expired, the one text for every backend and the worker: the error of a task
+#: that ``reap`` sends to ``dead`` (its last attempt), and of the retry of one it requeues.
+LEASE_EXPIRED = ErrorInfo(
+    type="omniq.LeaseExpired",
+    message="the worker running the task stopped renewing its lease (it crashed or was killed)",
 )
+
+#: :data:`LEASE_EXPIRED` as the JSON text a backend stores in ``error``.
+LEASE_EXPIRED_ERROR = msgspec.json.encode(LEASE_EXPIRED).decode()
 
 
 class TaskRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from omniq.core.errors import ConfigurationError, StoreNotFoundError
-from omniq.postgres._schema import has_schema, migrate
+from omniq.postgres._schema import check_version, has_schema, migrate
 from omniq.postgres._url import PostgresOptions, PostgresTarget
 
 __all__ = ["Database", "connect_error", "run_to_end"]
@@ -117,7 +117,10 @@ class Database:
                             f"there is no OmniQ schema {self.options.schema!r} in {where} "
                             f"({self.target.shown}); enqueueing a task or starting a worker creates it"
                         )
-                    await migrate(conn, self.options.schema, where)
+                    if existing:  # a read-only command: never DDL, which may rewrite a large table
+                        await check_version(conn, self.options.schema, where)
+                    else:
+                        await migrate(conn, self.options.schema, where)
             except BaseException:
                 await pool.close()
                 raise

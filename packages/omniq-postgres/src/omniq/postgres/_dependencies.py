@@ -32,17 +32,17 @@ from typing import Any, NamedTuple
 import msgspec
 
 from omniq.core.corrupt import readable_tasks
+from omniq.core.dependency_rules import cascade, sql_status_list, start_status
 from omniq.core.errors import ValidationError
 from omniq.core.models import TaskStatus
-from omniq.core.records import DependencyReport, TaskRecord, dependency_failed_error
+from omniq.core.records import FINAL_STATUSES, DependencyReport, TaskRecord
 from omniq.postgres._rows import TASK_COLUMNS, task_from_row
 
 _encode_json = msgspec.json.Encoder().encode
 
 __all__ = ["Decision", "DependencyStatements", "decide", "link", "resolve", "unresolved_finished"]
 
-_FINAL = "('completed', 'dead', 'cancelled', 'expired')"
-_FAILED = frozenset({"dead", "cancelled", "expired"})
+_FINAL = sql_status_list(FINAL_STATUSES)
 _SEQ = len(TaskRecord.__struct_fields__)
 
 
@@ -203,19 +203,10 @@ async def decide(conn: Any, sql: DependencyStatements, records: Sequence[TaskRec
     decided = []
     waits: dict[str, list[str]] = {}
     for record in records:
-        if not record.depends_on:
-            decided.append(record)
-            continue
-        failed = next((d for d in record.depends_on if statuses[d] in _FAILED), None)
-        open_ids = [d for d in dict.fromkeys(record.depends_on) if statuses[d] != "completed"]
-        if failed is not None:
-            error = dependency_failed_error(failed, statuses[failed])
-            decided.append(msgspec.structs.replace(record, status=TaskStatus.CANCELLED, error=error))
-        elif not open_ids:
-            decided.append(msgspec.structs.replace(record, status=TaskStatus.PENDING))
-        else:
-            decided.append(msgspec.structs.replace(record, status=TaskStatus.WAITING))
-            waits[record.id] = open_ids
+        started = start_status(record, statuses)
+        decided.append(started.record)
+        if started.waits_for:
+            waits[record.id] = started.waits_for
     return Decision(decided, waits, unmarked)
 
 
@@ -256,15 +247,9 @@ async def resolve(
         edges = await conn.fetch(sql.take_edges, frontier)
         if not edges:
             break
-        errors: dict[str, str] = {}
-        completed: dict[str, int] = {}
-        for dependency_id, task_id, status in edges:
-            if status == "completed":
-                completed[task_id] = completed.get(task_id, 0) + 1
-            elif task_id not in errors:
-                errors[task_id] = dependency_failed_error(dependency_id, status)
+        completed, errors = cascade(edges)
         frontier = []
-        if errors:  # before counting down: a task with a failed dependency is never released
+        if errors:
             rows = await conn.fetch(sql.cancel_waiting, now, list(errors), _encode_json(errors).decode())
             cancelled = readable_tasks(
                 sorted(rows, key=_by_seq), task_from_row, _row_id, "the cancelled dependents"

@@ -13,7 +13,7 @@ from typing import Any
 
 from omniq.core.errors import ConfigurationError
 
-__all__ = ["SCHEMA_VERSION", "has_schema", "migrate"]
+__all__ = ["SCHEMA_VERSION", "check_version", "has_schema", "migrate"]
 
 # Finished tasks stay out of the hot path through partial indexes: the claim walks
 # ``tasks_runnable`` (only pending and failed rows, in claim order) and the reaper walks
@@ -204,12 +204,9 @@ async def migrate(conn: Any, schema: str, where: str) -> None:
         if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", s):
             await conn.execute(f"CREATE SCHEMA {s}")
         await conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer NOT NULL)")
-        found: int = await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {s}.schema_version")  # noqa: S608
+        found = await _stored_version(conn, s)
         if found > SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"the schema {schema!r} in {where} has OmniQ schema version {found}, newer than this "
-                f"omniq-postgres understands ({SCHEMA_VERSION}); upgrade omniq-postgres"
-            )
+            raise _newer(schema, where, found)
         if found == SCHEMA_VERSION:
             return
         for statements in _MIGRATIONS[found:]:
@@ -217,3 +214,34 @@ async def migrate(conn: Any, schema: str, where: str) -> None:
                 await conn.execute(statement.format(s=s))
         await conn.execute(f"DELETE FROM {s}.schema_version")  # noqa: S608
         await conn.execute(f"INSERT INTO {s}.schema_version (version) VALUES ($1)", SCHEMA_VERSION)  # noqa: S608
+
+
+async def check_version(conn: Any, schema: str, where: str) -> None:
+    """Refuse a ``schema`` that is not at :data:`SCHEMA_VERSION`, changing nothing: what
+    ``open_existing`` does instead of :func:`migrate`, so that a read-only command never runs DDL
+    (a migration may rewrite a large table, holding a lock that stops the workers meanwhile).
+
+    Raises:
+        ConfigurationError: naming the version found, this release's, and what to run.
+    """
+    found = await _stored_version(conn, f'"{schema}"')
+    if found > SCHEMA_VERSION:
+        raise _newer(schema, where, found)
+    if found < SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"the schema {schema!r} in {where} has OmniQ schema version {found}, older than this "
+            f"omniq-postgres's ({SCHEMA_VERSION}); read-only commands do not migrate it: start a "
+            "worker of this release once (`omniq worker`), which migrates it, then run the command again"
+        )
+
+
+async def _stored_version(conn: Any, quoted_schema: str) -> int:
+    found: int = await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {quoted_schema}.schema_version")  # noqa: S608
+    return found
+
+
+def _newer(schema: str, where: str, found: int) -> ConfigurationError:
+    return ConfigurationError(
+        f"the schema {schema!r} in {where} has OmniQ schema version {found}, newer than this "
+        f"omniq-postgres understands ({SCHEMA_VERSION}); upgrade omniq-postgres"
+    )

@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from omniq.core.dependency_rules import DEPENDENT_FATE
 from omniq.core.records import ScheduleRecord, TaskRecord
 from omniq.redis._waits import NOTIFY_TTL_MS
 
@@ -71,8 +72,12 @@ def _prelude() -> str:
     # The task fields in TaskRecord's order: scripts return tasks as HMGET of these.
     fields = ", ".join(f"'{name}'" for name in TaskRecord.__struct_fields__)
     schedule_fields = ", ".join(f"'{name}'" for name in ScheduleRecord.__struct_fields__)
+    # Core's dependency rule, as a table: the scripts must apply it atomically, so they hold it,
+    # but its definition is core's (omniq.core.dependency_rules) and cannot drift from it.
+    fates = ", ".join(f"['{status.value}'] = '{fate.value}'" for status, fate in DEPENDENT_FATE.items())
     return (
         f"local FIELDS = {{{fields}}}\nlocal SCHEDULE_FIELDS = {{{schedule_fields}}}\n"
+        f"local DEPENDENT_FATE = {{{fates}}}\n"
         f"local NOTIFY_TTL_MS = {NOTIFY_TTL_MS}\n{_read('_common')}\n"
     )
 

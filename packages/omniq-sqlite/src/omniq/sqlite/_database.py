@@ -22,7 +22,7 @@ from urllib.parse import quote
 import aiosqlite
 
 from omniq.core.errors import ConfigurationError, StoreNotFoundError
-from omniq.sqlite._schema import has_schema, migrate
+from omniq.sqlite._schema import check_version, has_schema, migrate
 from omniq.sqlite._wakeup import WakeChannel
 
 __all__ = [
@@ -225,8 +225,11 @@ class Database:
                     f"the SQLite file {self.path} holds no OmniQ database (no OmniQ tables in it)"
                 )
             await self._configure(conn)
-            async with _immediate(conn):
-                await migrate(conn, str(self.path))
+            if existing:  # a read-only command: never DDL, which may rewrite a large table
+                await check_version(conn, str(self.path))
+            else:
+                async with _immediate(conn):
+                    await migrate(conn, str(self.path))
         except BaseException:
             await run_to_end(conn.close())
             raise

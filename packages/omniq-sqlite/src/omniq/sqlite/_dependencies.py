@@ -21,9 +21,9 @@ import aiosqlite
 import msgspec
 
 from omniq.core.corrupt import readable_tasks
+from omniq.core.dependency_rules import cascade, sql_status_list, start_status
 from omniq.core.errors import ValidationError
-from omniq.core.models import TaskStatus
-from omniq.core.records import DependencyReport, TaskRecord, dependency_failed_error
+from omniq.core.records import FINAL_STATUSES, DependencyReport, TaskRecord
 from omniq.sqlite._database import fetch
 from omniq.sqlite._rows import TASK_COLUMNS, task_from_row
 
@@ -31,8 +31,7 @@ __all__ = ["ANY_DEPENDENT", "attach", "delete_edges_of_purged", "link", "resolve
 
 _json = msgspec.json.Encoder()
 
-_FINAL = "('completed', 'dead', 'cancelled', 'expired')"
-_FAILED = frozenset({"dead", "cancelled", "expired"})
+_FINAL = sql_status_list(FINAL_STATUSES)
 
 STATUSES = "SELECT id, status FROM omniq_tasks WHERE id IN (SELECT value FROM json_each(?))"
 
@@ -118,19 +117,9 @@ async def attach(
     decided = []
     edges = []
     for record in records:
-        if not record.depends_on:
-            decided.append(record)
-            continue
-        failed = next((d for d in record.depends_on if statuses[d] in _FAILED), None)
-        open_ids = [d for d in dict.fromkeys(record.depends_on) if statuses[d] != "completed"]
-        if failed is not None:
-            error = dependency_failed_error(failed, statuses[failed])
-            decided.append(msgspec.structs.replace(record, status=TaskStatus.CANCELLED, error=error))
-        elif not open_ids:
-            decided.append(msgspec.structs.replace(record, status=TaskStatus.PENDING))
-        else:
-            decided.append(msgspec.structs.replace(record, status=TaskStatus.WAITING))
-            edges += [[d, record.id] for d in open_ids]
+        started = start_status(record, statuses)
+        decided.append(started.record)
+        edges += [[d, record.id] for d in started.waits_for]
     return decided, edges
 
 
@@ -158,19 +147,16 @@ async def resolve(conn: aiosqlite.Connection, task_ids: Sequence[str], now: floa
         if not edges:
             break
         await conn.execute(DELETE_EDGES, (_text(sorted({row[0] for row in edges})),))
+        decision = cascade(edges)
         frontier = []
-        completed: dict[str, int] = {}
-        for dependency_id, task_id, status in edges:
-            if status == "completed":
-                completed[task_id] = completed.get(task_id, 0) + 1
-                continue
-            error = dependency_failed_error(dependency_id, status)
+        for task_id, error in decision.cancel.items():
             rows = await fetch(conn, CANCEL_WAITING, (error, now, task_id))
             report.cancelled.extend(readable_tasks(rows, task_from_row, _row_id, "the cancelled dependents"))
             frontier.extend(row[0] for row in rows)
-        if completed:
-            await conn.executemany(COUNT_DOWN, [(count, task_id) for task_id, count in completed.items()])
-            rows = await fetch(conn, RELEASE, (now, _text(sorted(completed))))
+        if decision.count_down:
+            counts = list(decision.count_down.items())
+            await conn.executemany(COUNT_DOWN, [(count, task_id) for task_id, count in counts])
+            rows = await fetch(conn, RELEASE, (now, _text(sorted(decision.count_down))))
             report.released.extend(readable_tasks(rows, task_from_row, _row_id, "the released dependents"))
     return report
 

@@ -14,7 +14,7 @@ import aiosqlite
 
 from omniq.core.errors import ConfigurationError
 
-__all__ = ["SCHEMA_VERSION", "has_schema", "migrate"]
+__all__ = ["SCHEMA_VERSION", "check_version", "has_schema", "migrate"]
 
 # The claim reads runnable rows through this partial index in claim order, so that finished rows,
 # however many, stay out of the hot path. Its WHERE clause must match the claim's word for word:
@@ -180,15 +180,9 @@ async def migrate(conn: aiosqlite.Connection, path: str) -> None:
             know (writing to it could break what the newer release expects).
     """
     await conn.execute("CREATE TABLE IF NOT EXISTS omniq_schema_version (version INTEGER NOT NULL)")
-    rows = cast(
-        list[tuple[int | None]], await conn.execute_fetchall("SELECT max(version) FROM omniq_schema_version")
-    )
-    found: int = rows[0][0] or 0
+    found = await _stored_version(conn)
     if found > SCHEMA_VERSION:
-        raise ConfigurationError(
-            f"the database {path} has OmniQ schema version {found}, newer than this omniq-sqlite "
-            f"understands ({SCHEMA_VERSION}); upgrade omniq-sqlite"
-        )
+        raise _newer(path, found)
     if found == SCHEMA_VERSION:
         return
     for statements in _MIGRATIONS[found:]:
@@ -196,3 +190,36 @@ async def migrate(conn: aiosqlite.Connection, path: str) -> None:
             await conn.execute(statement)
     await conn.execute("DELETE FROM omniq_schema_version")
     await conn.execute("INSERT INTO omniq_schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+
+async def check_version(conn: aiosqlite.Connection, path: str) -> None:
+    """Refuse a database whose schema is not :data:`SCHEMA_VERSION`, changing nothing: what
+    ``open_existing`` does instead of :func:`migrate`, so that a read-only command never runs DDL
+    (a migration may rewrite a large table, and take the write lock while it does).
+
+    Raises:
+        ConfigurationError: naming the version found, this release's, and what to run.
+    """
+    found = await _stored_version(conn)
+    if found > SCHEMA_VERSION:
+        raise _newer(path, found)
+    if found < SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"the database {path} has OmniQ schema version {found}, older than this omniq-sqlite's "
+            f"({SCHEMA_VERSION}); read-only commands do not migrate it: start a worker of this "
+            "release once (`omniq worker`), which migrates it, then run the command again"
+        )
+
+
+async def _stored_version(conn: aiosqlite.Connection) -> int:
+    rows = cast(
+        list[tuple[int | None]], await conn.execute_fetchall("SELECT max(version) FROM omniq_schema_version")
+    )
+    return rows[0][0] or 0
+
+
+def _newer(path: str, found: int) -> ConfigurationError:
+    return ConfigurationError(
+        f"the database {path} has OmniQ schema version {found}, newer than this omniq-sqlite "
+        f"understands ({SCHEMA_VERSION}); upgrade omniq-sqlite"
+    )

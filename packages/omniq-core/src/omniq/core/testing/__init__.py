@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from omniq.core.testing.retention import RetentionTests
     from omniq.core.testing.schedules import ScheduleTests
     from omniq.core.testing.semantics import SemanticsTests
+    from omniq.core.testing.storage import StorageTests
     from omniq.core.testing.suite import BackendConformance, InProcessBackendConformance
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "RetentionTests",
     "ScheduleTests",
     "SemanticsTests",
+    "StorageTests",
 ]
 
 # Loaded on first use, so that worker processes importing ``omniq.core.testing.tasks`` do not pay
@@ -72,6 +74,7 @@ _HOMES = {
     "RetentionTests": "retention",
     "ScheduleTests": "schedules",
     "SemanticsTests": "semantics",
+    "StorageTests": "storage",
 }
 
 

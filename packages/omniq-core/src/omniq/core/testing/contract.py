@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import msgspec
-
 from omniq.core.capabilities import Capability
 from omniq.core.interfaces import BaseEventStorage, BaseResultStorage, BaseTaskQueue
 from omniq.core.models import ResultStatus, TaskStatus
@@ -312,39 +310,6 @@ class ContractTests(ConformanceFixtures):
         assert unchanged is not None and not unchanged.changed and unchanged.task.updated_at == now + 1
         assert await admin_of(queue).requeue("no-such-task", now) is None
         assert await _claim(queue, now + 2, token="b") == [record.id]
-
-    async def test_every_field_survives_a_round_trip_exactly(self, queue: BaseTaskQueue) -> None:
-        # Times to the last bit of the double, every byte value in the payload, text beyond ASCII.
-        first, second = make_record(), make_record()
-        await queue.enqueue([first, second])
-        record = msgspec.structs.replace(
-            make_record(queue_name="q-\u00e9\u6f22", now=1_700_000_000.123456789),
-            priority=-7,
-            status=TaskStatus.WAITING,
-            expires_at=1_700_000_123.987654321,
-            attempts=2,
-            max_attempts=5,
-            data=bytes(range(256)),
-            dedup_key="key-\u00e9",
-            depends_on=(first.id, second.id),
-            schedule_id="s1",
-            lease_token="t",
-            lease_expires_at=0.1 + 0.2,
-            worker_id="w",
-            error='{"type":"E","message":"\u00e9","traceback":null}',
-        )
-        await queue.enqueue([record])
-        assert await queue.get_task(record.id) == record
-
-    async def test_dedup_applies_within_one_batch(self, queue: BaseTaskQueue) -> None:
-        a1, a2, b1, plain = (
-            make_record(dedup_key="a"),
-            make_record(dedup_key="a"),
-            make_record(dedup_key="b"),
-            make_record(),
-        )
-        assert await queue.enqueue([a1, plain, a2, b1]) == [a1.id, plain.id, a1.id, b1.id]
-        assert await queue.get_task(a2.id) is None
 
     async def test_dedup_key_is_held_while_the_task_is_live(self, queue: BaseTaskQueue) -> None:
         first = make_record(dedup_key="report-42")

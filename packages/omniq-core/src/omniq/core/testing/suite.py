@@ -11,6 +11,7 @@ from omniq.core.testing.processes import ProcessTests
 from omniq.core.testing.retention import RetentionTests
 from omniq.core.testing.schedules import ScheduleTests
 from omniq.core.testing.semantics import SemanticsTests
+from omniq.core.testing.storage import StorageTests
 from omniq.core.testing.transition_events import TransitionEventTests
 
 __all__ = ["BackendConformance", "InProcessBackendConformance"]
@@ -18,6 +19,7 @@ __all__ = ["BackendConformance", "InProcessBackendConformance"]
 
 class InProcessBackendConformance(
     ContractTests,
+    StorageTests,
     SemanticsTests,
     CancellationTests,
     ExpiryTests,

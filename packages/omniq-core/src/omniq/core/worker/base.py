@@ -44,6 +44,7 @@ from omniq.core.interfaces import (
 )
 from omniq.core.models import ErrorInfo, EventType, TaskStatus
 from omniq.core.records import (
+    LEASE_EXPIRED,
     DependencyReport,
     EventRecord,
     FinishReport,
@@ -770,11 +771,11 @@ class BaseWorker(abc.ABC):
         now = time.time()
         for record in report.requeued:
             self.events.record(task_event(record, EventType.RETRY, now, details={"reason": "lease expired"}))
-            self._dispatch(record, _spec_or_none(record), None, _LEASE_EXPIRED, from_timestamp(record.due_at))
+            self._dispatch(record, _spec_or_none(record), None, LEASE_EXPIRED, from_timestamp(record.due_at))
         for record in report.dead:
             self.events.record(task_event(record, EventType.DEAD, now, error=record.error))
             self._dispatch(
-                record, _spec_or_none(record), None, decode_error(record.error) or _LEASE_EXPIRED, None
+                record, _spec_or_none(record), None, decode_error(record.error) or LEASE_EXPIRED, None
             )
         for record in report.expired:
             self.events.record(task_event(record, EventType.EXPIRED, now))
@@ -808,11 +809,6 @@ class BaseWorker(abc.ABC):
         kept, dead = self.settings.task_retention, self.settings.dead_retention
         finished = (TaskStatus.COMPLETED, TaskStatus.CANCELLED, TaskStatus.EXPIRED)
         return [*((status, kept) for status in finished), (TaskStatus.DEAD, dead)]
-
-
-_LEASE_EXPIRED = ErrorInfo(
-    type="omniq.LeaseExpired", message="the worker running the task stopped renewing its lease"
-)
 
 
 def _spec_or_none(record: TaskRecord) -> TaskSpec | None:

@@ -101,8 +101,10 @@ end
 local DEPS = P .. ':deps'
 local DEPS_FINAL = P .. ':deps:final'
 local function dependents_key(id) return P .. ':dep:' .. id end
-local function failed(s) return s == 'dead' or s == 'cancelled' or s == 'expired' end
-local function final(s) return s == 'completed' or failed(s) end
+-- DEPENDENT_FATE (from the prelude, core's rule) maps each final status to what it does to the
+-- tasks waiting on it: 'count_down' (completed) or 'cancel' (the failed statuses).
+local function failed(s) return DEPENDENT_FATE[s] == 'cancel' end
+local function final(s) return DEPENDENT_FATE[s] ~= nil end
 
 -- Whether tasks wait on task `id` (`{p}:deps` is looked up once per script call while absent).
 local deps_exist = nil
@@ -260,7 +262,7 @@ local function start_status(status, deps, template)
       seen[d] = true
       local ds = status_of(d)
       if failed(ds) then return 'cancelled', failed_error(template, d, ds), {} end
-      if ds ~= 'completed' then open[#open + 1] = d end
+      if not final(ds) then open[#open + 1] = d end
     end
   end
   if #open == 0 then return 'pending', false, open end
@@ -322,7 +324,7 @@ local function resolve(ids, now_s, template, woken)
         local key = tkey(w)
         local v = read_task(w, {'status', 'queue', 'created_at', 'priority', 'due_at', 'dedup_key'})
         if v[1] == 'waiting' then
-          if ds == 'completed' then
+          if DEPENDENT_FATE[ds] == 'count_down' then
             if redis.call('HINCRBY', key, 'waiting_on', -1) <= 0 then
               redis.call('HDEL', key, 'waiting_on')
               redis.call('HSET', key, 'status', 'pending', 'updated_at', now_s)

@@ -1,17 +1,19 @@
 -- Delete the tasks in one status (last changed before a time), at most `limit` of them.
 -- ARGV: base, status, before|'', limit|''. Returns how many. A task changes after it was created,
 -- so only tasks created before `before` are read, oldest first, and at most four times `limit`
--- of them, so that one call stays short however many match. A final task whose dependents are not
--- resolved yet is kept (the reaper resolves them). An index entry whose task is gone (its final
--- record expired) is removed and counted.
+-- of them per queue, so that one call stays short however many match. The budget is each queue's
+-- own: a queue whose oldest entries must all be kept cannot use up the reads of the queues after
+-- it (which would then never be purged). A final task whose dependents are not resolved yet is
+-- kept (the reaper resolves them). An index entry whose task is gone (its final record expired)
+-- is removed and counted.
 local status, before, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local budget = limit and limit * 4
 local PAGE = 100
 local purged = 0
 for _, q in ipairs(redis.call('SMEMBERS', QUEUES)) do
   local skey = status_key(q, status)
   -- Entries kept stay in the index, in front of the ones not read yet.
   local kept = 0
+  local budget = limit and limit * 4
   while not limit or (purged < limit and budget > 0) do
     local count = limit and math.min(PAGE, budget) or PAGE
     local ids
@@ -41,6 +43,6 @@ for _, q in ipairs(redis.call('SMEMBERS', QUEUES)) do
       end
     end
   end
-  if limit and (purged >= limit or budget <= 0) then break end
+  if limit and purged >= limit then break end
 end
 return purged
