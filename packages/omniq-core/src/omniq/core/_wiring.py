@@ -1,5 +1,8 @@
 """From a configuration to settings and components: which backend serves each role.
 
+Every way of building an application (a URI, components, a config file, backend objects) ends
+here, so the rules below hold for all of them.
+
 Precedence is the settings' (arguments > ``OMNIQ_*`` > config > defaults), applied to components
 too: an ``OMNIQ_TASK_QUEUE_URL`` or a ``task_queue_url=`` argument wins over a ``task_queue``
 section. Results and events follow the task queue unless configured; the very object, when the task
@@ -13,14 +16,15 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple
 
-from omniq.core.config import COMPONENT_ROLES, ComponentConfig, OmniQConfig
+from omniq.core.config import COMPONENT_ROLES, WORKER_SETTINGS, ComponentConfig, OmniQConfig
 from omniq.core.errors import BackendNotFoundError, ConfigurationError
 from omniq.core.interfaces import BaseComponent
 from omniq.core.registry import backend_class, open_url
-from omniq.core.settings import ENV_PREFIX, EVENTS_OFF, Settings
+from omniq.core.settings import ENV_PREFIX, EVENTS_OFF, Settings, check_keys
 from omniq.core.urls import mask_url
 
-__all__ = ["Wiring", "wire"]
+__all__ = ["Wiring", "backend_settings", "default_event_store", "owned_key", "role_component", "wire"]
+
 
 logger = logging.getLogger("omniq.config")
 
@@ -94,3 +98,56 @@ def _shown(ref: Ref | Literal[False]) -> str:
     if ref is False:
         return "off"
     return mask_url(ref) if isinstance(ref, str) else repr(ref)
+
+
+def role_component(
+    ref: Ref, role: type[Any], label: str, owned: dict[str, BaseComponent], settings: Settings
+) -> Any:
+    """The component ``ref`` names for ``role``, given ``settings``: a URI is opened once per
+    application (``owned`` maps the URIs, and the components the application made, to what it
+    must close); an object must already serve the role.
+
+    Raises:
+        ConfigurationError: ``ref`` cannot serve as ``label``.
+    """
+    if isinstance(ref, str):
+        component = owned.get(ref)
+        if component is None:
+            component = open_url(ref)
+            owned[ref] = component
+    else:
+        component = ref
+    if not isinstance(component, role):
+        shown = mask_url(ref) if isinstance(ref, str) else repr(ref)
+        raise ConfigurationError(f"{shown} cannot serve as {label}")
+    component.use_settings(settings)
+    return component
+
+
+def owned_key(component: BaseComponent) -> str:
+    """How an application lists a component it made from objects rather than a URI (``#`` + id,
+    which no URI starts with)."""
+    return f"#{id(component)}"
+
+
+def default_event_store(url: str | None, queue_url: str, settings: Settings) -> str | None:
+    """Where events go when no event store is given: ``url``, else the ``event_storage_url``
+    setting (``off``: nowhere, ``None``), else the task queue's URI."""
+    if url is not None:
+        return url
+    configured = settings.event_storage_url
+    if configured is not None and configured.lower() == EVENTS_OFF:
+        return None
+    return configured or queue_url
+
+
+def backend_settings(
+    worker_type: str | None, worker_config: Mapping[str, Any] | None, overrides: Mapping[str, Any]
+) -> Settings:
+    """The settings of an application built on backend objects: ``worker_config`` (worker
+    settings only) and ``worker_type`` as defaults under ``overrides``."""
+    worker_settings = dict(worker_config or {})
+    check_keys(worker_settings, WORKER_SETTINGS, "in worker_config")
+    if worker_type is not None:
+        worker_settings["default_worker"] = worker_type
+    return Settings.load(**{**worker_settings, **overrides})

@@ -9,6 +9,7 @@ Names outside this module's ``__all__`` may change without notice.
 
 from __future__ import annotations
 
+from omniq.core._component_classes import ComponentClasses, component_classes
 from omniq.core.backend_options import ServerConfig, convert_options
 from omniq.core.capabilities import Capability, capabilities_of, require
 from omniq.core.corrupt import Unreadable, read_one_task, readable_tasks, split_readable, unreadable_error
@@ -76,6 +77,7 @@ __all__ = [
     "Capability",
     "CapabilityError",
     "Cascade",
+    "ComponentClasses",
     "ConfigurationError",
     "DependencyReport",
     "DependentFate",
@@ -103,6 +105,7 @@ __all__ = [
     "build_url",
     "capabilities_of",
     "cascade",
+    "component_classes",
     "convert_options",
     "dependency_failed_error",
     "fate_of",

@@ -3,35 +3,36 @@
 Stores live in the process, one per name, so that an application and a worker in one process share
 ``memory://jobs``. Nothing survives the process; use it for tests and for trying OmniQ out.
 Every operation runs under one lock, so stores are safe to share between event loops in threads.
+
+The task queue and its admin are here; the store itself (``_memory_store``), results, events,
+schedules and push wake-ups (``_memory_results``, ``_memory_events``, ``_memory_schedules``,
+``_memory_wakeups``) are parts of :class:`MemoryBackend` in their own modules.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import heapq
 import itertools
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import msgspec
 
+from omniq.core._memory_events import MemoryEvents
+from omniq.core._memory_results import MemoryResults
+from omniq.core._memory_schedules import MemorySchedules
+from omniq.core._memory_store import Store, wake
+from omniq.core._memory_wakeups import MemoryWakeups
 from omniq.core.backend_options import convert_options
 from omniq.core.dependency_rules import cascade, fate_of, start_status
 from omniq.core.errors import ValidationError
 from omniq.core.interfaces import (
-    BaseEventStorage,
-    BaseResultStorage,
-    BaseScheduleStore,
-    BaseTaskQueue,
     TaskAdmin,
 )
-from omniq.core.models import ScheduleStatus, TaskStatus
+from omniq.core.models import TaskStatus
 from omniq.core.records import (
     CLAIMABLE_STATUSES,
-    FINAL_STATUSES,
     LEASE_EXPIRED_ERROR,
     LIVE_STATUSES,
     DependencyReport,
@@ -39,10 +40,6 @@ from omniq.core.records import (
     FinishReport,
     Outcome,
     ReapReport,
-    ResultRecord,
-    ScheduleChange,
-    ScheduleRecord,
-    ScheduleRun,
     TaskChange,
     TaskRecord,
     events_about,
@@ -62,90 +59,11 @@ class MemoryOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     name: str | None = None
 
 
-class _Store:
-    """One named store: tasks with their claim heaps, results and events."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.tasks: dict[str, TaskRecord] = {}
-        self.sequence: dict[str, int] = {}
-        self.ready: dict[str, list[tuple[int, float, int, str]]] = {}
-        self.delayed: list[tuple[float, int, str]] = []
-        self.dedup: dict[str, str] = {}
-        self.results: dict[str, ResultRecord] = {}
-        self.events: list[EventRecord] = []
-        self.schedules: dict[str, ScheduleRecord] = {}
-        # Unresolved dependency edges: dependency id -> ids of the tasks waiting on it, and how
-        # many dependencies each waiting task still waits for; and the finished tasks among those
-        # dependencies (what the reaper resolves, without reading every edge).
-        self.dependents: dict[str, set[str]] = {}
-        self.waiting_on: dict[str, int] = {}
-        self.unresolved: set[str] = set()
-        self.counter = itertools.count()
-        self.task_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self.result_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
-        #: Workers watching for cancellations, by worker id: each with its loop and callback.
-        self.cancel_watchers: dict[str, list[tuple[asyncio.AbstractEventLoop, Callable[[str], None]]]] = {}
-
-    def schedule(self, record: TaskRecord, now: float) -> None:
-        """Put a claimable task where the next claim will find it."""
-        seq = self.sequence[record.id]
-        if record.due_at <= now:
-            heapq.heappush(
-                self.ready.setdefault(record.queue, []),
-                (-record.priority, record.due_at, seq, record.id),
-            )
-        else:
-            heapq.heappush(self.delayed, (record.due_at, seq, record.id))
-
-    def promote(self, now: float) -> None:
-        while self.delayed and self.delayed[0][0] <= now:
-            _, _, task_id = heapq.heappop(self.delayed)
-            record = self.tasks.get(task_id)
-            if record is not None and record.status in CLAIMABLE_STATUSES:
-                self.schedule(record, now)
-
-    def store(self, record: TaskRecord) -> None:
-        self.tasks[record.id] = record
-        key = record.dedup_key
-        if key is not None and record.status not in LIVE_STATUSES and self.dedup.get(key) == record.id:
-            del self.dedup[key]
-        if record.id in self.dependents:
-            if record.status in FINAL_STATUSES:
-                self.unresolved.add(record.id)
-            else:
-                self.unresolved.discard(record.id)
-
-    def unlink(self, record: TaskRecord) -> None:
-        """Forget the edges of a task about to be deleted as a waiting task (cancelled or expired
-        while it waited: they would stay until its dependencies end, which may be never)."""
-        self.waiting_on.pop(record.id, None)
-        for dependency_id in record.depends_on:
-            dependents = self.dependents.get(dependency_id)
-            if dependents is not None:
-                dependents.discard(record.id)
-                if not dependents:
-                    del self.dependents[dependency_id]
-                    self.unresolved.discard(dependency_id)
-
-
-def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
-    for loop, future in waiters:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(_resolve, future)
-    waiters.clear()
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-_stores: dict[str, _Store] = {}
+_stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
 
 
-class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorage, BaseScheduleStore):
+class MemoryBackend(MemoryWakeups, TaskAdmin, MemoryResults, MemoryEvents, MemorySchedules):
     """Task queue, result store, event store and schedules in this process's memory."""
 
     shared_across_processes: ClassVar[bool] = False
@@ -153,7 +71,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
     def __init__(self, name: str = "") -> None:
         self.name = name
         with _stores_lock:
-            self._s = _stores.setdefault(name, _Store())
+            self._s = _stores.setdefault(name, Store())
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -208,7 +126,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
             ids.append(stored.id)
             stored_ids.add(stored.id)
         s.events.extend(events_about(events, stored_ids))
-        _wake(s.task_waiters)
+        wake(s.task_waiters)
         return ids
 
     def _attach_dependencies(self, record: TaskRecord) -> TaskRecord:
@@ -258,7 +176,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                 report.cancelled.append(cancelled)
                 pending.append(waiting_id)  # and so on down the graph
         if report.released:
-            _wake(s.task_waiters)
+            wake(s.task_waiters)
         return report
 
     async def claim(
@@ -323,7 +241,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                 s.store(released)
                 s.schedule(released, now)
             if held:
-                _wake(s.task_waiters)
+                wake(s.task_waiters)
             return len(held)
 
     async def heartbeat(
@@ -367,7 +285,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                     s.schedule(record, outcome.at)
                 accepted.append(outcome.task_id)
             s.events.extend(events_about(events, set(accepted)))
-            _wake(s.task_waiters)
+            wake(s.task_waiters)
             return FinishReport.settled(outcomes, accepted, s.dependents)
 
     async def reap(self, now: float) -> ReapReport:
@@ -385,7 +303,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                     s.store(expired)
                     report.expired.append(expired)
             if report.requeued:
-                _wake(s.task_waiters)
+                wake(s.task_waiters)
             resolved = self._resolve_locked(sorted(s.unresolved), now)
         return msgspec.structs.replace(report, dependencies=resolved)
 
@@ -481,7 +399,7 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
             s.sequence[task_id] = next(s.counter)
             s.schedule(requeued, now)
             s.events.extend(events)
-            _wake(s.task_waiters)
+            wake(s.task_waiters)
             return TaskChange(task=requeued, changed=True)
 
     async def purge_tasks(
@@ -507,201 +425,3 @@ class MemoryBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
                 if record.depends_on:
                     s.unlink(record)
         return len(doomed)
-
-    async def wait_for_tasks(self, queues: Sequence[str], timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        waiter = (loop, future)
-        with self._s.lock:
-            self._s.task_waiters.append(waiter)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, timeout)
-        finally:
-            with self._s.lock, contextlib.suppress(ValueError):
-                self._s.task_waiters.remove(waiter)
-
-    @contextlib.asynccontextmanager
-    async def watch_cancellations(
-        self, worker_id: str, on_cancel: Callable[[str], None]
-    ) -> AsyncIterator[bool]:
-        """Call ``on_cancel`` in this loop when :meth:`cancel` takes a task leased to ``worker_id``."""
-        watcher = (asyncio.get_running_loop(), on_cancel)
-        with self._s.lock:
-            self._s.cancel_watchers.setdefault(worker_id, []).append(watcher)
-        try:
-            yield True
-        finally:
-            with self._s.lock:
-                watchers = self._s.cancel_watchers[worker_id]
-                watchers.remove(watcher)
-                if not watchers:
-                    del self._s.cancel_watchers[worker_id]
-
-    # -- results ----------------------------------------------------------------------------
-
-    async def put_results(self, records: Sequence[ResultRecord]) -> None:
-        s = self._s
-        with s.lock:
-            for record in records:
-                s.results[record.task_id] = record
-                _wake(s.result_waiters.pop(record.task_id, []))
-
-    async def get_result(self, task_id: str) -> ResultRecord | None:
-        record = self._s.results.get(task_id)
-        if record is not None and record.expires_at is not None and record.expires_at <= time.time():
-            return None
-        return record
-
-    async def delete_results(self, task_ids: Sequence[str]) -> None:
-        with self._s.lock:
-            for task_id in task_ids:
-                self._s.results.pop(task_id, None)
-
-    async def purge_results(self, now: float) -> int:
-        s = self._s
-        with s.lock:
-            doomed = [
-                task_id
-                for task_id, record in s.results.items()
-                if record.expires_at is not None and record.expires_at <= now
-            ]
-            for task_id in doomed:
-                del s.results[task_id]
-        return len(doomed)
-
-    async def wait_for_result(self, task_id: str, timeout: float) -> ResultRecord | None:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        waiter = (loop, future)
-        waiters = self._s.result_waiters
-        with self._s.lock:
-            record = self._s.results.get(task_id)
-            if record is None:
-                waiters.setdefault(task_id, []).append(waiter)
-        if record is None:
-            try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(future, timeout)
-            finally:
-                with self._s.lock:
-                    pending = waiters.get(task_id, [])
-                    if waiter in pending:
-                        pending.remove(waiter)
-                        if not pending:
-                            del waiters[task_id]
-        return await self.get_result(task_id)
-
-    # -- schedules --------------------------------------------------------------------------
-
-    async def add_schedule(self, record: ScheduleRecord) -> None:
-        with self._s.lock:
-            self._s.schedules[record.id] = record
-
-    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
-        return self._s.schedules.get(schedule_id)
-
-    async def list_schedules(
-        self, *, status: ScheduleStatus | None = None, limit: int = 100
-    ) -> list[ScheduleRecord]:
-        with self._s.lock:
-            found = [r for r in self._s.schedules.values() if status is None or r.status == status]
-        found.sort(key=lambda record: (record.created_at, record.id))
-        return found[:limit]
-
-    async def due_schedules(self, now: float, *, limit: int) -> list[ScheduleRecord]:
-        with self._s.lock:
-            due = [
-                record
-                for record in self._s.schedules.values()
-                if record.status == ScheduleStatus.ACTIVE
-                and record.next_run_at is not None
-                and record.next_run_at <= now
-            ]
-        due.sort(key=lambda record: (record.next_run_at or 0.0, record.id))
-        return due[:limit]
-
-    async def trigger_schedule(
-        self,
-        schedule_id: str,
-        expected_next_run_at: float,
-        run: ScheduleRun,
-        task: TaskRecord | None,
-        *,
-        events: Sequence[EventRecord] = (),
-    ) -> bool:
-        s = self._s
-        with s.lock:
-            record = s.schedules.get(schedule_id)
-            if (
-                record is None
-                or record.status != ScheduleStatus.ACTIVE
-                or record.next_run_at != expected_next_run_at
-            ):
-                return False
-            s.schedules[schedule_id] = _replace(
-                record,
-                next_run_at=run.next_run_at,
-                status=run.status,
-                runs=run.runs,
-                last_run_at=run.last_run_at,
-                last_task_id=run.last_task_id,
-                updated_at=run.last_run_at,
-            )
-            if task is not None:
-                self._enqueue_locked([task], ())
-            s.events.extend(events)
-        return True
-
-    async def set_schedule_status(
-        self,
-        schedule_id: str,
-        status: ScheduleStatus,
-        *,
-        next_run_at: float | None,
-        now: float,
-        from_statuses: Sequence[ScheduleStatus],
-    ) -> ScheduleChange | None:
-        with self._s.lock:
-            record = self._s.schedules.get(schedule_id)
-            if record is None:
-                return None
-            if record.status not in from_statuses:
-                return ScheduleChange(schedule=record, changed=False)
-            changed = _replace(record, status=status, next_run_at=next_run_at, updated_at=now)
-            self._s.schedules[schedule_id] = changed
-            return ScheduleChange(schedule=changed, changed=True)
-
-    # -- events -----------------------------------------------------------------------------
-
-    async def append_events(self, records: Sequence[EventRecord]) -> None:
-        with self._s.lock:
-            self._s.events.extend(records)
-
-    async def query_events(
-        self,
-        *,
-        task_id: str | None = None,
-        types: Sequence[str] | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int | None = None,
-    ) -> list[EventRecord]:
-        with self._s.lock:
-            found = [
-                event
-                for event in self._s.events
-                if (task_id is None or event.task_id == task_id)
-                and (types is None or event.type in types)
-                and (since is None or event.at >= since)
-                and (until is None or event.at < until)
-            ]
-        found.sort(key=lambda event: event.at)
-        return found if limit is None else found[:limit]
-
-    async def purge_events(self, before: float) -> int:
-        with self._s.lock:
-            kept = [event for event in self._s.events if event.at >= before]
-            purged = len(self._s.events) - len(kept)
-            self._s.events = kept
-        return purged

@@ -7,9 +7,8 @@ task queue of ``memory://jobs``; the result and event classes likewise. They are
 
 from __future__ import annotations
 
-from omniq.core.components import EventStorageView, ResultStorageView, ScheduledTaskQueueView
+from omniq.core.backend import component_classes
 from omniq.core.memory import MemoryBackend
-from omniq.core.sync_components import EventStorageTwin, ResultStorageTwin, TaskQueueTwin
 
 __all__ = [
     "AsyncMemoryEventStorage",
@@ -20,38 +19,11 @@ __all__ = [
     "MemoryTaskQueue",
 ]
 
-
-class AsyncMemoryTaskQueue(ScheduledTaskQueueView):
-    """Task queue (and schedules) of an in-memory store: ``AsyncMemoryTaskQueue(name="jobs")``."""
-
-    backend_type = MemoryBackend
-
-
-class AsyncMemoryResultStorage(ResultStorageView):
-    """Result store of an in-memory store."""
-
-    backend_type = MemoryBackend
-
-
-class AsyncMemoryEventStorage(EventStorageView):
-    """Event store of an in-memory store."""
-
-    backend_type = MemoryBackend
-
-
-class MemoryTaskQueue(TaskQueueTwin):
-    """Blocking :class:`AsyncMemoryTaskQueue`."""
-
-    async_type = AsyncMemoryTaskQueue
-
-
-class MemoryResultStorage(ResultStorageTwin):
-    """Blocking :class:`AsyncMemoryResultStorage`."""
-
-    async_type = AsyncMemoryResultStorage
-
-
-class MemoryEventStorage(EventStorageTwin):
-    """Blocking :class:`AsyncMemoryEventStorage`."""
-
-    async_type = AsyncMemoryEventStorage
+(
+    AsyncMemoryTaskQueue,
+    AsyncMemoryResultStorage,
+    AsyncMemoryEventStorage,
+    MemoryTaskQueue,
+    MemoryResultStorage,
+    MemoryEventStorage,
+) = component_classes(MemoryBackend, "Memory", module=__name__, where="of an in-memory store")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypedDict, cast
 
 from omniq.core.codec import SpecTemplate
 from omniq.core.errors import ValidationError
@@ -17,11 +18,15 @@ from omniq.core.settings import Settings
 __all__ = [
     "MAX_PRIORITY",
     "MIN_PRIORITY",
+    "EnqueueManyOptions",
+    "EnqueueOptions",
     "RecordFactory",
+    "RunOptions",
     "TaskOptions",
     "checked_id",
     "checked_text",
     "exception_name",
+    "task_options",
 ]
 
 MIN_PRIORITY = -1000
@@ -81,6 +86,46 @@ class TaskOptions:
             if getattr(overrides, field.name) not in (None, ())
         }
         return dataclasses.replace(self, **changes)
+
+
+class RunOptions(TypedDict, total=False):
+    """How a task runs, as keyword arguments of ``schedule`` (and of every enqueue): written once
+    here, so that the async and blocking methods cannot drift apart. ``None`` means the task's or
+    the settings' default; :class:`TaskOptions` checks the values."""
+
+    queue_name: str | None
+    priority: int | None
+    ttl: Seconds | None
+    result_ttl: Seconds | None
+    timeout: Seconds | None
+    max_retries: int | None
+    retry_delay: Seconds | None
+    retry_on: Sequence[type[BaseException] | str] | None
+
+
+class EnqueueManyOptions(RunOptions, total=False):
+    """The keyword options of ``enqueue_many``: :class:`RunOptions`, when, and after what."""
+
+    run_in: Seconds | None
+    run_at: datetime | None
+    depends_on: Sequence[str]
+
+
+class EnqueueOptions(EnqueueManyOptions, total=False):
+    """The keyword options of ``enqueue`` and of a task function's ``options``."""
+
+    dedup_key: str | None
+
+
+def task_options(call: str, options: Mapping[str, Any], allowed: type[RunOptions]) -> TaskOptions:
+    """``options`` given to ``call`` as :class:`TaskOptions`. An unknown name raises the
+    ``TypeError`` Python raises for a keyword argument a function does not take: the options are
+    keyword arguments, only written once."""
+    known: frozenset[str] = cast(Any, allowed).__optional_keys__  # every key: total=False
+    for name in options:
+        if name not in known:
+            raise TypeError(f"{call}() got an unexpected keyword argument {name!r}")
+    return TaskOptions(**options)
 
 
 def exception_name(exc_type: type[BaseException]) -> str:

@@ -13,8 +13,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import FrameType, TracebackType
-from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, overload
+from typing import Any, Literal, ParamSpec, Protocol, Self, TypeVar, Unpack, overload
 
+from omniq.core._app_base import stores_repr
+from omniq.core._app_tasks import TaskDefaults
 from omniq.core._portal import LoopThread, twin_of
 from omniq.core.app import (
     AsyncOmniQ,
@@ -22,13 +24,12 @@ from omniq.core.app import (
     ResultStoreRef,
     TaskQueueRef,
     TaskRef,
-    _stores_repr,
 )
-from omniq.core.callbacks import CallbackKind, CallbackRef, TaskOutcome
+from omniq.core.callbacks import CallbackKind, TaskOutcome
 from omniq.core.config import OmniQConfig
 from omniq.core.interfaces import BaseComponent
 from omniq.core.models import EventType, Schedule, ScheduleStatus, Task, TaskEvent, TaskResult, TaskStatus
-from omniq.core.options import Seconds
+from omniq.core.options import EnqueueManyOptions, EnqueueOptions, RunOptions, Seconds
 from omniq.core.settings import Settings
 from omniq.core.sync_components import SyncEventStorage, SyncResultStorage, SyncTaskQueue
 from omniq.core.task_function import TaskFunction
@@ -91,7 +92,7 @@ class OmniQ:
         return app
 
     def __repr__(self) -> str:
-        return f"OmniQ({_stores_repr(self.aio)})"
+        return f"OmniQ({stores_repr(self.aio)})"
 
     @classmethod
     @twin_of(AsyncOmniQ.from_config)
@@ -167,58 +168,13 @@ class OmniQ:
     def task(self, func: Callable[P, R], /) -> TaskFunction[P, R]: ...
 
     @overload
-    def task(
-        self,
-        *,
-        name: str | None = None,
-        queue: str | None = None,
-        priority: int | None = None,
-        max_retries: int | None = None,
-        retry_delay: Seconds | None = None,
-        retry_on: Sequence[type[BaseException] | str] | None = None,
-        timeout: Seconds | None = None,
-        ttl: Seconds | None = None,
-        result_ttl: Seconds | None = None,
-        on_success: CallbackRef | None = None,
-        on_failure: CallbackRef | None = None,
-        on_retry: CallbackRef | None = None,
-        on_dead: CallbackRef | None = None,
-    ) -> _TaskDecorator: ...
+    def task(self, **defaults: Unpack[TaskDefaults]) -> _TaskDecorator: ...
 
     @twin_of(AsyncOmniQ.task)
     def task(
-        self,
-        func: Callable[P, R] | None = None,
-        *,
-        name: str | None = None,
-        queue: str | None = None,
-        priority: int | None = None,
-        max_retries: int | None = None,
-        retry_delay: Seconds | None = None,
-        retry_on: Sequence[type[BaseException] | str] | None = None,
-        timeout: Seconds | None = None,
-        ttl: Seconds | None = None,
-        result_ttl: Seconds | None = None,
-        on_success: CallbackRef | None = None,
-        on_failure: CallbackRef | None = None,
-        on_retry: CallbackRef | None = None,
-        on_dead: CallbackRef | None = None,
+        self, func: Callable[P, R] | None = None, **defaults: Unpack[TaskDefaults]
     ) -> TaskFunction[P, R] | _TaskDecorator:
-        register = self.aio.task(
-            name=name,
-            queue=queue,
-            priority=priority,
-            max_retries=max_retries,
-            retry_delay=retry_delay,
-            retry_on=retry_on,
-            timeout=timeout,
-            ttl=ttl,
-            result_ttl=result_ttl,
-            on_success=on_success,
-            on_failure=on_failure,
-            on_retry=on_retry,
-            on_dead=on_dead,
-        )
+        register = self.aio.task(**defaults)
 
         def decorate(function: Callable[Q, T]) -> TaskFunction[Q, T]:
             registered = register(function)
@@ -243,72 +199,18 @@ class OmniQ:
         func_args: Mapping[str, Any] | None = None,
         *,
         args: Sequence[Any] = (),
-        queue_name: str | None = None,
-        priority: int | None = None,
-        run_in: Seconds | None = None,
-        run_at: datetime | None = None,
-        ttl: Seconds | None = None,
-        result_ttl: Seconds | None = None,
-        timeout: Seconds | None = None,
-        max_retries: int | None = None,
-        retry_delay: Seconds | None = None,
-        retry_on: Sequence[type[BaseException] | str] | None = None,
-        depends_on: Sequence[str] = (),
-        dedup_key: str | None = None,
+        **options: Unpack[EnqueueOptions],
     ) -> str:
-        return self._portal.call(
-            self.aio.enqueue,
-            func,
-            func_args,
-            args=args,
-            queue_name=queue_name,
-            priority=priority,
-            run_in=run_in,
-            run_at=run_at,
-            ttl=ttl,
-            result_ttl=result_ttl,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_delay=retry_delay,
-            retry_on=retry_on,
-            depends_on=depends_on,
-            dedup_key=dedup_key,
-        )
+        return self._portal.call(self.aio.enqueue, func, func_args, args=args, **options)
 
     @twin_of(AsyncOmniQ.enqueue_many)
     def enqueue_many(
         self,
         func: TaskRef,
         func_args: Iterable[Mapping[str, Any]],
-        *,
-        queue_name: str | None = None,
-        priority: int | None = None,
-        run_in: Seconds | None = None,
-        run_at: datetime | None = None,
-        ttl: Seconds | None = None,
-        result_ttl: Seconds | None = None,
-        timeout: Seconds | None = None,
-        max_retries: int | None = None,
-        retry_delay: Seconds | None = None,
-        retry_on: Sequence[type[BaseException] | str] | None = None,
-        depends_on: Sequence[str] = (),
+        **options: Unpack[EnqueueManyOptions],
     ) -> list[str]:
-        return self._portal.call(
-            self.aio.enqueue_many,
-            func,
-            func_args,
-            queue_name=queue_name,
-            priority=priority,
-            run_in=run_in,
-            run_at=run_at,
-            ttl=ttl,
-            result_ttl=result_ttl,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_delay=retry_delay,
-            retry_on=retry_on,
-            depends_on=depends_on,
-        )
+        return self._portal.call(self.aio.enqueue_many, func, func_args, **options)
 
     @twin_of(AsyncOmniQ.get_task)
     def get_task(self, task_id: str) -> Task | None:
@@ -371,14 +273,7 @@ class OmniQ:
         start_at: datetime | None = None,
         end_at: datetime | None = None,
         max_runs: int | None = None,
-        queue_name: str | None = None,
-        priority: int | None = None,
-        ttl: Seconds | None = None,
-        result_ttl: Seconds | None = None,
-        timeout: Seconds | None = None,
-        max_retries: int | None = None,
-        retry_delay: Seconds | None = None,
-        retry_on: Sequence[type[BaseException] | str] | None = None,
+        **options: Unpack[RunOptions],
     ) -> str:
         return self._portal.call(
             self.aio.schedule,
@@ -392,14 +287,7 @@ class OmniQ:
             start_at=start_at,
             end_at=end_at,
             max_runs=max_runs,
-            queue_name=queue_name,
-            priority=priority,
-            ttl=ttl,
-            result_ttl=result_ttl,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_delay=retry_delay,
-            retry_on=retry_on,
+            **options,
         )
 
     @twin_of(AsyncOmniQ.get_schedule)

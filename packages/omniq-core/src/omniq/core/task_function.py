@@ -1,23 +1,51 @@
-"""``@oq.task``: a function that stays callable and gains a typed ``.enqueue``."""
+"""``@oq.task``: a function that stays callable and gains a typed ``.enqueue``.
+
+A task function knows its application only as "something that enqueues" (the protocols below), so
+this module imports neither the application nor its blocking twin: they import it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, Unpack
 
 from omniq.core.functions import function_name
-from omniq.core.options import TaskOptions
+from omniq.core.options import EnqueueOptions, TaskOptions
 
-if TYPE_CHECKING:
-    from omniq.core.app import AsyncOmniQ
-    from omniq.core.sync import OmniQ
-
-__all__ = ["AsyncTaskFunction", "TaskFunction"]
+__all__ = ["AsyncEnqueuer", "AsyncTaskFunction", "Enqueuer", "TaskFunction"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class AsyncEnqueuer(Protocol):
+    """What an async task function needs of its application (:class:`~omniq.core.AsyncOmniQ`)."""
+
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        func_args: Mapping[str, Any] | None = None,
+        *,
+        args: Sequence[Any] = (),
+        **options: Unpack[EnqueueOptions],
+    ) -> Awaitable[str]:
+        """Queue one call of ``func``; its task id."""
+
+
+class Enqueuer(Protocol):
+    """What a blocking task function needs of its application (:class:`~omniq.core.OmniQ`)."""
+
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        func_args: Mapping[str, Any] | None = None,
+        *,
+        args: Sequence[Any] = (),
+        **options: Unpack[EnqueueOptions],
+    ) -> str:
+        """Queue one call of ``func``; its task id."""
 
 
 class _TaskFunctionBase(Generic[P, R]):
@@ -40,7 +68,9 @@ class _TaskFunctionBase(Generic[P, R]):
 class AsyncTaskFunction(_TaskFunctionBase[P, R]):
     """A task function of an :class:`~omniq.core.AsyncOmniQ`; ``await f.enqueue(...)`` queues a call."""
 
-    def __init__(self, app: AsyncOmniQ, func: Callable[P, R], name: str | None, options: TaskOptions) -> None:
+    def __init__(
+        self, app: AsyncEnqueuer, func: Callable[P, R], name: str | None, options: TaskOptions
+    ) -> None:
         super().__init__(func, name, options)
         self._app = app
 
@@ -48,7 +78,7 @@ class AsyncTaskFunction(_TaskFunctionBase[P, R]):
         """Queue a call with these arguments; returns the task id."""
         return self._app.enqueue(self, kwargs, args=args)
 
-    def options(self, **options: Any) -> AsyncTaskFunction[P, R]:
+    def options(self, **options: Unpack[EnqueueOptions]) -> AsyncTaskFunction[P, R]:
         """The same task with some enqueue options changed (``queue_name``, ``priority``, ...)."""
         changed = dataclasses.replace(self.default_options, **options)
         return AsyncTaskFunction(self._app, self.__omniq_function__, self.task_name, changed)
@@ -57,7 +87,7 @@ class AsyncTaskFunction(_TaskFunctionBase[P, R]):
 class TaskFunction(_TaskFunctionBase[P, R]):
     """A task function of an :class:`~omniq.core.OmniQ`; ``f.enqueue(...)`` queues a call."""
 
-    def __init__(self, app: OmniQ, func: Callable[P, R], name: str | None, options: TaskOptions) -> None:
+    def __init__(self, app: Enqueuer, func: Callable[P, R], name: str | None, options: TaskOptions) -> None:
         super().__init__(func, name, options)
         self._app = app
 
@@ -65,7 +95,7 @@ class TaskFunction(_TaskFunctionBase[P, R]):
         """Queue a call with these arguments; returns the task id."""
         return self._app.enqueue(self, kwargs, args=args)
 
-    def options(self, **options: Any) -> TaskFunction[P, R]:
+    def options(self, **options: Unpack[EnqueueOptions]) -> TaskFunction[P, R]:
         """The same task with some enqueue options changed (``queue_name``, ``priority``, ...)."""
         changed = dataclasses.replace(self.default_options, **options)
         return TaskFunction(self._app, self.__omniq_function__, self.task_name, changed)

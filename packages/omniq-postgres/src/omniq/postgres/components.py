@@ -7,8 +7,7 @@ connection pool; to share one, hand one ``PostgresBackend`` to every role (``Omn
 
 from __future__ import annotations
 
-from omniq.core.components import EventStorageView, ResultStorageView, ScheduledTaskQueueView
-from omniq.core.sync_components import EventStorageTwin, ResultStorageTwin, TaskQueueTwin
+from omniq.core.backend import component_classes
 from omniq.postgres.backend import PostgresBackend
 
 __all__ = [
@@ -20,38 +19,11 @@ __all__ = [
     "PostgresTaskQueue",
 ]
 
-
-class AsyncPostgresTaskQueue(ScheduledTaskQueueView):
-    """Task queue (and schedules) in a PostgreSQL schema; arguments as :class:`PostgresBackend`'s."""
-
-    backend_type = PostgresBackend
-
-
-class AsyncPostgresResultStorage(ResultStorageView):
-    """Result store in a PostgreSQL schema; arguments as :class:`PostgresBackend`'s."""
-
-    backend_type = PostgresBackend
-
-
-class AsyncPostgresEventStorage(EventStorageView):
-    """Event store in a PostgreSQL schema; arguments as :class:`PostgresBackend`'s."""
-
-    backend_type = PostgresBackend
-
-
-class PostgresTaskQueue(TaskQueueTwin):
-    """Blocking :class:`AsyncPostgresTaskQueue`."""
-
-    async_type = AsyncPostgresTaskQueue
-
-
-class PostgresResultStorage(ResultStorageTwin):
-    """Blocking :class:`AsyncPostgresResultStorage`."""
-
-    async_type = AsyncPostgresResultStorage
-
-
-class PostgresEventStorage(EventStorageTwin):
-    """Blocking :class:`AsyncPostgresEventStorage`."""
-
-    async_type = AsyncPostgresEventStorage
+(
+    AsyncPostgresTaskQueue,
+    AsyncPostgresResultStorage,
+    AsyncPostgresEventStorage,
+    PostgresTaskQueue,
+    PostgresResultStorage,
+    PostgresEventStorage,
+) = component_classes(PostgresBackend, "Postgres", module=__name__, where="in a PostgreSQL schema")

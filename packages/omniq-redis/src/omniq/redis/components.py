@@ -7,8 +7,7 @@ connection pool; to share one, hand one ``RedisBackend`` to every role (``OmniQ.
 
 from __future__ import annotations
 
-from omniq.core.components import EventStorageView, ResultStorageView, ScheduledTaskQueueView
-from omniq.core.sync_components import EventStorageTwin, ResultStorageTwin, TaskQueueTwin
+from omniq.core.backend import component_classes
 from omniq.redis.backend import RedisBackend
 
 __all__ = [
@@ -20,38 +19,11 @@ __all__ = [
     "RedisTaskQueue",
 ]
 
-
-class AsyncRedisTaskQueue(ScheduledTaskQueueView):
-    """Task queue (and schedules) in a Redis prefix; arguments as :class:`RedisBackend`'s."""
-
-    backend_type = RedisBackend
-
-
-class AsyncRedisResultStorage(ResultStorageView):
-    """Result store in a Redis prefix; arguments as :class:`RedisBackend`'s."""
-
-    backend_type = RedisBackend
-
-
-class AsyncRedisEventStorage(EventStorageView):
-    """Event store in a Redis prefix; arguments as :class:`RedisBackend`'s."""
-
-    backend_type = RedisBackend
-
-
-class RedisTaskQueue(TaskQueueTwin):
-    """Blocking :class:`AsyncRedisTaskQueue`."""
-
-    async_type = AsyncRedisTaskQueue
-
-
-class RedisResultStorage(ResultStorageTwin):
-    """Blocking :class:`AsyncRedisResultStorage`."""
-
-    async_type = AsyncRedisResultStorage
-
-
-class RedisEventStorage(EventStorageTwin):
-    """Blocking :class:`AsyncRedisEventStorage`."""
-
-    async_type = AsyncRedisEventStorage
+(
+    AsyncRedisTaskQueue,
+    AsyncRedisResultStorage,
+    AsyncRedisEventStorage,
+    RedisTaskQueue,
+    RedisResultStorage,
+    RedisEventStorage,
+) = component_classes(RedisBackend, "Redis", module=__name__, where="in a Redis prefix")

@@ -7,8 +7,7 @@ own connection; to share one, hand one ``SQLiteBackend`` to every role (``OmniQ.
 
 from __future__ import annotations
 
-from omniq.core.components import EventStorageView, ResultStorageView, ScheduledTaskQueueView
-from omniq.core.sync_components import EventStorageTwin, ResultStorageTwin, TaskQueueTwin
+from omniq.core.backend import component_classes
 from omniq.sqlite.backend import SQLiteBackend
 
 __all__ = [
@@ -20,38 +19,11 @@ __all__ = [
     "SQLiteTaskQueue",
 ]
 
-
-class AsyncSQLiteTaskQueue(ScheduledTaskQueueView):
-    """Task queue (and schedules) in an SQLite file; arguments as :class:`SQLiteBackend`'s."""
-
-    backend_type = SQLiteBackend
-
-
-class AsyncSQLiteResultStorage(ResultStorageView):
-    """Result store in an SQLite file; arguments as :class:`SQLiteBackend`'s."""
-
-    backend_type = SQLiteBackend
-
-
-class AsyncSQLiteEventStorage(EventStorageView):
-    """Event store in an SQLite file; arguments as :class:`SQLiteBackend`'s."""
-
-    backend_type = SQLiteBackend
-
-
-class SQLiteTaskQueue(TaskQueueTwin):
-    """Blocking :class:`AsyncSQLiteTaskQueue`."""
-
-    async_type = AsyncSQLiteTaskQueue
-
-
-class SQLiteResultStorage(ResultStorageTwin):
-    """Blocking :class:`AsyncSQLiteResultStorage`."""
-
-    async_type = AsyncSQLiteResultStorage
-
-
-class SQLiteEventStorage(EventStorageTwin):
-    """Blocking :class:`AsyncSQLiteEventStorage`."""
-
-    async_type = AsyncSQLiteEventStorage
+(
+    AsyncSQLiteTaskQueue,
+    AsyncSQLiteResultStorage,
+    AsyncSQLiteEventStorage,
+    SQLiteTaskQueue,
+    SQLiteResultStorage,
+    SQLiteEventStorage,
+) = component_classes(SQLiteBackend, "SQLite", module=__name__, where="in an SQLite file")

@@ -8,6 +8,9 @@ its outcome, not just until it returns: otherwise a store that writes slower tha
 unwritten outcomes and claims grow together without bound. The batch being written no longer holds
 slots, so the next claim overlaps the write; a worker thus holds at most twice ``max_workers``
 tasks. Worker kinds differ only in how they run a function: see :class:`Runner`.
+
+The parts live in their own modules (``_claiming``, ``_settling``, ``_leases``, ``_recovery``,
+over the shared ``_state``); this one sets the state up and owns starting and stopping.
 """
 
 from __future__ import annotations
@@ -17,21 +20,14 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
+from typing import ClassVar, Self
 
-from omniq.core._exceptions import exception_message
-from omniq.core.callbacks import Callbacks, TaskOutcome
-from omniq.core.capabilities import Capability, capabilities_of
-from omniq.core.codec import TaskSpec, decode_error, decode_spec, from_timestamp
-from omniq.core.context import enter_task
-from omniq.core.errors import OmniQError, PayloadError, SerializationError
+from omniq.core.callbacks import Callbacks
 from omniq.core.events import EventRecorder
 from omniq.core.function_policy import FunctionPolicy
 from omniq.core.functions import FunctionRegistry
@@ -40,78 +36,26 @@ from omniq.core.interfaces import (
     BaseResultStorage,
     BaseScheduleStore,
     BaseTaskQueue,
-    TaskAdmin,
-)
-from omniq.core.models import ErrorInfo, EventType, TaskStatus
-from omniq.core.records import (
-    LEASE_EXPIRED,
-    DependencyReport,
-    EventRecord,
-    FinishReport,
-    Outcome,
-    ReapReport,
-    ResultRecord,
-    TaskRecord,
 )
 from omniq.core.schedules import Scheduler
 from omniq.core.serialization import SerializationManager
 from omniq.core.settings import Settings
-from omniq.core.worker._outage import OutageLog, is_connection_fault
-from omniq.core.worker._outcomes import Settlement, dependency_results, final_result, task_event
+from omniq.core.worker._claiming import Claiming
+from omniq.core.worker._leases import Leases
+from omniq.core.worker._outage import OutageLog
+from omniq.core.worker._recovery import Recovery
+from omniq.core.worker._state import Runner
 
 __all__ = ["BaseWorker", "Runner"]
 
-T = TypeVar("T")
-
 logger = logging.getLogger("omniq.worker")
-
-#: How often a worker purges expired results, old events and finished tasks past their retention.
-PURGE_INTERVAL = 60.0
-
-#: The most tasks of one status a worker deletes per purge call. A full batch brings the next
-#: purge forward to the next reap, so a backlog goes in batches between reaps instead of in one
-#: long call that would hold up lease recovery (and, on SQLite, the write lock).
-PURGE_BATCH = 1000
-#: How long, and how often, the token of a claim whose reply was lost is given back (see
-#: ``BaseWorker._release_claims``).
-RELEASE_WINDOW = 10.0
-RELEASE_EVERY = 1.0
 
 #: How long ``stop`` waits for the last writes, once every task has finished or been released,
 #: without any of them succeeding (a store that keeps failing).
 CLOSE_TIMEOUT = 30.0
 
 
-async def _pause(event: asyncio.Event, seconds: float) -> bool:
-    """Sleep ``seconds`` or until ``event`` is set; whether it is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
-    return event.is_set()
-
-
-class Runner(Protocol):
-    """How a worker kind runs one attempt of a task function.
-
-    ``run`` is called inside the attempt's :class:`~omniq.core.context.TaskContext`
-    (:func:`~omniq.core.context.current_task`); a runner that leaves the calling thread or process
-    carries it along. When ``run`` is cancelled it must stop the call (or give up on it) before it
-    returns.
-    """
-
-    async def run(
-        self,
-        func: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-    ) -> Any:
-        """Run the call, raising :class:`~omniq.core.errors.TaskTimeoutError` past ``timeout``."""
-
-    def close(self) -> None:
-        """Release threads or processes."""
-
-
-class BaseWorker(abc.ABC):
+class BaseWorker(Claiming, Leases, Recovery, abc.ABC):
     """Runs tasks from ``queue`` until stopped; ``async with worker:`` starts and stops it.
 
     Args:
@@ -163,16 +107,16 @@ class BaseWorker(abc.ABC):
         #: Whether the queue writes this worker's ``executing`` and outcome events itself, with
         #: the claim and the finish (one store for both): then they are not recorded here.
         self._events_travel = self.events.travels_with(queue)
-        self._runner: Runner | None = None
-        self._executions: dict[str, asyncio.Task[None]] = {}
-        self._leases: dict[str, TaskRecord] = {}
-        self._lost: set[str] = set()
+        self._runner = None
+        self._executions = {}
+        self._leases = {}
+        self._lost = set()
         #: Tokens of claims whose reply never arrived, with when each was sent (monotonic), to
         #: give back (see ``_release_claims``); and when they may be given back next.
-        self._unreleased_claims: dict[str, float] = {}
+        self._unreleased_claims = {}
         self._next_release = 0.0
         self._outage = OutageLog(logger, queue)
-        self._settlements: list[Settlement] = []
+        self._settlements = []
         self._unwritten = 0
         self._last_write = 0.0
         self._settle_wake = asyncio.Event()
@@ -363,467 +307,3 @@ class BaseWorker(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-
-    # -- claiming ---------------------------------------------------------------------------
-
-    async def _claim_forever(self) -> None:
-        settings = self.settings
-        failures = 0
-        while not self._stopping.is_set():
-            free = self.max_workers - len(self._executions) - len(self._settlements)
-            if free <= 0:
-                self._capacity.clear()
-                await self._capacity.wait()
-                continue
-            if self._unreleased_claims:
-                try:
-                    await self._release_claims()
-                except Exception as exc:  # noqa: BLE001 - a connection fault: tried again first
-                    failures += 1
-                    self._outage.failed("giving back a claim whose reply was lost", exc)
-                    await asyncio.sleep(min(settings.poll_interval * failures, 5.0))
-                    continue
-            token = uuid.uuid4().hex
-            now = time.time()
-            try:
-                records = await self.queue.claim(
-                    self.queues,
-                    limit=min(free, settings.claim_batch),
-                    worker_id=self.worker_id,
-                    lease_token=token,
-                    lease_expires_at=now + settings.lease_ttl,
-                    now=now,
-                    write_events=self._events_travel,
-                )
-                failures = 0
-                self._outage.succeeded()
-            except asyncio.CancelledError:
-                self._unreleased_claims[token] = time.monotonic()
-                raise
-            except Exception as exc:  # noqa: BLE001 - whatever fails, the worker claims again
-                self._unreleased_claims[token] = time.monotonic()
-                failures += 1
-                self._outage.failed("claim", exc)
-                await asyncio.sleep(min(settings.poll_interval * failures, 5.0))
-                continue
-            if not records:
-                await self._idle()
-                continue
-            for record in records:
-                self._leases[record.id] = record
-                self._executions[record.id] = asyncio.create_task(self._attempt(record))
-
-    async def _release_claims(self, *, last: bool = False) -> None:
-        """Give back the tasks of claims whose reply never arrived (the call failed or was
-        cancelled but may have been applied): this worker never saw them, so without this they
-        would wait out their lease and lose an attempt without running.
-
-        A claim still queued at the server when its token is first given back lands later, so
-        each token is given back again, at most once per ``RELEASE_EVERY`` seconds, until
-        ``RELEASE_WINDOW`` seconds (or the lease, if shorter) after it was sent; ``last`` gives
-        back every token once more and forgets them. A connection fault is raised (the tokens are
-        kept); any other error is logged and that token dropped: its tasks' leases run out.
-        """
-        started = time.monotonic()
-        if not last and started < self._next_release:
-            return
-        self._next_release = started + RELEASE_EVERY
-        window = min(RELEASE_WINDOW, self.settings.lease_ttl)
-        for token, sent_at in list(self._unreleased_claims.items()):
-            done = last or started - sent_at >= window
-            try:
-                released = await self.queue.release_claim(token, time.time())
-            except Exception as exc:
-                if is_connection_fault(exc):
-                    raise
-                logger.error("could not give back the tasks of a claim whose reply was lost", exc_info=exc)
-                released, done = 0, True
-            if released:
-                logger.warning("gave back %d tasks of a claim whose reply was lost", released)
-            if done:
-                del self._unreleased_claims[token]
-
-    async def _idle(self) -> None:
-        """Wait for work to arrive, but no longer than until the worker is asked to stop."""
-        arrival = asyncio.ensure_future(self.queue.wait_for_tasks(self.queues, self.settings.poll_interval))
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait((arrival, stopping), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            arrival.cancel()
-            stopping.cancel()
-        if arrival.done() and not arrival.cancelled() and arrival.exception() is not None:
-            # A broken wake-up channel must not turn idling into a busy loop of failing claims.
-            error = arrival.exception()
-            assert error is not None
-            self._outage.failed("waiting for tasks", error)
-            await _pause(self._stopping, self.settings.poll_interval)
-
-    # -- running ----------------------------------------------------------------------------
-
-    async def _attempt(self, record: TaskRecord) -> None:
-        try:
-            await self._run_attempt(record)
-        finally:
-            if self._executions.get(record.id) is asyncio.current_task():
-                del self._executions[record.id]
-            self._lost.discard(record.id)
-            self._capacity.set()
-
-    async def _run_attempt(self, record: TaskRecord) -> None:
-        if record.expires_at is not None and record.expires_at <= time.time():
-            # The claim compared the TTL with the time the worker asked at; a claim that waited
-            # (for a lock, a slow round trip) may hand over a task whose TTL has passed since.
-            self._settle(Settlement.expired(record))
-            return
-        try:
-            spec = decode_spec(record)
-            func = self.functions.resolve(record.func)
-            args, kwargs = _call_arguments(
-                record.id, self.serializer.loads(spec.payload_format, spec.payload)
-            )
-        except Exception as exc:  # noqa: BLE001 - whatever stops a task from starting kills it
-            logger.error("task %s cannot run and goes to dead: %s", record.id, exc)
-            self._fail(record, None, exc, started_at=None, retryable=False)
-            return
-        started_at = time.time()
-        if not self._events_travel:  # else the claim wrote it
-            self.events.record(task_event(record, EventType.EXECUTING, started_at))
-        assert self._runner is not None
-        # This attempt runs in a task of its own, so the context needs no reset: it ends with it.
-        enter_task(record)
-        try:
-            value = await self._runner.run(func, args, kwargs, spec.timeout)
-        except asyncio.CancelledError:
-            if record.id not in self._lost:
-                self._settle(Settlement.release(record))
-            return
-        except BaseException as exc:  # noqa: BLE001 - SystemExit or gevent.Timeout from a task too
-            # Caught here, in the attempt's own task: escaping it, SystemExit or KeyboardInterrupt
-            # would stop the worker's event loop.
-            self._fail(record, spec, exc, started_at=started_at)
-            return
-        try:
-            value_format, encoded = self.serializer.dumps(value)
-        except SerializationError as exc:  # the value is the problem; running again cannot help
-            self._fail(record, spec, exc, started_at=started_at, retryable=False)
-            return
-        self._settle(
-            Settlement.success(
-                record, spec, value_format=value_format, value=encoded, returned=value, started_at=started_at
-            )
-        )
-
-    def _fail(
-        self,
-        record: TaskRecord,
-        spec: TaskSpec | None,
-        exc: BaseException,
-        *,
-        started_at: float | None,
-        retryable: bool = True,
-    ) -> None:
-        """Settle a failed attempt; if even that fails (a ``retry_on`` check or an error that
-        cannot be described), the task goes to dead with the reason: it must not stay running."""
-        try:
-            settlement = Settlement.failure(record, spec, exc, started_at=started_at, retryable=retryable)
-        except Exception as broken:  # anything here would leave the task running
-            logger.exception("task %s: its failure could not be recorded; it goes to dead", record.id)
-            why = f"{type(broken).__name__}: {exception_message(broken)}"
-            reason = OmniQError(f"the task failed and its failure could not be recorded ({why})")
-            settlement = Settlement.failure(record, None, reason, started_at=started_at, retryable=False)
-        self._settle(settlement)
-
-    # -- settling ---------------------------------------------------------------------------
-
-    def _settle(self, settlement: Settlement) -> None:
-        self._settlements.append(settlement)
-        self._unwritten += 1
-        self._settle_wake.set()
-
-    async def _settle_forever(self) -> None:
-        while not (self._closing.is_set() and not self._settlements):
-            await self._settle_wake.wait()
-            self._settle_wake.clear()
-            await self._write_settlements()
-
-    async def _write_settlements(self) -> None:
-        """Write everything settled so far: outcomes, and the results of the accepted ones."""
-        while self._settlements:
-            batch, self._settlements = self._settlements, []
-            self._capacity.set()
-            outcomes = [s.outcome for s in batch]
-            results = [s.result for s in batch if s.result is not None]
-            events = [event for s in batch for event in s.events] if self._events_travel else []
-            report = await self._retrying("finish", self._finish, outcomes, results, events)
-            accepted = set(report.accepted)
-            if report.waited_on:
-                await self._resolve_dependencies(report.waited_on)
-            for settlement in batch:
-                task_id = settlement.outcome.task_id
-                held = self._leases.get(task_id)
-                if held is not None and held.lease_token == settlement.outcome.lease_token:
-                    del self._leases[task_id]
-                if task_id in accepted:
-                    if not self._events_travel:  # else the finish wrote them
-                        self.events.record_many(settlement.events)
-                    self.completed_count += 1
-                    self._call_back(settlement)
-                else:
-                    logger.warning("task %s: lease lost before it settled; outcome discarded", task_id)
-            self._unwritten -= len(batch)
-            self._last_write = asyncio.get_running_loop().time()
-
-    async def _resolve_dependencies(self, task_ids: list[str]) -> None:
-        """Release or cancel the tasks waiting on ``task_ids`` (a crash before this is made good by
-        the next reap)."""
-        now = time.time()
-        report = await self._retrying("resolve_dependencies", self.queue.resolve_dependencies, task_ids, now)
-        await self._store_dependency_results(report, now)
-
-    async def _store_dependency_results(self, report: DependencyReport, now: float) -> None:
-        results = dependency_results(report, self.events.record, now)
-        store = self.result_store
-        if results and store is not None:
-            await self._retrying("put_results", store.put_results, results)
-
-    def _call_back(self, settlement: Settlement) -> None:
-        """Start the callbacks of a stored outcome, if the task or the application has any."""
-        outcome = settlement.outcome
-        if outcome.status in (TaskStatus.PENDING, TaskStatus.EXPIRED):
-            # Released by a stopping worker, or never started: the reaper's expiry calls no one back.
-            return
-        retry_at = None if outcome.due_at is None else from_timestamp(outcome.due_at)
-        self._dispatch(settlement.record, settlement.spec, settlement.returned, settlement.error, retry_at)
-
-    def _dispatch(
-        self,
-        record: TaskRecord,
-        spec: TaskSpec | None,
-        value: Any,
-        error: ErrorInfo | None,
-        retry_at: datetime | None,
-    ) -> None:
-        per_task = spec.callbacks if spec is not None else ()
-        if not self.callbacks.wanted(per_task):
-            return
-        kinds = ["success"] if error is None else ["failure", "dead" if retry_at is None else "retry"]
-        for kind in kinds:
-            outcome = TaskOutcome(
-                kind=kind,
-                task_id=record.id,
-                func=record.func,
-                queue=record.queue,
-                attempt=record.attempts,
-                max_attempts=record.max_attempts,
-                worker_id=record.worker_id,
-                value=value,
-                error=error,
-                retry_at=retry_at if kind == "retry" else None,
-            )
-            self.callbacks.dispatch(outcome, per_task, self.functions, self.events)
-
-    async def _finish(
-        self, outcomes: list[Outcome], results: list[ResultRecord], events: list[EventRecord]
-    ) -> FinishReport:
-        store = self.result_store
-        if store is None or not results:
-            return await self.queue.finish(outcomes, events=events)
-        if store is cast(object, self.queue):  # one backend: one transaction where it can
-            return await self.queue.finish_with_results(outcomes, results, events=events)
-        report = await self.queue.finish(outcomes, events=events)
-        accepted = set(report.accepted)
-        kept = [result for result in results if result.task_id in accepted]
-        if kept:
-            await self._retrying("put_results", store.put_results, kept)
-        return report
-
-    async def _retrying(self, what: str, call: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Call until it succeeds: a settled outcome must not be dropped while the worker lives."""
-        failures = 0
-        while True:
-            try:
-                value = await call(*args)
-            except Exception as exc:  # noqa: BLE001 - retried until the worker stops
-                failures += 1
-                self._outage.failed(what, exc)
-                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
-            else:
-                self._outage.succeeded()
-                return value
-
-    # -- leases -----------------------------------------------------------------------------
-
-    async def _heartbeat_forever(self) -> None:
-        interval = self.settings.effective_heartbeat_interval
-        while not await self._until_heartbeat(interval):
-            leases = [(task_id, record.lease_token or "") for task_id, record in self._leases.items()]
-            if not leases:
-                continue
-            now = time.time()
-            try:
-                lost = await self.queue.heartbeat(
-                    leases, lease_expires_at=now + self.settings.lease_ttl, now=now
-                )
-            except Exception as exc:  # noqa: BLE001 - beats again at the next interval
-                self._outage.failed("heartbeat", exc)
-                continue
-            self._outage.succeeded()
-            for task_id in lost:
-                self._give_up(task_id)
-
-    async def _until_heartbeat(self, interval: float) -> bool:
-        """Wait ``interval`` seconds, or less if a pushed cancellation asks for a heartbeat now;
-        whether the worker is closing."""
-        check = asyncio.ensure_future(self._lease_check.wait())
-        closing = asyncio.ensure_future(self._closing.wait())
-        try:
-            await asyncio.wait((check, closing), timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            check.cancel()
-            closing.cancel()
-        # Cleared before the heartbeat: a push that arrives during it asks for the next one.
-        self._lease_check.clear()
-        return self._closing.is_set()
-
-    async def _watch_cancellations(self) -> None:
-        """Have the store push cancellations of this worker's tasks, where it can: the heartbeat
-        that confirms them follows at once instead of at its interval."""
-        self._cancel_watch = contextlib.AsyncExitStack()
-        try:
-            await self._cancel_watch.enter_async_context(
-                self.queue.watch_cancellations(self.worker_id, self._cancel_pushed)
-            )
-        except Exception:
-            logger.warning(
-                "cannot watch for cancellations; they stop tasks at the next heartbeat", exc_info=True
-            )
-
-    async def _unwatch_cancellations(self) -> None:
-        try:
-            await self._cancel_watch.aclose()
-        except Exception:
-            logger.warning("stopping the watch for cancellations failed", exc_info=True)
-
-    def _cancel_pushed(self, task_id: str) -> None:
-        """The store says it cancelled ``task_id``: if this worker runs it, heartbeat now (the
-        heartbeat confirms it, so a stale or mistaken push stops nothing)."""
-        if task_id in self._leases:
-            self._lease_check.set()
-
-    def _give_up(self, task_id: str) -> None:
-        execution = self._executions.get(task_id)
-        if execution is None:
-            # Settled here, its outcome not yet written (or written while the heartbeat was in
-            # flight): the write itself learns whether the lease still held.
-            return
-        record = self._leases.pop(task_id, None)
-        if record is None:
-            return
-        logger.warning("task %s: lease lost (cancelled or reclaimed); stopping it", task_id)
-        self.events.record(task_event(record, EventType.LEASE_LOST, time.time()))
-        if execution is not None:
-            self._lost.add(task_id)
-            execution.cancel()
-
-    # -- recovery ---------------------------------------------------------------------------
-
-    async def _reap_forever(self, first: ReapReport | None) -> None:
-        interval = min(self.settings.lease_ttl / 2, 5.0)
-        last_purge = 0.0
-        backlog = False
-        if first is not None:
-            try:
-                await self._record_reaped(first)
-            except Exception as exc:  # noqa: BLE001 - the loop below goes on regardless
-                self._outage.failed("reap", exc)
-        # Jitter spreads the reapers of many workers over the interval.
-        while not await _pause(self._stopping, interval * random.uniform(0.75, 1.25)):  # noqa: S311
-            now = time.time()
-            report = await self._reap(now)
-            try:
-                if report is not None:
-                    await self._record_reaped(report)
-                if backlog or now - last_purge >= PURGE_INTERVAL:
-                    last_purge = now
-                    backlog = await self._purge(now)
-            except Exception as exc:  # noqa: BLE001 - tries again at the next interval
-                self._outage.failed("reap", exc)
-
-    async def _reap(self, now: float) -> ReapReport | None:
-        try:
-            report = await self.queue.reap(now)
-        except Exception as exc:  # noqa: BLE001 - reaps again at the next interval
-            self._outage.failed("reap", exc)
-            return None
-        self._outage.succeeded()
-        return report
-
-    async def _schedule_forever(self, scheduler: Scheduler) -> None:
-        interval = self.settings.scheduler_interval
-        while not await _pause(self._stopping, interval * random.uniform(0.9, 1.1)):  # noqa: S311
-            try:
-                await scheduler.tick()
-            except Exception as exc:  # noqa: BLE001 - ticks again at the next interval
-                self._outage.failed("scheduler tick", exc)
-
-    async def _record_reaped(self, report: ReapReport) -> None:
-        now = time.time()
-        for record in report.requeued:
-            self.events.record(task_event(record, EventType.RETRY, now, details={"reason": "lease expired"}))
-            self._dispatch(record, _spec_or_none(record), None, LEASE_EXPIRED, from_timestamp(record.due_at))
-        for record in report.dead:
-            self.events.record(task_event(record, EventType.DEAD, now, error=record.error))
-            self._dispatch(
-                record, _spec_or_none(record), None, decode_error(record.error) or LEASE_EXPIRED, None
-            )
-        for record in report.expired:
-            self.events.record(task_event(record, EventType.EXPIRED, now))
-        await self._store_dependency_results(report.dependencies, now)
-        finals = (final_result(record, now) for record in [*report.dead, *report.expired])
-        results = [result for result in finals if result is not None]
-        store = self.result_store
-        if results and store is not None:
-            await self._retrying("put_results", store.put_results, results)
-
-    async def _purge(self, now: float) -> bool:
-        """Purge expired results, old events and a batch of finished tasks past their retention;
-        whether a batch was full (more may be due)."""
-        if self.result_store is not None:
-            await self.result_store.purge_results(now)
-        storage = self.events.storage
-        if storage is not None and self.settings.event_retention is not None:
-            await storage.purge_events(now - self.settings.event_retention)
-        backlog = False
-        queue = self.queue
-        if Capability.ADMIN not in capabilities_of(queue):  # no purges without it
-            return backlog
-        assert isinstance(queue, TaskAdmin)
-        for status, retention in self._retentions():
-            if retention is not None:
-                purged = await queue.purge_tasks(status, before=now - retention, limit=PURGE_BATCH)
-                backlog = backlog or purged >= PURGE_BATCH
-        return backlog
-
-    def _retentions(self) -> list[tuple[TaskStatus, float | None]]:
-        kept, dead = self.settings.task_retention, self.settings.dead_retention
-        finished = (TaskStatus.COMPLETED, TaskStatus.CANCELLED, TaskStatus.EXPIRED)
-        return [*((status, kept) for status in finished), (TaskStatus.DEAD, dead)]
-
-
-def _spec_or_none(record: TaskRecord) -> TaskSpec | None:
-    try:
-        return decode_spec(record)
-    except PayloadError:
-        return None
-
-
-def _call_arguments(task_id: str, decoded: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    if (
-        isinstance(decoded, list)
-        and len(decoded) == 2
-        and isinstance(decoded[0], list)
-        and isinstance(decoded[1], dict)
-    ):
-        return tuple(decoded[0]), decoded[1]
-    raise PayloadError(f"task {task_id}: arguments are not [args, kwargs]")
