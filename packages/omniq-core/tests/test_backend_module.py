@@ -13,7 +13,7 @@ from omniq.core import registry
 from omniq.core.codec import decode_error
 from omniq.core.interfaces import BaseTaskQueue
 from omniq.core.records import LEASE_EXPIRED, LEASE_EXPIRED_ERROR
-from omniq.core.worker import base
+from omniq.core.worker import _recovery
 
 
 def test_the_backend_module_exports_the_whole_task_queue_contract() -> None:
@@ -54,5 +54,5 @@ def test_a_third_party_backend_on_its_own_version_line_is_not_told_to_change_cor
 def test_the_lease_expired_error_is_one_text_stored_and_given_to_hooks() -> None:
     assert decode_error(LEASE_EXPIRED_ERROR) == LEASE_EXPIRED
     assert LEASE_EXPIRED.type == "omniq.LeaseExpired"
-    assert vars(base)["LEASE_EXPIRED"] is LEASE_EXPIRED  # the worker's retry hooks get the same error
+    assert vars(_recovery)["LEASE_EXPIRED"] is LEASE_EXPIRED  # the worker's retry hooks get the same error
     assert omniq.core.backend.LEASE_EXPIRED_ERROR == LEASE_EXPIRED_ERROR

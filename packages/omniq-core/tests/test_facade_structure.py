@@ -66,13 +66,9 @@ def test_each_facade_module_imports_first_in_a_fresh_interpreter(module: str) ->
     subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
 
 
-#: Modules still to split by job (tasks/contract-v2.md, "Still to do"); nothing may join them.
-_STILL_LONG = {"omniq.core.testing.semantics"}
-
-
 def test_no_core_module_passes_450_lines() -> None:
     long = {_module_name(path) for path in CORE.rglob("*.py") if len(path.read_text().splitlines()) > 450}
-    assert long == _STILL_LONG
+    assert long == set()
 
 
 async def test_an_unknown_enqueue_option_is_the_usual_type_error() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from omniq.core._memory_store import Store, wake
 from omniq.core.interfaces import BaseResultStorage
-from omniq.core.records import ResultRecord
+from omniq.core.records import ResultRecord, live_result
 
 __all__ = ["MemoryResults"]
 
@@ -27,10 +27,7 @@ class MemoryResults(BaseResultStorage):
                 wake(s.result_waiters.pop(record.task_id, []))
 
     async def get_result(self, task_id: str) -> ResultRecord | None:
-        record = self._s.results.get(task_id)
-        if record is not None and record.expires_at is not None and record.expires_at <= time.time():
-            return None
-        return record
+        return live_result(self._s.results.get(task_id), time.time())
 
     async def delete_results(self, task_ids: Sequence[str]) -> None:
         with self._s.lock:
@@ -40,11 +37,7 @@ class MemoryResults(BaseResultStorage):
     async def purge_results(self, now: float) -> int:
         s = self._s
         with s.lock:
-            doomed = [
-                task_id
-                for task_id, record in s.results.items()
-                if record.expires_at is not None and record.expires_at <= now
-            ]
+            doomed = [task_id for task_id, record in s.results.items() if live_result(record, now) is None]
             for task_id in doomed:
                 del s.results[task_id]
         return len(doomed)

@@ -16,6 +16,7 @@ from omniq.core.records import (
     ResultRecord,
     ScheduleRecord,
     TaskRecord,
+    claim_order,
 )
 
 __all__ = ["Store", "Waiters", "wake"]
@@ -55,7 +56,7 @@ class Store:
         if record.due_at <= now:
             heapq.heappush(
                 self.ready.setdefault(record.queue, []),
-                (-record.priority, record.due_at, seq, record.id),
+                (*claim_order(record, seq), record.id),
             )
         else:
             heapq.heappush(self.delayed, (record.due_at, seq, record.id))

@@ -56,7 +56,11 @@ from omniq.core.records import (
     ScheduleRun,
     TaskChange,
     TaskRecord,
+    claim_order,
     dependency_failed_error,
+    events_about,
+    executing_event,
+    live_result,
 )
 from omniq.core.registry import register_backend
 from omniq.core.settings import Settings
@@ -105,10 +109,14 @@ __all__ = [
     "build_url",
     "capabilities_of",
     "cascade",
+    "claim_order",
     "component_classes",
     "convert_options",
     "dependency_failed_error",
+    "events_about",
+    "executing_event",
     "fate_of",
+    "live_result",
     "mask_url",
     "read_one_task",
     "readable_tasks",

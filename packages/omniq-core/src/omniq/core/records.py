@@ -31,9 +31,11 @@ __all__ = [
     "ScheduleRun",
     "TaskChange",
     "TaskRecord",
+    "claim_order",
     "dependency_failed_error",
     "events_about",
     "executing_event",
+    "live_result",
 ]
 
 #: Statuses a claim may take a task from (``failed`` means: waiting for its retry).
@@ -186,6 +188,16 @@ class ReapReport(msgspec.Struct, frozen=True, kw_only=True):
     dependencies: DependencyReport = msgspec.field(default_factory=DependencyReport)
 
 
+def claim_order(record: TaskRecord, sequence: int) -> tuple[int, float, int]:
+    """Where a ready task stands in its queue: higher ``priority`` first, then earlier ``due_at``, then
+    the order of enqueue (``sequence``, any number that grows with each enqueue).
+
+    Every backend claims in this order (across queues, a worker's earlier queue first); engines that
+    sort in SQL or in a script index the same three keys, and the conformance suite checks the order.
+    """
+    return (-record.priority, record.due_at, sequence)
+
+
 def dependency_failed_error(dependency_id: str, status: str) -> str:
     """The ``error`` of a task cancelled because its dependency ``dependency_id`` ended ``status``."""
     return msgspec.json.encode(
@@ -206,6 +218,17 @@ class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
     data: bytes
     expires_at: float | None = None
     schedule_id: str | None = None
+
+
+def live_result(record: ResultRecord | None, now: float) -> ResultRecord | None:
+    """``record`` unless its expiry has passed at ``now``.
+
+    Engines drop expired results on their own schedule (a purge, a key expiry), so a read checks the
+    expiry itself: with this one rule a result reads as gone at the same instant on every backend.
+    """
+    if record is None or (record.expires_at is not None and record.expires_at <= now):
+        return None
+    return record
 
 
 class EventRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -35,6 +35,7 @@ from omniq.core.records import (
     TaskChange,
     TaskRecord,
     events_about,
+    live_result,
 )
 from omniq.core.settings import Settings
 from omniq.postgres import _dependencies as dependencies
@@ -575,10 +576,7 @@ class PostgresBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStor
         row = await self._db.pool.fetchrow(self._sql.get_result, task_id)
         if row is None:
             return None
-        record = result_from_row(row)
-        if record.expires_at is not None and record.expires_at <= time.time():
-            return None
-        return record
+        return live_result(result_from_row(row), time.time())
 
     @writes
     async def purge_results(self, now: float) -> int:

@@ -38,6 +38,7 @@ from omniq.core.records import (
     TaskChange,
     TaskRecord,
     events_about,
+    live_result,
 )
 from omniq.core.settings import Settings
 from omniq.core.urls import mask_url
@@ -605,12 +606,7 @@ def _row_id(row: Any) -> Any:
 
 def _live_result(task_id: str, value: bytes | None) -> ResultRecord | None:
     """A stored result unless it has expired (Redis may not have dropped it yet)."""
-    if value is None:
-        return None
-    record = decode_result(task_id, value)
-    if record.expires_at is not None and record.expires_at <= time.time():
-        return None
-    return record
+    return None if value is None else live_result(decode_result(task_id, value), time.time())
 
 
 def _millis(seconds: float | None) -> str:

@@ -45,6 +45,7 @@ from omniq.core.records import (
     TaskChange,
     TaskRecord,
     events_about,
+    live_result,
 )
 from omniq.core.settings import Settings
 from omniq.sqlite import _dependencies as dependencies
@@ -537,10 +538,7 @@ class SQLiteBackend(BaseTaskQueue, TaskAdmin, BaseResultStorage, BaseEventStorag
         rows = await self._db.execute(sql.GET_RESULT, (task_id,))
         if not rows:
             return None
-        record = result_from_row(rows[0])
-        if record.expires_at is not None and record.expires_at <= time.time():
-            return None
-        return record
+        return live_result(result_from_row(rows[0]), time.time())
 
     async def delete_results(self, task_ids: Sequence[str]) -> None:
         """Delete these tasks' results in one statement."""
